@@ -1,0 +1,92 @@
+// The static configuration: etc/luacs.ini, read once at start-up with inih.
+//
+// Anything the file gets wrong stops start-up with `file:line: message`:
+// an unknown section or key (a misspelt `wokers` must not silently become the
+// default), a bad value, a key given twice. etc/luacs.ini documents every key
+// with its default. Passwords never appear in an error message.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace luacs::config {
+
+// what() is "path:line: message", or "path: cannot open: <reason>".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One entry of [cwmp] listen: "0.0.0.0:7547", "[::]:7547", "127.0.0.1:7547";
+// an "https://" prefix makes it a TLS listener ("http://" is allowed too).
+// `host` is a numeric IPv4 or IPv6 address, without the brackets.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 7547;
+  bool tls = false;
+  bool operator==(const ListenAddress&) const = default;
+};
+
+// A CPE login. device_id empty = valid for any device; otherwise only for the
+// device with that id (as cwmp::device_id() spells it).
+struct CpeCredential {
+  std::string username;
+  std::string password;
+  std::string device_id;
+};
+
+// kDigest: Digest required on plain HTTP; Basic accepted too when
+// allow_basic, or over TLS.
+enum class AuthMode { kNone, kDigest };
+
+struct Config {
+  std::string path;  // where it was read from
+
+  // [cwmp]
+  std::vector<ListenAddress> listen{{"0.0.0.0", 7547, false}};  // `listen`, comma-separated
+  unsigned workers = 0;                                         // 0 = one per core
+  unsigned listen_backlog = 4096;
+  std::string cookie_name = "session";
+  std::string tls_cert;  // PEM certificate chain, required by an https:// listener
+  std::string tls_key;   // PEM private key, required by an https:// listener
+
+  // [limits]
+  uint64_t max_body_bytes = 16 << 20;  // sizes take K, M, G (binary) suffixes: "16M"
+  size_t max_header_bytes = 16 << 10;
+  size_t xml_max_depth = 32;
+  unsigned rpcs_per_session = 255;
+  // Durations: "30" (seconds), "30s", "500ms", "5m", "1h".
+  std::chrono::milliseconds session_timeout{300'000};   // whole session
+  std::chrono::milliseconds idle_timeout{30'000};       // between two messages of a session
+  std::chrono::milliseconds header_timeout{10'000};     // first byte -> end of head (slow loris)
+  std::chrono::milliseconds body_timeout{30'000};       // end of head -> end of body
+  std::chrono::milliseconds keepalive_timeout{60'000};  // idle connection between requests
+  unsigned max_sessions = 100'000;  // live CWMP sessions; more -> 503 + Retry-After
+  unsigned max_connections = 200'000;
+  unsigned retry_after_s = 60;
+
+  // [auth]
+  AuthMode auth_mode = AuthMode::kNone;  // `mode` = none | digest
+  std::string realm = "luacs";
+  bool allow_basic = false;  // Basic accepted (besides Digest) on plain HTTP
+  std::chrono::seconds nonce_lifetime{300};
+  // [auth] username/password give one login for any device (listed first);
+  // [auth.devices] lines `<device id> = <username>:<password>` add
+  // per-device logins (the password may contain ':').
+  std::vector<CpeCredential> credentials;
+
+  // [log]
+  std::string log_level = "info";  // `level` = debug | info | warn | error
+  std::string log_file;            // `file`; "" = stderr
+};
+
+// Reads and validates a file. Throws ConfigError.
+Config load(const std::string& path);
+// The same from memory; `name` stands for the path in messages (tests).
+Config parse(std::string_view text, const std::string& name);
+
+}  // namespace luacs::config

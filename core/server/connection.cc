@@ -1,0 +1,407 @@
+// One CPE connection: HTTP/1.1 framing on a bufferevent, the body streamed
+// into a SOAP reader as it arrives, the parsed message handed to the session
+// engine and its reply written back.
+#include <event2/buffer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "core/cwmp/device_id.h"
+#include "core/http/cookie.h"
+#include "core/server/worker.h"
+#include "core/util/log.h"
+
+namespace luacs::server {
+namespace {
+
+constexpr std::string_view kXml = "text/xml; charset=\"utf-8\"";
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+}  // namespace
+
+Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
+    : w_(w), peer_(std::move(peer)) {
+  setup(fd);
+  http::Limits limits;
+  limits.max_header_bytes = w_.cfg().max_header_bytes;
+  limits.max_body_bytes = w_.cfg().max_body_bytes;
+  parser_ = std::make_unique<http::RequestParser>(limits);
+  arm_timer(w_.cfg().header_timeout);
+}
+
+Connection::Connection(Worker& w, Handover&& h)
+    : w_(w),
+      parser_(std::move(h.parser)),
+      auth_(std::move(h.auth)),
+      cookie_(std::move(h.cookie)),
+      peer_(std::move(h.peer)) {
+  setup(h.fd);
+  // A socket bufferevent keeps the end of its input frozen (only its reader
+  // appends); open it for the bytes the previous worker had already read.
+  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer_unfreeze(in, 0);
+  evbuffer_add_buffer(in, h.input);
+  evbuffer_freeze(in, 0);
+  evbuffer_free(h.input);
+  h.input = nullptr;
+  in_request_ = true;
+}
+
+void Connection::setup(evutil_socket_t fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bev_ = bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent_setcb(bev_, &Connection::on_read_cb, &Connection::on_write_cb,
+                    &Connection::on_event_cb, this);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  timer_ = evtimer_new(w_.base(), &Connection::on_timer_cb, this);
+  w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() {
+  if (reader_) w_.release_reader(reader_);
+  if (!cookie_.empty()) {
+    SessionSlot* slot = w_.find_session(cookie_);
+    if (slot && slot->conn == this) slot->conn = nullptr;
+  }
+  if (timer_) event_free(timer_);
+  if (bev_) bufferevent_free(bev_);
+  w_.shared().stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Connection::close_now() {
+  w_.connection_closed(this);
+}
+
+void Connection::resume() {
+  arm_timer(w_.cfg().body_timeout);
+  if (!route()) return;
+  start_body();
+  process();
+}
+
+void Connection::on_read_cb(bufferevent*, void* arg) {
+  static_cast<Connection*>(arg)->process();
+}
+
+void Connection::on_write_cb(bufferevent* bev, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->closing_ && evbuffer_get_length(bufferevent_get_output(bev)) == 0) c->close_now();
+}
+
+void Connection::on_event_cb(bufferevent*, short what, void* arg) {
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) static_cast<Connection*>(arg)->close_now();
+}
+
+void Connection::on_timer_cb(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->in_request_ && !c->closing_) {
+    // Slow or stalled request: say so, then drop the connection.
+    c->send_error(408, "Request timeout", true);
+    return;
+  }
+  c->close_now();
+}
+
+void Connection::arm_timer(std::chrono::milliseconds t) {
+  timeval tv = to_timeval(t);
+  evtimer_add(timer_, &tv);
+}
+
+// Feeds what has arrived to the HTTP parser. Everything after a call that may
+// close or hand over the connection returns at once: `this` may be gone.
+void Connection::process() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  while (!closing_) {
+    size_t avail = evbuffer_get_length(in);
+    if (!in_request_) {
+      if (avail == 0) return;
+      in_request_ = true;
+      arm_timer(w_.cfg().header_timeout);
+    }
+    evbuffer_iovec vec{};
+    int n = avail ? evbuffer_peek(in, -1, nullptr, &vec, 1) : 0;
+    const char* data = n > 0 ? static_cast<const char*>(vec.iov_base) : "";
+    size_t len = n > 0 ? vec.iov_len : 0;
+    size_t consumed = 0;
+    auto event = parser_->feed(data, len, &consumed, this);
+    if (consumed) evbuffer_drain(in, consumed);
+    switch (event) {
+      case http::RequestParser::Event::kNeedMore:
+        if (consumed == 0 || evbuffer_get_length(in) == 0) return;
+        break;
+      case http::RequestParser::Event::kHeadersComplete:
+        if (!on_head()) return;
+        break;
+      case http::RequestParser::Event::kMessageComplete:
+        on_message();
+        break;
+      case http::RequestParser::Event::kError: {
+        w_.shared().stats.bad_requests.fetch_add(1, std::memory_order_relaxed);
+        const auto& err = parser_->error();
+        std::string reason = reader_failed_ ? "Malformed request: " + reader_error_ : err.reason;
+        int status = reader_failed_ ? 400 : err.status;
+        if (reader_failed_ && !cookie_.empty()) {
+          if (SessionSlot* slot = w_.find_session(cookie_)) {
+            slot->session->handle_malformed(reader_error_, cwmp::Clock::now());
+            w_.end_session(cookie_);
+          }
+        }
+        log::warn("http " + std::to_string(status) + " peer=" + peer_ + " reason=\"" + reason +
+                  "\"");
+        send_error(status, reason, true);
+        return;
+      }
+    }
+  }
+}
+
+bool Connection::on_head() {
+  auto& st = w_.shared().stats;
+  st.requests.fetch_add(1, std::memory_order_relaxed);
+  const http::Request& req = parser_->request();
+  arm_timer(w_.cfg().body_timeout);
+
+  if (req.method != "POST") {
+    st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    http::Header allow[] = {{"Allow", "POST"}};
+    send(405, kText, allow, "CWMP takes POST only\n", true);
+    return false;
+  }
+
+  auto& authn = w_.shared().auth;
+  if (authn.enabled() && !auth_.authenticated) {
+    auto res = authn.check(req.method, req.target, req.header("Authorization"), false,
+                           std::chrono::system_clock::now());
+    switch (res.verdict) {
+      case auth::Verdict::kOk:
+        auth_.authenticated = true;
+        auth_.device_id = res.device_id;
+        break;
+      case auth::Verdict::kMissing:
+        after_body_status_ = 401;
+        break;
+      case auth::Verdict::kStale:
+        after_body_status_ = 401;
+        after_body_stale_ = true;
+        break;
+      case auth::Verdict::kFailed:
+        st.auth_failures.fetch_add(1, std::memory_order_relaxed);
+        log::warn("auth failed peer=" + peer_ + " user=\"" + res.username + "\"");
+        if (++auth_.failures >= 2) {
+          send_challenge(false, true);
+          return false;
+        }
+        after_body_status_ = 401;
+        break;
+    }
+  }
+
+  if (!after_body_status_ && !route()) return false;
+  start_body();
+  return true;
+}
+
+bool Connection::route() {
+  const http::Request& req = parser_->request();
+  std::string_view cookie = http::find_cookie(req.header("Cookie"), w_.cfg().cookie_name);
+  if (!cookie.empty() && cookie != cookie_) {
+    int owner = w_.shared().directory.owner(cookie);
+    if (owner >= 0 && owner != w_.index()) {
+      // The session lives on another worker: move this connection there.
+      Handover h;
+      h.fd = bufferevent_getfd(bev_);
+      bufferevent_disable(bev_, EV_READ | EV_WRITE);
+      h.input = evbuffer_new();
+      evbuffer_add_buffer(h.input, bufferevent_get_input(bev_));
+      h.parser = std::move(parser_);
+      h.cookie = std::string(cookie);
+      h.peer = peer_;
+      h.auth = auth_;
+      bufferevent_setfd(bev_, -1);
+      handed_over_ = true;
+      w_.shared().stats.handovers.fetch_add(1, std::memory_order_relaxed);
+      w_.shared().workers[owner]->post_handover(std::move(h));
+      close_now();
+      return false;
+    }
+    if (owner == w_.index()) cookie_ = std::string(cookie);
+  }
+
+  // A request that starts a new session: refuse it early when we are full.
+  bool has_session = !cookie_.empty() && w_.find_session(cookie_);
+  if (!has_session) {
+    auto& st = w_.shared().stats;
+    if (st.sessions_live.load(std::memory_order_relaxed) >=
+        static_cast<int64_t>(w_.cfg().max_sessions)) {
+      st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
+      std::string retry = std::to_string(w_.cfg().retry_after_s);
+      http::Header h[] = {{"Retry-After", retry}};
+      send(503, kText, h, "Too many sessions, retry later\n", true);
+      return false;
+    }
+  }
+  return true;
+}
+
+void Connection::start_body() {
+  const http::Request& req = parser_->request();
+  if (req.expect_continue && !after_body_status_) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    bufferevent_write(bev_, kContinue.data(), kContinue.size());
+  }
+  reader_failed_ = false;
+  reader_error_.clear();
+  if (!after_body_status_) {
+    reader_ = w_.acquire_reader();
+    reader_->reset(req.charset);
+  }
+}
+
+bool Connection::on_body(const char* data, size_t len) {
+  if (!reader_) return true;  // discarding (401 pending)
+  if (reader_->feed(data, len)) return true;
+  reader_failed_ = true;
+  reader_error_ = reader_->error();
+  return false;
+}
+
+void Connection::on_message() {
+  const http::Request& req = parser_->request();
+  bool keep_alive = req.keep_alive;
+  auto& st = w_.shared().stats;
+
+  if (after_body_status_) {
+    bool stale = after_body_stale_;
+    after_body_status_ = 0;
+    after_body_stale_ = false;
+    send_challenge(stale, !keep_alive);
+    finish_request(!keep_alive);
+    return;
+  }
+
+  soap::Envelope env;
+  bool ok = reader_->finish(env);
+  std::string error = ok ? std::string() : reader_->error();
+  w_.release_reader(reader_);
+  reader_ = nullptr;
+
+  auto now = cwmp::Clock::now();
+  SessionSlot* slot = cookie_.empty() ? nullptr : w_.find_session(cookie_);
+  cwmp::Reply reply;
+  bool new_session = false;
+
+  if (!ok) {
+    st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
+    if (slot) {
+      reply = slot->session->handle_malformed(error, now);
+    } else {
+      reply.status = 400;
+      reply.body = "Malformed request: " + error;
+      reply.close = true;
+    }
+  } else if (!slot) {
+    const auto* inform = std::get_if<soap::Inform>(&env.body);
+    if (!inform) {
+      st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+      reply.status = 400;
+      reply.body = std::string("Bad session state: no session for this ") +
+                   (cookie_.empty() ? "connection" : "cookie") +
+                   "; a session starts with an Inform";
+      reply.close = true;
+    } else if (inform->device_id.oui.empty() || inform->device_id.serial_number.empty()) {
+      // Let the engine word the refusal; nothing is registered.
+      cwmp::Session refused("", {}, nullptr, now);
+      reply = refused.handle(env, now);
+      log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ + " manufacturer=\"" +
+                inform->device_id.manufacturer + "\" product_class=\"" +
+                inform->device_id.product_class + "\"");
+    } else {
+      std::string device = cwmp::device_id(inform->device_id);
+      if (!auth_.device_id.empty() && auth_.device_id != device) {
+        st.auth_failures.fetch_add(1, std::memory_order_relaxed);
+        log::warn("auth failed peer=" + peer_ + " device=" + device +
+                  " reason=\"credentials belong to another device\"");
+        send_challenge(false, true);
+        finish_request(true);
+        return;
+      }
+      slot = w_.create_session(device, peer_);
+      if (!slot) {
+        st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
+        log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
+        std::string retry = std::to_string(w_.cfg().retry_after_s);
+        http::Header h[] = {{"Retry-After", retry}};
+        send(503, kText, h, "Device already in a session, retry later\n", true);
+        finish_request(true);
+        return;
+      }
+      cookie_ = slot->session->id();
+      slot->conn = this;
+      new_session = true;
+      reply = slot->session->handle(env, now);
+    }
+  } else {
+    if (slot->conn && slot->conn != this) slot->conn->detach_session();
+    slot->conn = this;
+    reply = slot->session->handle(env, now);
+  }
+
+  bool close = reply.close || !keep_alive;
+  if (reply.status == 204) {
+    send(204, {}, {}, {}, close);
+  } else if (reply.status == 200 || reply.status == 500) {
+    if (new_session && reply.status == 200) {
+      std::string cookie = w_.cfg().cookie_name + "=" + cookie_ + "; Path=/";
+      http::Header h[] = {{"Set-Cookie", cookie}};
+      send(reply.status, kXml, h, reply.body, close);
+    } else {
+      send(reply.status, kXml, {}, reply.body, close);
+    }
+  } else {
+    if (reply.status == 400) st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    send(reply.status, kText, {}, reply.body, close);
+  }
+  if (slot && slot->session->ended()) w_.end_session(cookie_);
+  finish_request(close);
+}
+
+void Connection::finish_request(bool close) {
+  if (closing_) return;
+  parser_->reset();
+  in_request_ = false;
+  if (close) {
+    closing_ = true;
+    return;
+  }
+  arm_timer(w_.cfg().keepalive_timeout);
+}
+
+void Connection::send(int status, std::string_view content_type,
+                      std::span<const http::Header> headers, std::string_view body, bool close) {
+  std::string& out = w_.scratch();
+  out.clear();
+  http::append_response(out, status, content_type, headers, body, !close);
+  bufferevent_write(bev_, out.data(), out.size());
+  if (close) closing_ = true;
+}
+
+void Connection::send_error(int status, std::string_view reason, bool close) {
+  std::string body(reason);
+  body += '\n';
+  send(status, kText, {}, body, close);
+}
+
+void Connection::send_challenge(bool stale, bool close) {
+  auto challenges = w_.shared().auth.challenges(stale, false, std::chrono::system_clock::now());
+  std::vector<http::Header> headers;
+  for (const auto& c : challenges) headers.push_back({"WWW-Authenticate", c});
+  send(401, kText, headers, "Authentication required\n", close);
+}
+
+}  // namespace luacs::server

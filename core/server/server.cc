@@ -1,0 +1,68 @@
+#include "core/server/server.h"
+
+#include <event2/thread.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "core/server/worker.h"
+
+namespace luacs::server {
+
+struct Server::Impl {
+  explicit Impl(config::Config c) : cfg(std::move(c)), shared(cfg) {}
+  config::Config cfg;
+  Shared shared;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<uint16_t> ports;
+  bool running = false;
+};
+
+Server::Server(config::Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {
+  static const bool threads_ready = [] { return evthread_use_pthreads() == 0; }();
+  if (!threads_ready) throw std::runtime_error("libevent: evthread_use_pthreads failed");
+}
+
+Server::~Server() {
+  stop();
+}
+
+void Server::set_handler_factory(HandlerFactory f) {
+  impl_->shared.factory = std::move(f);
+}
+
+void Server::start() {
+  auto& im = *impl_;
+  unsigned n = im.cfg.workers ? im.cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  im.ports.clear();
+  for (const auto& a : im.cfg.listen) im.ports.push_back(a.port);
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>(im.shared, static_cast<int>(i));
+    w->listen(im.cfg.listen, im.ports);  // the first worker fixes any port 0
+    im.shared.workers.push_back(w.get());
+    im.workers.push_back(std::move(w));
+  }
+  for (auto& w : im.workers) w->start();
+  im.running = true;
+}
+
+void Server::stop() {
+  auto& im = *impl_;
+  if (!im.running) return;
+  im.running = false;
+  for (auto& w : im.workers) w->stop();
+  im.workers.clear();
+  im.shared.workers.clear();
+}
+
+const std::vector<uint16_t>& Server::ports() const {
+  return impl_->ports;
+}
+const Stats& Server::stats() const {
+  return impl_->shared.stats;
+}
+unsigned Server::workers() const {
+  return static_cast<unsigned>(impl_->workers.size());
+}
+
+}  // namespace luacs::server

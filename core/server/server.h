@@ -1,0 +1,63 @@
+// The CWMP listener: N worker threads, each with its own event loop and its
+// own SO_REUSEPORT listening socket(s), serving HTTP/1.1 keep-alive CWMP
+// sessions. This is the public face of core/server.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/cwmp/session.h"
+
+namespace luacs::server {
+
+// Counters shared by all workers (relaxed atomics; read by tests and, later,
+// by /metrics).
+struct Stats {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> sessions_started{0};
+  std::atomic<uint64_t> sessions_completed{0};
+  std::atomic<uint64_t> sessions_failed{0};
+  std::atomic<int64_t> sessions_live{0};
+  std::atomic<uint64_t> handovers{0};
+  std::atomic<uint64_t> rejected_busy{0};  // 503
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
+};
+
+// Makes the handler a worker's sessions report to. Called once per worker,
+// on that worker's thread; the handler is used only by that worker.
+using HandlerFactory = std::function<std::unique_ptr<cwmp::SessionHandler>(int worker)>;
+
+class Server {
+ public:
+  explicit Server(config::Config cfg);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void set_handler_factory(HandlerFactory f);
+
+  // Binds every listen address (port 0 picks a free port, shared by all
+  // workers) and starts the workers. Throws std::runtime_error on failure.
+  void start();
+  // Stops accepting, closes connections, ends live sessions, joins workers.
+  void stop();
+
+  // The ports actually bound, in the order of cfg.listen.
+  const std::vector<uint16_t>& ports() const;
+  const Stats& stats() const;
+  unsigned workers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace luacs::server

@@ -1,0 +1,182 @@
+// Internal to core/server: a worker thread and the connections it serves.
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/auth/digest.h"
+#include "core/config/config.h"
+#include "core/cwmp/session.h"
+#include "core/http/request_parser.h"
+#include "core/http/response.h"
+#include "core/server/server.h"
+#include "core/server/session_directory.h"
+#include "core/soap/reader.h"
+
+namespace luacs::server {
+
+class Worker;
+class Connection;
+
+// What all workers share. Everything in here is thread-safe.
+struct Shared {
+  explicit Shared(const config::Config& c) : cfg(c), auth(c) {}
+  const config::Config& cfg;
+  SessionDirectory directory;
+  auth::Authenticator auth;
+  Stats stats;
+  HandlerFactory factory;
+  std::vector<Worker*> workers;
+};
+
+// Per-connection authentication state; it travels with a handed-over
+// connection so the CPE is not challenged twice.
+struct ConnAuth {
+  bool authenticated = false;
+  int failures = 0;
+  std::string device_id;  // the credential's bound device ("" = any)
+};
+
+// A connection moving to the worker that owns its session.
+struct Handover {
+  evutil_socket_t fd = -1;
+  std::unique_ptr<http::RequestParser> parser;  // head parsed, body pending
+  evbuffer* input = nullptr;                    // bytes read past the head (owned)
+  std::string cookie;
+  std::string peer;
+  ConnAuth auth;
+};
+
+// A live session and what the worker knows around it.
+struct SessionSlot {
+  std::unique_ptr<cwmp::Session> session;
+  Connection* conn = nullptr;  // the connection serving it now, if any
+  std::string peer;
+  bool device_claimed = false;
+};
+
+class Worker {
+ public:
+  Worker(Shared& shared, int index);
+  ~Worker();
+
+  // Creates this worker's listening sockets (called before start()).
+  void listen(const std::vector<config::ListenAddress>& addrs, std::vector<uint16_t>& ports);
+  void start();
+  void stop();  // any thread; joins
+
+  // Any thread: give this worker a connection whose session it owns.
+  void post_handover(Handover h);
+
+  int index() const { return index_; }
+  event_base* base() const { return base_; }
+  Shared& shared() { return shared_; }
+  const config::Config& cfg() const { return shared_.cfg; }
+
+  soap::Reader* acquire_reader();
+  void release_reader(soap::Reader* r);
+
+  SessionSlot* find_session(const std::string& cookie);
+  // Registers a new session for `device`; nullptr when the device is already
+  // in a session elsewhere.
+  SessionSlot* create_session(const std::string& device, const std::string& peer);
+  // Logs the session line and forgets the session. The slot is gone after.
+  void end_session(const std::string& cookie);
+
+  void connection_closed(Connection* c);
+  std::string& scratch() { return scratch_; }
+
+ private:
+  static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
+  static void on_inbox(evutil_socket_t, short, void*);
+  static void on_sweep(evutil_socket_t, short, void*);
+  void run();
+  void sweep();
+
+  Shared& shared_;
+  int index_;
+  event_base* base_ = nullptr;
+  std::vector<evconnlistener*> listeners_;
+  event* inbox_event_ = nullptr;
+  event* sweep_event_ = nullptr;
+  event* stop_event_ = nullptr;
+  std::thread thread_;
+
+  std::mutex inbox_mu_;
+  std::vector<Handover> inbox_;
+
+  std::unique_ptr<cwmp::SessionHandler> handler_;
+  std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
+  std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::string scratch_;
+};
+
+// One TCP connection: HTTP framing, body streaming into the SOAP reader,
+// dispatch to the session engine.
+class Connection final : public http::BodySink {
+ public:
+  Connection(Worker& w, evutil_socket_t fd, std::string peer);
+  Connection(Worker& w, Handover&& h);
+  ~Connection() override;
+
+  bool on_body(const char* data, size_t len) override;
+  // Continues a handed-over request on its new worker.
+  void resume();
+  // The session this connection serves was taken by another connection or
+  // ended by the worker.
+  void detach_session() { cookie_.clear(); }
+  void close_now();
+
+ private:
+  static void on_read_cb(bufferevent*, void*);
+  static void on_write_cb(bufferevent*, void*);
+  static void on_event_cb(bufferevent*, short, void*);
+  static void on_timer_cb(evutil_socket_t, short, void*);
+
+  void setup(evutil_socket_t fd);
+  void process();
+  // false: stop processing (handed over or closing).
+  bool on_head();
+  // Finds the session of the request; false when the connection was handed
+  // to the worker that owns it.
+  bool route();
+  // Readies the body for the SOAP reader (or for discarding).
+  void start_body();
+  void on_message();
+  void send(int status, std::string_view content_type, std::span<const http::Header> headers,
+            std::string_view body, bool close);
+  void send_error(int status, std::string_view reason, bool close);
+  void send_challenge(bool stale, bool close);
+  void arm_timer(std::chrono::milliseconds t);
+  void finish_request(bool close);
+
+  Worker& w_;
+  bufferevent* bev_ = nullptr;
+  event* timer_ = nullptr;
+  std::unique_ptr<http::RequestParser> parser_;
+  soap::Reader* reader_ = nullptr;
+  bool reader_failed_ = false;
+  std::string reader_error_;
+  // When set, the body is read and thrown away, then this status is sent
+  // (401 challenge before the CPE re-sends with credentials).
+  int after_body_status_ = 0;
+  bool after_body_stale_ = false;
+  ConnAuth auth_;
+  std::string cookie_;  // the session this connection serves
+  std::string peer_;
+  bool closing_ = false;
+  bool handed_over_ = false;
+  bool in_request_ = false;
+};
+
+}  // namespace luacs::server

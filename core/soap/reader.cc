@@ -1,0 +1,965 @@
+#include "core/soap/reader.h"
+
+#include <expat.h>
+
+#include <array>
+#include <climits>
+#include <cstring>
+#include <new>
+#include <random>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace luacs::soap {
+namespace {
+
+constexpr std::string_view kSoapEnvNs = "http://schemas.xmlsoap.org/soap/envelope/";
+constexpr std::string_view kXsiNs = "http://www.w3.org/2001/XMLSchema-instance";
+constexpr std::string_view kCwmpNsPrefix = "urn:dslforum-org:cwmp-";
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+// expat reports a namespaced name as "<uri><sep><local>". expat refuses a
+// namespace URI that contains the separator, so it is a character XML cannot
+// carry at all: no document, however odd its URIs, is refused for it.
+constexpr XML_Char kNsSep = '\x01';
+
+struct QName {
+  std::string_view ns;
+  std::string_view local;
+};
+
+QName split_name(const XML_Char* name) {
+  std::string_view s(name);
+  size_t p = s.rfind(kNsSep);
+  if (p == std::string_view::npos) return {{}, s};
+  return {s.substr(0, p), s.substr(p + 1)};
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && is_space(s[b])) ++b;
+  while (e > b && is_space(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+
+// Lenient numbers: surrounding whitespace and zero padding are fine ("05");
+// anything else that is not a plain number (garbage, overflow) gives 0.
+uint32_t parse_u32(std::string_view s) {
+  s = trim(s);
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  if (s.empty()) return 0;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+    if (v > UINT32_MAX) return 0;
+  }
+  return static_cast<uint32_t>(v);
+}
+
+int parse_int(std::string_view s) {
+  s = trim(s);
+  bool neg = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    neg = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return 0;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + (c - '0');
+    if (v > static_cast<int64_t>(INT_MAX) + 1) return 0;
+  }
+  if (neg) v = -v;
+  if (v > INT_MAX || v < INT_MIN) return 0;
+  return static_cast<int>(v);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool parse_bool(std::string_view s) {
+  s = trim(s);
+  return s == "1" || iequals(s, "true");
+}
+
+// The charsets expat decodes by itself, under the name expat knows them by.
+const char* expat_encoding(std::string_view e) {
+  e = trim(e);
+  if (e.size() >= 2 && (e.front() == '"' || e.front() == '\'') && e.back() == e.front())
+    e = trim(e.substr(1, e.size() - 2));
+  if (iequals(e, "utf-8") || iequals(e, "utf8")) return "UTF-8";
+  if (iequals(e, "utf-16")) return "UTF-16";
+  if (iequals(e, "utf-16le")) return "UTF-16LE";
+  if (iequals(e, "utf-16be")) return "UTF-16BE";
+  if (iequals(e, "iso-8859-1") || iequals(e, "iso8859-1") || iequals(e, "latin1"))
+    return "ISO-8859-1";
+  if (iequals(e, "us-ascii") || iequals(e, "ascii")) return "US-ASCII";
+  return nullptr;
+}
+
+// ---- body alternatives by name ---------------------------------------------
+
+template <class T, size_t I = 0>
+constexpr size_t index_of() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Body>, T>)
+    return I;
+  else
+    return index_of<T, I + 1>();
+}
+template <class T>
+constexpr size_t kIdx = index_of<T>();
+
+struct RpcEntry {
+  std::string_view name;
+  void (*emplace)(Body&);
+};
+
+// Every named body type from Inform on (index 0-2 are Empty, Unknown, Fault).
+constexpr size_t kFirstRpc = kIdx<Inform>;
+constexpr size_t kRpcCount = std::variant_size_v<Body> - kFirstRpc;
+
+template <size_t... I>
+std::array<RpcEntry, sizeof...(I)> make_rpc_table(std::index_sequence<I...>) {
+  // method_name() returns views of static string literals, so the names
+  // outlive the temporaries.
+  return {RpcEntry{method_name(Body(std::in_place_index<kFirstRpc + I>)),
+                   [](Body& b) { b.emplace<kFirstRpc + I>(); }}...};
+}
+
+const std::array<RpcEntry, kRpcCount>& rpc_table() {
+  static const auto table = make_rpc_table(std::make_index_sequence<kRpcCount>());
+  return table;
+}
+
+// ---- element frames ------------------------------------------------------------
+
+// What an open element is. Containers point `obj` at the value their children
+// fill; leaves point it at the field their text goes to, converted by `leaf`.
+enum class Node : uint8_t {
+  kSkip,  // ignored subtree
+  kEnvelope,
+  kHeader,
+  kBody,
+  kLeaf,
+  kRpc,          // obj: the body alternative (kind = body index)
+  kSoapFault,    // obj: Fault
+  kDetail,       // obj: Fault
+  kCwmpFault,    // obj: Fault
+  kSpvFault,     // obj: SetParameterValuesFault
+  kDeviceId,     // obj: DeviceIdStruct
+  kEventList,    // obj: vector<EventStruct>
+  kEvent,        // obj: EventStruct
+  kPvList,       // obj: vector<ParameterValue>
+  kPv,           // obj: ParameterValue
+  kInfoList,     // obj: vector<ParameterInfo>
+  kInfo,         // obj: ParameterInfo
+  kAttrList,     // obj: vector<ParameterAttribute>
+  kAttr,         // obj: ParameterAttribute
+  kSetAttrList,  // obj: vector<SetParameterAttributesStruct>
+  kSetAttr,      // obj: SetParameterAttributesStruct
+  kStringList,   // obj: vector<string>
+  kArgList,      // obj: vector<pair<string, string>>
+  kArg,          // obj: pair<string, string>
+  kFaultStruct,  // obj: FaultStruct
+  kOpList,       // obj: vector<OpResult>
+  kOp,           // obj: OpResult
+};
+
+enum class Leaf : uint8_t {
+  kNone,
+  kTrim,          // std::string, trimmed
+  kRaw,           // std::string, byte-exact (<Value>)
+  kU32,           // uint32_t
+  kInt,           // int
+  kBool,          // bool
+  kOptTrim,       // std::optional<std::string>, trimmed
+  kOptBool,       // std::optional<bool>
+  kOptU32,        // std::optional<uint32_t>
+  kFaultCode,     // std::string: trimmed, prefix stripped; empty keeps the default
+  kTrimNonEmpty,  // std::string: trimmed; empty keeps the default
+};
+
+struct Frame {
+  Node node = Node::kSkip;
+  Leaf leaf = Leaf::kNone;
+  void* obj = nullptr;
+};
+
+constexpr Frame kSkipFrame{};
+
+Frame node(Node n, void* obj) {
+  return {n, Leaf::kNone, obj};
+}
+Frame leaf(Leaf l, void* field) {
+  return {Node::kLeaf, l, field};
+}
+Frame trimmed(std::string& s) {
+  return leaf(Leaf::kTrim, &s);
+}
+
+template <class T>
+T& as(const Frame& f) {
+  return *static_cast<T*>(f.obj);
+}
+
+template <class V>
+auto& push(V& v) {
+  return v.emplace_back();
+}
+
+// xsi:type="xsd:boolean" / "xs:boolean" / "ns1:unsignedInt" -> local part.
+// The attribute itself is matched on its local name "type": the
+// XMLSchema-instance one wins, any other "type" is accepted as well.
+void read_value_type(std::string& type, const XML_Char** atts) {
+  std::string_view found;
+  bool have = false;
+  for (; atts[0] != nullptr; atts += 2) {
+    QName a = split_name(atts[0]);
+    if (a.local != "type") continue;
+    if (a.ns == kXsiNs) {
+      found = atts[1];
+      have = true;
+      break;
+    }
+    if (!have) {
+      found = atts[1];
+      have = true;
+    }
+  }
+  if (!have) return;
+  found = trim(found);
+  size_t p = found.find_last_of(":}");
+  if (p != std::string_view::npos) found.remove_prefix(p + 1);
+  if (!found.empty()) type.assign(found);
+}
+
+}  // namespace
+
+// ---- the reader --------------------------------------------------------------
+
+struct Reader::Impl {
+  struct ParserFree {
+    void operator()(XML_Parser p) const { XML_ParserFree(p); }
+  };
+
+  enum class State : uint8_t { kPrefix, kParsing, kDone, kFailed };
+
+  explicit Impl(ReaderLimits l) : limits(l) {
+    std::random_device rd;
+    salt = (static_cast<unsigned long>(rd()) << 16) ^ rd();
+    if constexpr (sizeof(unsigned long) >= 8) salt ^= static_cast<unsigned long>(rd()) << 32;
+    if (salt == 0) salt = 0x9e3779b9;  // 0 makes expat draw its own
+    parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+    if (!parser) throw std::bad_alloc();
+    stack.reserve(limits.max_depth + 1);
+    text.reserve(256);
+  }
+
+  ReaderLimits limits;
+  unsigned long salt = 0;
+  std::unique_ptr<XML_ParserStruct, ParserFree> parser;
+  std::string error;
+
+  // Per document.
+  State state = State::kPrefix;
+  const char* encoding = nullptr;  // override from the HTTP header
+  size_t bom = 0;                  // bytes of a UTF-8 BOM seen so far
+  bool prefix_space = false;       // whitespace seen before the first '<'
+  size_t skipped_lines = 0;        // newlines in that whitespace
+  bool any_data = false;           // feed() got at least one byte
+  bool stopped = false;            // a handler stopped the parser
+  size_t elements = 0;
+  size_t text_bytes = 0;  // character data since the last tag
+  bool capture = false;   // the open element is a leaf whose text we keep
+  bool body_seen = false;
+  size_t body_children = 0;
+  bool id_seen = false;
+  std::string rpc_ns, id_ns, decl_ns;  // cwmp namespace candidates
+  std::vector<Frame> stack;
+  std::string text;
+  Header header;
+  Body body;
+
+  void reset(std::string_view enc) {
+    XML_Parser p = parser.get();
+    XML_ParserReset(p, nullptr);
+    // XML_ParserReset clears the handlers, the user data and the hash salt
+    // (a zero salt would cost a getrandom() per document).
+    XML_SetUserData(p, this);
+    XML_SetHashSalt(p, salt);
+    XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+    XML_SetElementHandler(p, &Impl::on_start, &Impl::on_end);
+    XML_SetCharacterDataHandler(p, &Impl::on_text);
+    XML_SetStartDoctypeDeclHandler(p, &Impl::on_doctype);
+    XML_SetEntityDeclHandler(p, &Impl::on_entity_decl);
+    XML_SetStartNamespaceDeclHandler(p, &Impl::on_ns_decl);
+
+    error.clear();
+    encoding = expat_encoding(enc);
+    // Whitespace cannot be skipped byte-wise in UTF-16.
+    state =
+        (encoding != nullptr && starts_with(encoding, "UTF-16")) ? State::kParsing : State::kPrefix;
+    any_data = false;
+    bom = 0;
+    prefix_space = false;
+    skipped_lines = 0;
+    stopped = false;
+    elements = 0;
+    text_bytes = 0;
+    capture = false;
+    body_seen = false;
+    body_children = 0;
+    id_seen = false;
+    rpc_ns.clear();
+    id_ns.clear();
+    decl_ns.clear();
+    stack.clear();
+    text.clear();
+    header = Header{};
+    body = Empty{};
+    if (state == State::kParsing && encoding != nullptr) XML_SetEncoding(p, encoding);
+  }
+
+  std::string position() const {
+    XML_Parser p = parser.get();
+    std::string s = "line ";
+    s += std::to_string(XML_GetCurrentLineNumber(p) + skipped_lines);
+    s += ':';
+    s += std::to_string(XML_GetCurrentColumnNumber(p));
+    return s;
+  }
+
+  // From a handler: record why and stop expat.
+  void stop(std::string_view why) {
+    if (stopped) return;
+    stopped = true;
+    error.assign(why);
+    error += " at ";
+    error += position();
+    XML_StopParser(parser.get(), XML_FALSE);
+  }
+
+  bool fail(std::string_view why) {
+    if (error.empty()) error.assign(why);
+    state = State::kFailed;
+    return false;
+  }
+
+  bool parse(const char* data, size_t len, bool final) {
+    XML_Parser p = parser.get();
+    do {
+      int n = static_cast<int>(len > (1u << 30) ? (1u << 30) : len);
+      if (XML_Parse(p, data, n, final && static_cast<size_t>(n) == len ? XML_TRUE : XML_FALSE) ==
+          XML_STATUS_ERROR) {
+        if (stopped) return fail(error);
+        std::string why = "XML error at ";
+        why += position();
+        why += ": ";
+        why += XML_ErrorString(XML_GetErrorCode(p));
+        return fail(why);
+      }
+      data += n;
+      len -= static_cast<size_t>(n);
+    } while (len > 0);
+    return true;
+  }
+
+  bool feed(const char* data, size_t len) {
+    if (state == State::kFailed) return false;
+    if (state == State::kDone) {
+      error = "feed() after finish(); call reset() first";
+      return fail(error);
+    }
+    if (len > 0) any_data = true;
+    if (state == State::kPrefix) {
+      // Skip a UTF-8 BOM and whitespace before the first '<' ourselves:
+      // expat refuses whitespace before an XML declaration.
+      size_t i = 0;
+      for (; i < len; ++i) {
+        char c = data[i];
+        if (bom < 3 && !prefix_space && c == kUtf8Bom[bom]) {
+          ++bom;
+          continue;
+        }
+        if (bom == 1 || bom == 2) break;  // not a BOM after all: data
+        if (!is_space(c)) break;
+        prefix_space = true;
+        if (c == '\n') ++skipped_lines;
+      }
+      if (i == len) return true;
+      state = State::kParsing;
+      const char* enc = bom == 3 ? "UTF-8" : encoding;
+      if (enc != nullptr) XML_SetEncoding(parser.get(), enc);
+      if ((bom == 1 || bom == 2) && !parse(kUtf8Bom.data(), bom, false)) return false;
+      data += i;
+      len -= i;
+    }
+    return parse(data, len, false);
+  }
+
+  bool finish(Envelope& out) {
+    if (state == State::kFailed) return false;
+    if (state == State::kDone) {
+      error = "finish() called twice; call reset() first";
+      return fail(error);
+    }
+    if ((state == State::kPrefix && bom != 1 && bom != 2) || !any_data) {
+      // Empty or whitespace-only: the CWMP empty POST.
+      state = State::kDone;
+      out.cwmp_ns.assign(kCwmpNs10);
+      out.header = Header{};
+      out.body = Empty{};
+      return true;
+    }
+    if (state == State::kPrefix) {  // a lone partial BOM
+      state = State::kParsing;
+      if (!parse(kUtf8Bom.data(), bom, false)) return false;
+    }
+    if (!parse(nullptr, 0, true)) return false;
+    if (!body_seen) return fail("not a SOAP message: Envelope has no Body");
+    state = State::kDone;
+    if (!rpc_ns.empty())
+      out.cwmp_ns.assign(rpc_ns);
+    else if (!id_ns.empty())
+      out.cwmp_ns.assign(id_ns);
+    else if (!decl_ns.empty())
+      out.cwmp_ns.assign(decl_ns);
+    else
+      out.cwmp_ns.assign(kCwmpNs10);
+    out.header = std::move(header);
+    out.body = std::move(body);
+    return true;
+  }
+
+  // ---- expat callbacks ----
+
+  static void XMLCALL on_start(void* ud, const XML_Char* name, const XML_Char** atts) {
+    static_cast<Impl*>(ud)->start(name, atts);
+  }
+  static void XMLCALL on_end(void* ud, const XML_Char*) { static_cast<Impl*>(ud)->end(); }
+  static void XMLCALL on_text(void* ud, const XML_Char* s, int len) {
+    static_cast<Impl*>(ud)->chars(s, static_cast<size_t>(len));
+  }
+  static void XMLCALL on_doctype(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+    static_cast<Impl*>(ud)->stop("DTD not allowed");
+  }
+  static void XMLCALL on_entity_decl(void* ud, const XML_Char*, int, const XML_Char*, int,
+                                     const XML_Char*, const XML_Char*, const XML_Char*,
+                                     const XML_Char*) {
+    static_cast<Impl*>(ud)->stop("entity declarations not allowed");
+  }
+  static void XMLCALL on_ns_decl(void* ud, const XML_Char*, const XML_Char* uri) {
+    auto* self = static_cast<Impl*>(ud);
+    if (uri != nullptr && self->decl_ns.empty() && starts_with(uri, kCwmpNsPrefix))
+      self->decl_ns.assign(uri);
+  }
+
+  void start(const XML_Char* name, const XML_Char** atts) {
+    if (stopped) return;
+    if (++elements > limits.max_elements) return stop("too many elements");
+    if (stack.size() >= limits.max_depth) return stop("elements nested too deeply");
+    text_bytes = 0;
+    QName q = split_name(name);
+    Frame f;
+    if (stack.empty()) {
+      if (q.ns != kSoapEnvNs || q.local != "Envelope")
+        return stop("root element is not a SOAP 1.1 Envelope");
+      f = node(Node::kEnvelope, nullptr);
+    } else {
+      f = child(stack.back(), q, atts);
+      if (stopped) return;
+    }
+    stack.push_back(f);
+    capture = f.node == Node::kLeaf;
+    if (capture) text.clear();
+  }
+
+  void end() {
+    if (stopped || stack.empty()) return;
+    Frame f = stack.back();
+    stack.pop_back();
+    text_bytes = 0;
+    if (f.node == Node::kLeaf && capture) store(f);
+    capture = false;
+  }
+
+  void chars(const XML_Char* s, size_t len) {
+    if (stopped) return;
+    text_bytes += len;
+    if (text_bytes > limits.max_text_bytes) return stop("element text too long");
+    if (capture) text.append(s, len);
+  }
+
+  void store(const Frame& f) {
+    switch (f.leaf) {
+      case Leaf::kNone:
+        break;
+      case Leaf::kTrim:
+        as<std::string>(f).assign(trim(text));
+        break;
+      case Leaf::kRaw:
+        as<std::string>(f).assign(text);
+        break;
+      case Leaf::kU32:
+        as<uint32_t>(f) = parse_u32(text);
+        break;
+      case Leaf::kInt:
+        as<int>(f) = parse_int(text);
+        break;
+      case Leaf::kBool:
+        as<bool>(f) = parse_bool(text);
+        break;
+      case Leaf::kOptTrim:
+        as<std::optional<std::string>>(f).emplace(trim(text));
+        break;
+      case Leaf::kOptBool:
+        as<std::optional<bool>>(f) = parse_bool(text);
+        break;
+      case Leaf::kOptU32:
+        as<std::optional<uint32_t>>(f) = parse_u32(text);
+        break;
+      case Leaf::kFaultCode: {
+        std::string_view t = trim(text);
+        size_t p = t.rfind(':');
+        if (p != std::string_view::npos) t.remove_prefix(p + 1);
+        if (!t.empty()) as<std::string>(f).assign(t);
+        break;
+      }
+      case Leaf::kTrimNonEmpty: {
+        std::string_view t = trim(text);
+        if (!t.empty()) as<std::string>(f).assign(t);
+        break;
+      }
+    }
+  }
+
+  // What the element `q` is, given its parent.
+  Frame child(const Frame& parent, QName q, const XML_Char** atts) {
+    std::string_view l = q.local;
+    switch (parent.node) {
+      case Node::kSkip:
+      case Node::kLeaf:
+        return kSkipFrame;
+
+      case Node::kEnvelope:
+        if (q.ns == kSoapEnvNs) {
+          if (l == "Body") {
+            body_seen = true;
+            return node(Node::kBody, nullptr);
+          }
+          if (l == "Header") return node(Node::kHeader, nullptr);
+        }
+        return kSkipFrame;
+
+      case Node::kHeader:
+        if (l == "ID") {
+          if (!id_seen && starts_with(q.ns, kCwmpNsPrefix)) id_ns.assign(q.ns);
+          id_seen = true;
+          return leaf(Leaf::kOptTrim, &header.id);
+        }
+        if (l == "HoldRequests") return leaf(Leaf::kOptBool, &header.hold_requests);
+        if (l == "NoMoreRequests") return leaf(Leaf::kBool, &header.no_more_requests);
+        if (l == "SessionTimeout") return leaf(Leaf::kOptU32, &header.session_timeout);
+        if (l == "SupportedCWMPVersions") return trimmed(header.supported_cwmp_versions);
+        if (l == "UseCWMPVersion") return trimmed(header.use_cwmp_version);
+        return kSkipFrame;
+
+      case Node::kBody:
+        if (body_children++ > 0) {
+          stop("SOAP Body holds more than one element");
+          return kSkipFrame;
+        }
+        return rpc_start(q);
+
+      case Node::kRpc:
+        return rpc_child(parent, l);
+
+      case Node::kSoapFault: {
+        auto& m = as<Fault>(parent);
+        if (l == "faultcode") return leaf(Leaf::kFaultCode, &m.faultcode);
+        if (l == "faultstring") return leaf(Leaf::kTrimNonEmpty, &m.faultstring);
+        if (l == "detail") return node(Node::kDetail, &m);
+        return kSkipFrame;
+      }
+      case Node::kDetail:
+        if (l == "Fault") return node(Node::kCwmpFault, parent.obj);
+        return kSkipFrame;
+      case Node::kCwmpFault: {
+        auto& m = as<Fault>(parent);
+        if (l == "FaultCode") return leaf(Leaf::kU32, &m.code);
+        if (l == "FaultString") return trimmed(m.string);
+        if (l == "SetParameterValuesFault")
+          return node(Node::kSpvFault, &push(m.set_parameter_values_faults));
+        return kSkipFrame;
+      }
+      case Node::kSpvFault: {
+        auto& m = as<SetParameterValuesFault>(parent);
+        if (l == "ParameterName") return trimmed(m.name);
+        if (l == "FaultCode") return leaf(Leaf::kU32, &m.code);
+        if (l == "FaultString") return trimmed(m.string);
+        return kSkipFrame;
+      }
+
+      case Node::kDeviceId: {
+        auto& m = as<DeviceIdStruct>(parent);
+        if (l == "Manufacturer") return trimmed(m.manufacturer);
+        if (l == "OUI") return trimmed(m.oui);
+        if (l == "ProductClass") return trimmed(m.product_class);
+        if (l == "SerialNumber") return trimmed(m.serial_number);
+        return kSkipFrame;
+      }
+      case Node::kEventList:
+        return node(Node::kEvent, &push(as<std::vector<EventStruct>>(parent)));
+      case Node::kEvent: {
+        auto& m = as<EventStruct>(parent);
+        if (l == "EventCode") return trimmed(m.code);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        return kSkipFrame;
+      }
+      case Node::kPvList:
+        return node(Node::kPv, &push(as<std::vector<ParameterValue>>(parent)));
+      case Node::kPv: {
+        auto& m = as<ParameterValue>(parent);
+        if (l == "Name") return trimmed(m.name);
+        if (l == "Value") {
+          read_value_type(m.type, atts);
+          return leaf(Leaf::kRaw, &m.value);
+        }
+        return kSkipFrame;
+      }
+      case Node::kInfoList:
+        return node(Node::kInfo, &push(as<std::vector<ParameterInfo>>(parent)));
+      case Node::kInfo: {
+        auto& m = as<ParameterInfo>(parent);
+        if (l == "Name") return trimmed(m.name);
+        if (l == "Writable") return leaf(Leaf::kBool, &m.writable);
+        return kSkipFrame;
+      }
+      case Node::kAttrList:
+        return node(Node::kAttr, &push(as<std::vector<ParameterAttribute>>(parent)));
+      case Node::kAttr: {
+        auto& m = as<ParameterAttribute>(parent);
+        if (l == "Name") return trimmed(m.name);
+        if (l == "Notification") return leaf(Leaf::kInt, &m.notification);
+        if (l == "AccessList") return node(Node::kStringList, &m.access_list);
+        return kSkipFrame;
+      }
+      case Node::kSetAttrList:
+        return node(Node::kSetAttr, &push(as<std::vector<SetParameterAttributesStruct>>(parent)));
+      case Node::kSetAttr: {
+        auto& m = as<SetParameterAttributesStruct>(parent);
+        if (l == "Name") return trimmed(m.name);
+        if (l == "NotificationChange") return leaf(Leaf::kBool, &m.notification_change);
+        if (l == "Notification") return leaf(Leaf::kInt, &m.notification);
+        if (l == "AccessListChange") return leaf(Leaf::kBool, &m.access_list_change);
+        if (l == "AccessList") return node(Node::kStringList, &m.access_list);
+        return kSkipFrame;
+      }
+      case Node::kStringList:
+        // Items are <string>, <ns5:string>, ... : any child counts.
+        return trimmed(push(as<std::vector<std::string>>(parent)));
+      case Node::kArgList:
+        return node(Node::kArg,
+                    &push(as<std::vector<std::pair<std::string, std::string>>>(parent)));
+      case Node::kArg: {
+        auto& m = as<std::pair<std::string, std::string>>(parent);
+        if (l == "Name") return trimmed(m.first);
+        if (l == "Value") return leaf(Leaf::kRaw, &m.second);
+        return kSkipFrame;
+      }
+      case Node::kFaultStruct: {
+        auto& m = as<FaultStruct>(parent);
+        if (l == "FaultCode") return leaf(Leaf::kU32, &m.code);
+        if (l == "FaultString") return trimmed(m.string);
+        return kSkipFrame;
+      }
+      case Node::kOpList:
+        return node(Node::kOp, &push(as<std::vector<OpResult>>(parent)));
+      case Node::kOp: {
+        auto& m = as<OpResult>(parent);
+        if (l == "UUID") return trimmed(m.uuid);
+        if (l == "DeploymentUnitRef") return trimmed(m.deployment_unit_ref);
+        if (l == "Version") return trimmed(m.version);
+        if (l == "CurrentState") return trimmed(m.current_state);
+        if (l == "Resolved") return leaf(Leaf::kBool, &m.resolved);
+        if (l == "ExecutionUnitRefList") return trimmed(m.execution_unit_ref_list);
+        if (l == "StartTime") return trimmed(m.start_time);
+        if (l == "CompleteTime") return trimmed(m.complete_time);
+        if (l == "Fault") return node(Node::kFaultStruct, &m.fault);
+        if (l == "OperationPerformed") return trimmed(m.operation_performed);
+        return kSkipFrame;
+      }
+    }
+    return kSkipFrame;
+  }
+
+  // The one element of the Body: a SOAP Fault, or an RPC matched by local
+  // name in any namespace (or none).
+  Frame rpc_start(QName q) {
+    if (q.ns == kSoapEnvNs && q.local == "Fault") {
+      return node(Node::kSoapFault, &body.emplace<Fault>());
+    }
+    if (starts_with(q.ns, kCwmpNsPrefix)) rpc_ns.assign(q.ns);
+    for (const RpcEntry& e : rpc_table()) {
+      if (e.name == q.local) {
+        e.emplace(body);
+        void* obj = std::visit([](auto& m) -> void* { return &m; }, body);
+        return node(Node::kRpc, obj);
+      }
+    }
+    body.emplace<Unknown>().name.assign(q.local);
+    return kSkipFrame;
+  }
+
+  // The arguments of each RPC, matched by local name.
+  Frame rpc_child(const Frame& p, std::string_view l) {
+    switch (body.index()) {
+      case kIdx<Inform>: {
+        auto& m = as<Inform>(p);
+        if (l == "DeviceId") return node(Node::kDeviceId, &m.device_id);
+        if (l == "Event") return node(Node::kEventList, &m.events);
+        if (l == "MaxEnvelopes") return leaf(Leaf::kU32, &m.max_envelopes);
+        if (l == "CurrentTime") return trimmed(m.current_time);
+        if (l == "RetryCount") return leaf(Leaf::kU32, &m.retry_count);
+        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
+        break;
+      }
+      case kIdx<TransferComplete>: {
+        auto& m = as<TransferComplete>(p);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        if (l == "FaultStruct") return node(Node::kFaultStruct, &m.fault);
+        if (l == "StartTime") return trimmed(m.start_time);
+        if (l == "CompleteTime") return trimmed(m.complete_time);
+        break;
+      }
+      case kIdx<AutonomousTransferComplete>: {
+        auto& m = as<AutonomousTransferComplete>(p);
+        if (l == "AnnounceURL") return trimmed(m.announce_url);
+        if (l == "TransferURL") return trimmed(m.transfer_url);
+        if (l == "IsDownload") return leaf(Leaf::kBool, &m.is_download);
+        if (l == "FileType") return trimmed(m.file_type);
+        if (l == "FileSize") return leaf(Leaf::kU32, &m.file_size);
+        if (l == "TargetFileName") return trimmed(m.target_file_name);
+        if (l == "FaultStruct") return node(Node::kFaultStruct, &m.fault);
+        if (l == "StartTime") return trimmed(m.start_time);
+        if (l == "CompleteTime") return trimmed(m.complete_time);
+        break;
+      }
+      case kIdx<RequestDownload>: {
+        auto& m = as<RequestDownload>(p);
+        if (l == "FileType") return trimmed(m.file_type);
+        if (l == "FileTypeArg") return node(Node::kArgList, &m.file_type_args);
+        break;
+      }
+      case kIdx<Kicked>: {
+        auto& m = as<Kicked>(p);
+        if (l == "Command") return trimmed(m.command);
+        if (l == "Referer") return trimmed(m.referer);
+        if (l == "Arg") return trimmed(m.arg);
+        if (l == "Next") return trimmed(m.next);
+        break;
+      }
+      case kIdx<DUStateChangeComplete>: {
+        auto& m = as<DUStateChangeComplete>(p);
+        if (l == "Results") return node(Node::kOpList, &m.results);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        break;
+      }
+      case kIdx<AutonomousDUStateChangeComplete>: {
+        auto& m = as<AutonomousDUStateChangeComplete>(p);
+        if (l == "Results") return node(Node::kOpList, &m.results);
+        break;
+      }
+      case kIdx<InformResponse>: {
+        auto& m = as<InformResponse>(p);
+        if (l == "MaxEnvelopes") return leaf(Leaf::kU32, &m.max_envelopes);
+        break;
+      }
+      case kIdx<GetRPCMethodsResponse>: {
+        auto& m = as<GetRPCMethodsResponse>(p);
+        if (l == "MethodList") return node(Node::kStringList, &m.methods);
+        break;
+      }
+      case kIdx<KickedResponse>: {
+        auto& m = as<KickedResponse>(p);
+        if (l == "NextURL") return trimmed(m.next_url);
+        break;
+      }
+      case kIdx<GetParameterNames>: {
+        auto& m = as<GetParameterNames>(p);
+        if (l == "ParameterPath") return trimmed(m.path);
+        if (l == "NextLevel") return leaf(Leaf::kBool, &m.next_level);
+        break;
+      }
+      case kIdx<GetParameterValues>: {
+        auto& m = as<GetParameterValues>(p);
+        if (l == "ParameterNames") return node(Node::kStringList, &m.names);
+        break;
+      }
+      case kIdx<SetParameterValues>: {
+        auto& m = as<SetParameterValues>(p);
+        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
+        if (l == "ParameterKey") return trimmed(m.parameter_key);
+        break;
+      }
+      case kIdx<GetParameterAttributes>: {
+        auto& m = as<GetParameterAttributes>(p);
+        if (l == "ParameterNames") return node(Node::kStringList, &m.names);
+        break;
+      }
+      case kIdx<SetParameterAttributes>: {
+        auto& m = as<SetParameterAttributes>(p);
+        if (l == "ParameterList") return node(Node::kSetAttrList, &m.parameters);
+        break;
+      }
+      case kIdx<AddObject>: {
+        auto& m = as<AddObject>(p);
+        if (l == "ObjectName") return trimmed(m.object_name);
+        if (l == "ParameterKey") return trimmed(m.parameter_key);
+        break;
+      }
+      case kIdx<DeleteObject>: {
+        auto& m = as<DeleteObject>(p);
+        if (l == "ObjectName") return trimmed(m.object_name);
+        if (l == "ParameterKey") return trimmed(m.parameter_key);
+        break;
+      }
+      case kIdx<Reboot>: {
+        auto& m = as<Reboot>(p);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        break;
+      }
+      case kIdx<Download>: {
+        auto& m = as<Download>(p);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        if (l == "FileType") return trimmed(m.file_type);
+        if (l == "URL") return trimmed(m.url);
+        // Credentials are kept byte-exact: a space can be part of them.
+        if (l == "Username") return leaf(Leaf::kRaw, &m.username);
+        if (l == "Password") return leaf(Leaf::kRaw, &m.password);
+        if (l == "FileSize") return leaf(Leaf::kU32, &m.file_size);
+        if (l == "TargetFileName") return trimmed(m.target_file_name);
+        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
+        if (l == "SuccessURL") return trimmed(m.success_url);
+        if (l == "FailureURL") return trimmed(m.failure_url);
+        break;
+      }
+      case kIdx<Upload>: {
+        auto& m = as<Upload>(p);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        if (l == "FileType") return trimmed(m.file_type);
+        if (l == "URL") return trimmed(m.url);
+        if (l == "Username") return leaf(Leaf::kRaw, &m.username);
+        if (l == "Password") return leaf(Leaf::kRaw, &m.password);
+        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
+        break;
+      }
+      case kIdx<ScheduleInform>: {
+        auto& m = as<ScheduleInform>(p);
+        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
+        if (l == "CommandKey") return trimmed(m.command_key);
+        break;
+      }
+      case kIdx<GetParameterNamesResponse>: {
+        auto& m = as<GetParameterNamesResponse>(p);
+        if (l == "ParameterList") return node(Node::kInfoList, &m.parameters);
+        break;
+      }
+      case kIdx<GetParameterValuesResponse>: {
+        auto& m = as<GetParameterValuesResponse>(p);
+        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
+        break;
+      }
+      case kIdx<SetParameterValuesResponse>: {
+        auto& m = as<SetParameterValuesResponse>(p);
+        if (l == "Status") return leaf(Leaf::kInt, &m.status);
+        break;
+      }
+      case kIdx<GetParameterAttributesResponse>: {
+        auto& m = as<GetParameterAttributesResponse>(p);
+        if (l == "ParameterList") return node(Node::kAttrList, &m.parameters);
+        break;
+      }
+      case kIdx<AddObjectResponse>: {
+        auto& m = as<AddObjectResponse>(p);
+        if (l == "InstanceNumber") return leaf(Leaf::kU32, &m.instance_number);
+        if (l == "Status") return leaf(Leaf::kInt, &m.status);
+        break;
+      }
+      case kIdx<DeleteObjectResponse>: {
+        auto& m = as<DeleteObjectResponse>(p);
+        if (l == "Status") return leaf(Leaf::kInt, &m.status);
+        break;
+      }
+      case kIdx<DownloadResponse>: {
+        auto& m = as<DownloadResponse>(p);
+        if (l == "Status") return leaf(Leaf::kInt, &m.status);
+        if (l == "StartTime") return trimmed(m.start_time);
+        if (l == "CompleteTime") return trimmed(m.complete_time);
+        break;
+      }
+      case kIdx<UploadResponse>: {
+        auto& m = as<UploadResponse>(p);
+        if (l == "Status") return leaf(Leaf::kInt, &m.status);
+        if (l == "StartTime") return trimmed(m.start_time);
+        if (l == "CompleteTime") return trimmed(m.complete_time);
+        break;
+      }
+      default:  // argument-less RPCs: anything inside is ignored
+        break;
+    }
+    return kSkipFrame;
+  }
+};
+
+Reader::Reader(ReaderLimits limits) : impl_(std::make_unique<Impl>(limits)) {
+  impl_->reset({});
+}
+
+Reader::~Reader() = default;
+
+void Reader::reset(std::string_view encoding) {
+  impl_->reset(encoding);
+}
+
+bool Reader::feed(const char* data, size_t len) {
+  return impl_->feed(data, len);
+}
+
+bool Reader::finish(Envelope& out) {
+  return impl_->finish(out);
+}
+
+const std::string& Reader::error() const {
+  return impl_->error;
+}
+
+bool parse(std::string_view body, Envelope& out, std::string* error, std::string_view encoding) {
+  thread_local Reader reader;
+  reader.reset(encoding);
+  bool ok = reader.feed(body.data(), body.size()) && reader.finish(out);
+  if (!ok && error != nullptr) *error = reader.error();
+  return ok;
+}
+
+}  // namespace luacs::soap

@@ -1,0 +1,56 @@
+// A plain blocking HTTP client playing the CPE in integration tests. It talks
+// to a real luacs over real loopback sockets; every read has a timeout so a
+// test can never hang.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace luacs::test {
+
+struct HttpResponse {
+  int status = 0;  // 0: connection closed or timed out before a response
+  std::multimap<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string header(const std::string& name) const;  // first value or ""
+  bool closes() const;                                // Connection: close
+};
+
+class CpeClient {
+ public:
+  explicit CpeClient(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~CpeClient();
+  CpeClient(const CpeClient&) = delete;
+  CpeClient& operator=(const CpeClient&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  // Sends raw bytes as they are.
+  bool send_raw(std::string_view bytes);
+  // Reads one response (Content-Length framed; 1xx skipped).
+  HttpResponse read_response();
+  // POST with Content-Length; `cookie` is echoed when non-empty.
+  HttpResponse post(std::string_view body, const std::vector<std::string>& extra_headers = {});
+  // True when the server has closed the connection (reads EOF within timeout).
+  bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5));
+
+  // The cookie from the last Set-Cookie seen (name=value), echoed by post().
+  std::string cookie;
+  bool echo_cookie = true;
+  std::string path = "/";
+
+ private:
+  bool fill();
+  int fd_ = -1;
+  std::string buf_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Reads a file of ../shared/corpus/cwmp.
+std::string corpus_file(const std::string& name);
+// The names of corpus files starting with prefix and ending with suffix.
+std::vector<std::string> corpus_files(const std::string& prefix, const std::string& suffix);
+
+}  // namespace luacs::test

@@ -1,0 +1,1 @@
+// Keeps luacs_test_support a valid library while support/ is empty.
