@@ -1,1 +1,0 @@
-// Keeps luacs_test_support a valid library while support/ is empty.
