@@ -94,13 +94,14 @@ uint64_t size_in(std::string_view s, uint64_t min, uint64_t max) {
 
 std::string duration_text(milliseconds d) {
   const auto ms = d.count();
+  if (ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
   if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
   if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
 }
 
-// "30" (seconds), "30s", "500ms", "5m", "1h".
+// "30" (seconds), "30s", "500ms", "5m", "1h", "7d".
 milliseconds duration_in(std::string_view s, milliseconds min, milliseconds max) {
   const auto digits_end = s.find_first_not_of("0123456789");
   const std::string_view num = s.substr(0, digits_end);
@@ -115,9 +116,12 @@ milliseconds duration_in(std::string_view s, milliseconds min, milliseconds max)
     scale = 60'000;
   else if (unit == "h")
     scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
   const auto v = parse_digits(num);
   if (!v || scale == 0)
-    throw ValueError{"not a duration (a number of seconds, or with a unit: 500ms, 30s, 5m, 1h)"};
+    throw ValueError{
+        "not a duration (a number of seconds, or with a unit: 500ms, 30s, 5m, 1h, 7d)"};
   if (*v == 0) throw ValueError{"must be greater than 0"};
   const std::string range = "out of range (" + duration_text(min) + ".." + duration_text(max) + ")";
   if (*v > static_cast<uint64_t>(max.count()) / scale) throw ValueError{range};
@@ -219,7 +223,7 @@ bool is_device_id(std::string_view s) {
   return true;
 }
 
-constexpr std::string_view kSections[] = {"cwmp", "limits", "auth", "auth.devices", "log"};
+constexpr std::string_view kSections[] = {"cwmp", "limits", "auth", "auth.devices", "store", "log"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -359,6 +363,27 @@ const Key kKeys[] = {
        p.password_line = p.line;
      }},
 
+    {"store", "dsn", [](Parser& p, std::string_view v) { p.cfg.store_dsn = std::string(v); }},
+    {"store", "sql_dir", [](Parser& p, std::string_view v) { p.cfg.sql_dir = std::string(v); }},
+    {"store", "flush_interval",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_flush_interval = duration_in(v, milliseconds{1}, milliseconds{10'000});
+     }},
+    {"store", "batch_rows",
+     [](Parser& p, std::string_view v) { p.cfg.store_batch_rows = unsigned_in(v, 1, 100'000); }},
+    {"store", "max_pending",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_max_pending = unsigned_in(v, 100, 100'000'000);
+     }},
+    {"store", "cache_devices",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_cache_devices = unsigned_in(v, 0, 100'000'000);
+     }},
+    {"store", "session_log_retention",
+     [](Parser& p, std::string_view v) {
+       p.cfg.session_log_retention = duration_in(v, milliseconds{60'000}, kDay * 3650);
+     }},
+
     {"log", "level",
      [](Parser& p, std::string_view v) {
        if (v != "debug" && v != "info" && v != "warn" && v != "error")
@@ -410,7 +435,8 @@ void Parser::on_key(std::string_view section, std::string_view key, std::string_
   try {
     known->set(*this, value);
   } catch (const ValueError& e) {
-    const bool secret = section == "auth" && key == "password";
+    const bool secret =
+        (section == "auth" && key == "password") || (section == "store" && key == "dsn");
     std::string msg = "bad value ";
     if (!secret) msg += "'" + std::string(value) + "' ";
     msg += "for '" + std::string(key) + "' in [" + std::string(section) + "]: " + e.reason;

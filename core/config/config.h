@@ -79,6 +79,16 @@ struct Config {
   // per-device logins (the password may contain ':').
   std::vector<CpeCredential> credentials;
 
+  // [store]
+  std::string
+      store_dsn;  // libpq connection string; "" = none configured (scripts start a private cluster)
+  std::string sql_dir = "sql";                        // migrations, applied at start-up
+  std::chrono::milliseconds store_flush_interval{5};  // write-behind flush period
+  unsigned store_batch_rows = 500;                    // ... or when a batch has this many rows
+  unsigned store_max_pending = 200'000;               // results kept while PostgreSQL is away
+  unsigned store_cache_devices = 1'000'000;           // devices kept in memory
+  std::chrono::milliseconds session_log_retention{7 * 24 * 3'600'000};
+
   // [log]
   std::string log_level = "info";  // `level` = debug | info | warn | error
   std::string log_file;            // `file`; "" = stderr

@@ -317,6 +317,7 @@ void Session::finish(Pending& p, RpcOutcome outcome) {
       break;
   }
   rpcs_.push_back(std::move(rec));
+  if (handler_) handler_->on_rpc_done(*this, p.request, outcome);
   if (p.done) {
     // The callback may queue more work; move it out first so it runs once.
     RpcCallback cb = std::move(p.done);

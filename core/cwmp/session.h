@@ -93,6 +93,10 @@ class SessionHandler {
   // The ACS has the turn and nothing is queued. Queue more, or leave the
   // queue empty to end the session. Called again each time the queue runs dry.
   virtual void on_acs_turn(Session&) {}
+  // An ACS request has been answered (or given up); called for every RPC,
+  // before the callback of whoever queued it. Lets the server remember the
+  // values a session read or set, whoever asked.
+  virtual void on_rpc_done(Session&, const soap::Body& /*request*/, const RpcOutcome&) {}
   // The session is over (any reason). Called once.
   virtual void on_end(Session&) {}
 };

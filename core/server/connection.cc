@@ -24,7 +24,7 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 }  // namespace
 
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
-    : w_(w), peer_(std::move(peer)) {
+    : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
   setup(fd);
   http::Limits limits;
   limits.max_header_bytes = w_.cfg().max_header_bytes;
@@ -35,6 +35,7 @@ Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
 
 Connection::Connection(Worker& w, Handover&& h)
     : w_(w),
+      id_(w.next_connection_id()),
       parser_(std::move(h.parser)),
       auth_(std::move(h.auth)),
       cookie_(std::move(h.cookie)),
@@ -116,7 +117,7 @@ void Connection::arm_timer(std::chrono::milliseconds t) {
 // close or hand over the connection returns at once: `this` may be gone.
 void Connection::process() {
   evbuffer* in = bufferevent_get_input(bev_);
-  while (!closing_) {
+  while (!closing_ && !waiting_) {
     size_t avail = evbuffer_get_length(in);
     if (!in_request_) {
       if (avail == 0) return;
@@ -232,10 +233,19 @@ bool Connection::route() {
     if (owner == w_.index()) cookie_ = std::string(cookie);
   }
 
-  // A request that starts a new session: refuse it early when we are full.
+  // A request that starts a new session: refuse it early when we are full
+  // or cannot remember what it does.
   bool has_session = !cookie_.empty() && w_.find_session(cookie_);
   if (!has_session) {
     auto& st = w_.shared().stats;
+    store::Store* store = w_.shared().store;
+    if (store && !store->available()) {
+      st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
+      std::string retry = std::to_string(w_.cfg().retry_after_s);
+      http::Header h[] = {{"Retry-After", retry}};
+      send(503, kText, h, "Store unavailable, retry later\n", true);
+      return false;
+    }
     if (st.sessions_live.load(std::memory_order_relaxed) >=
         static_cast<int64_t>(w_.cfg().max_sessions)) {
       st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
@@ -284,75 +294,210 @@ void Connection::on_message() {
     return;
   }
 
-  soap::Envelope env;
-  bool ok = reader_->finish(env);
+  auto env = std::make_shared<soap::Envelope>();
+  bool ok = reader_->finish(*env);
   std::string error = ok ? std::string() : reader_->error();
   w_.release_reader(reader_);
   reader_ = nullptr;
 
   auto now = cwmp::Clock::now();
   SessionSlot* slot = cookie_.empty() ? nullptr : w_.find_session(cookie_);
-  cwmp::Reply reply;
-  bool new_session = false;
+  if (slot) {
+    if (ok) {
+      dispatch(cookie_, *env, false);
+      return;
+    }
+    st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
+    complete(cookie_, slot->session->handle_malformed(error, now), false, true);
+    return;
+  }
 
+  cwmp::Reply reply;
   if (!ok) {
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
     log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
-    if (slot) {
-      reply = slot->session->handle_malformed(error, now);
-    } else {
-      reply.status = 400;
-      reply.body = "Malformed request: " + error;
-      reply.close = true;
-    }
-  } else if (!slot) {
-    const auto* inform = std::get_if<soap::Inform>(&env.body);
-    if (!inform) {
-      st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-      reply.status = 400;
-      reply.body = std::string("Bad session state: no session for this ") +
-                   (cookie_.empty() ? "connection" : "cookie") +
-                   "; a session starts with an Inform";
-      reply.close = true;
-    } else if (inform->device_id.oui.empty() || inform->device_id.serial_number.empty()) {
-      // Let the engine word the refusal; nothing is registered.
-      cwmp::Session refused("", {}, nullptr, now);
-      reply = refused.handle(env, now);
-      log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ + " manufacturer=\"" +
-                inform->device_id.manufacturer + "\" product_class=\"" +
-                inform->device_id.product_class + "\"");
-    } else {
-      std::string device = cwmp::device_id(inform->device_id);
-      if (!auth_.device_id.empty() && auth_.device_id != device) {
-        st.auth_failures.fetch_add(1, std::memory_order_relaxed);
-        log::warn("auth failed peer=" + peer_ + " device=" + device +
-                  " reason=\"credentials belong to another device\"");
-        send_challenge(false, true);
-        finish_request(true);
-        return;
-      }
-      slot = w_.create_session(device, peer_);
-      if (!slot) {
-        st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
-        log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
-        std::string retry = std::to_string(w_.cfg().retry_after_s);
-        http::Header h[] = {{"Retry-After", retry}};
-        send(503, kText, h, "Device already in a session, retry later\n", true);
-        finish_request(true);
-        return;
-      }
-      cookie_ = slot->session->id();
-      slot->conn = this;
-      new_session = true;
-      reply = slot->session->handle(env, now);
-    }
-  } else {
-    if (slot->conn && slot->conn != this) slot->conn->detach_session();
-    slot->conn = this;
-    reply = slot->session->handle(env, now);
+    reply.status = 400;
+    reply.body = "Malformed request: " + error;
+    reply.close = true;
+    send_reply(reply, false, true);
+    finish_request(true);
+    return;
+  }
+  const auto* inform = std::get_if<soap::Inform>(&env->body);
+  if (!inform) {
+    st.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    reply.status = 400;
+    reply.body = std::string("Bad session state: no session for this ") +
+                 (cookie_.empty() ? "connection" : "cookie") + "; a session starts with an Inform";
+    send_reply(reply, false, true);
+    finish_request(true);
+    return;
+  }
+  if (inform->device_id.oui.empty() || inform->device_id.serial_number.empty()) {
+    // Let the engine word the refusal; nothing is registered.
+    cwmp::Session refused("", {}, nullptr, now);
+    reply = refused.handle(*env, now);
+    log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ + " manufacturer=\"" +
+              inform->device_id.manufacturer + "\" product_class=\"" +
+              inform->device_id.product_class + "\"");
+    send_reply(reply, false, true);
+    finish_request(true);
+    return;
   }
 
-  bool close = reply.close || !keep_alive;
+  std::string device = cwmp::device_id(inform->device_id);
+  if (!auth_.device_id.empty() && auth_.device_id != device) {
+    st.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    log::warn("auth failed peer=" + peer_ + " device=" + device +
+              " reason=\"credentials belong to another device\"");
+    send_challenge(false, true);
+    finish_request(true);
+    return;
+  }
+  slot = w_.create_session(device, peer_);
+  if (!slot) {
+    st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
+    log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
+    std::string retry = std::to_string(w_.cfg().retry_after_s);
+    http::Header h[] = {{"Retry-After", retry}};
+    send(503, kText, h, "Device already in a session, retry later\n", true);
+    finish_request(true);
+    return;
+  }
+  cookie_ = slot->session->id();
+  slot->conn = this;
+
+  store::Store* store = w_.shared().store;
+  if (!store) {
+    dispatch(cookie_, *env, true);
+    return;
+  }
+  slot->device = store->cached(device);
+  if (slot->device) {
+    dispatch(cookie_, *env, true);
+    return;
+  }
+  // Not in memory: this session (not the worker) waits for PostgreSQL.
+  waiting_ = true;
+  store->load_device(device, w_.executor(),
+                     [w = &w_, cid = id_, cookie = cookie_, env](
+                         std::shared_ptr<const store::Device> dev, bool ok) {
+                       static const auto kUnknown = std::make_shared<const store::Device>();
+                       SessionSlot* sl = w->find_session(cookie);
+                       Connection* c = w->find_connection(cid);
+                       if (!ok || !sl || !c) {
+                         if (sl) {
+                           sl->session->abort(cwmp::EndReason::kAborted,
+                                              "device could not be loaded");
+                           w->end_session(cookie);
+                         }
+                         if (c) {
+                           c->waiting_ = false;
+                           std::string retry = std::to_string(w->cfg().retry_after_s);
+                           http::Header h[] = {{"Retry-After", retry}};
+                           c->send(503, kText, h, "Store unavailable, retry later\n", true);
+                           c->finish_request(true);
+                         }
+                         return;
+                       }
+                       sl->device = dev ? std::move(dev) : kUnknown;
+                       c->waiting_ = false;
+                       c->dispatch(cookie, *env, true);
+                       c->unblock();
+                     });
+}
+
+void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session) {
+  SessionSlot* slot = w_.find_session(cookie);
+  if (slot->conn && slot->conn != this) slot->conn->detach_session();
+  slot->conn = this;
+  cwmp::Reply reply = slot->session->handle(env, cwmp::Clock::now());
+  bool close = reply.close || !parser_->request().keep_alive;
+
+  // A transfer result is committed before the CPE hears it was received:
+  // the CPE keeps it (and retries) until then.
+  store::Store* store = w_.shared().store;
+  const auto* tc = std::get_if<soap::TransferComplete>(&env.body);
+  const auto* atc = std::get_if<soap::AutonomousTransferComplete>(&env.body);
+  if (store && reply.status == 200 && (tc || atc)) {
+    store::Transfer t;
+    t.device_id = slot->session->device_id();
+    if (tc) {
+      t.command_key = tc->command_key;
+      t.fault_code = tc->fault.code;
+      t.fault_string = tc->fault.string;
+      t.start_time = tc->start_time;
+      t.complete_time = tc->complete_time;
+    } else {
+      t.autonomous = true;
+      t.is_download = atc->is_download;
+      t.file_type = atc->file_type;
+      t.url = atc->transfer_url;
+      t.fault_code = atc->fault.code;
+      t.fault_string = atc->fault.string;
+      t.start_time = atc->start_time;
+      t.complete_time = atc->complete_time;
+    }
+    waiting_ = true;
+    auto pending = std::make_shared<cwmp::Reply>(std::move(reply));
+    store->write_transfer(std::move(t), w_.executor(),
+                          [w = &w_, cid = id_, cookie, pending, new_session, close](bool ok) {
+                            Connection* c = w->find_connection(cid);
+                            if (!ok) {
+                              // Not stored, so not acknowledged: the CPE retries the session.
+                              if (SessionSlot* sl = w->find_session(cookie)) {
+                                sl->session->abort(cwmp::EndReason::kAborted,
+                                                   "transfer result not stored");
+                                w->end_session(cookie);
+                              }
+                              if (c) c->close_now();
+                              return;
+                            }
+                            if (!c)
+                              return;  // the CPE will send it again; storing it twice is harmless
+                            c->waiting_ = false;
+                            c->complete(cookie, std::move(*pending), new_session, close);
+                            c->unblock();
+                          });
+    return;
+  }
+  complete(cookie, std::move(reply), new_session, close);
+}
+
+void Connection::complete(const std::string& cookie, cwmp::Reply reply, bool new_session,
+                          bool close) {
+  SessionSlot* slot = w_.find_session(cookie);
+  if (slot && slot->session->ended()) {
+    auto pending = std::make_shared<cwmp::Reply>(std::move(reply));
+    bool wait = w_.end_session(cookie, [w = &w_, cid = id_, pending, new_session, close](bool ok) {
+      Connection* c = w->find_connection(cid);
+      if (!c) return;
+      c->waiting_ = false;
+      if (!ok) {
+        c->close_now();  // not committed: no 204, the CPE retries
+        return;
+      }
+      c->send_reply(*pending, new_session, close);
+      c->finish_request(close);
+      c->unblock();
+    });
+    if (wait) {
+      waiting_ = true;
+      return;
+    }
+    reply = std::move(*pending);
+  }
+  send_reply(reply, new_session, close);
+  finish_request(close);
+}
+
+void Connection::unblock() {
+  if (!closing_ && !waiting_) process();
+}
+
+void Connection::send_reply(const cwmp::Reply& reply, bool new_session, bool close) {
+  auto& st = w_.shared().stats;
   if (reply.status == 204) {
     send(204, {}, {}, {}, close);
   } else if (reply.status == 200 || reply.status == 500) {
@@ -367,8 +512,6 @@ void Connection::on_message() {
     if (reply.status == 400) st.bad_requests.fetch_add(1, std::memory_order_relaxed);
     send(reply.status, kText, {}, reply.body, close);
   }
-  if (slot && slot->session->ended()) w_.end_session(cookie_);
-  finish_request(close);
 }
 
 void Connection::finish_request(bool close) {

@@ -13,6 +13,10 @@
 #include "core/config/config.h"
 #include "core/cwmp/session.h"
 
+namespace luacs::store {
+class Store;
+}
+
 namespace luacs::server {
 
 // Counters shared by all workers (relaxed atomics; read by tests and, later,
@@ -43,6 +47,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void set_handler_factory(HandlerFactory f);
+  // Where sessions are remembered (before start()); without one, nothing is
+  // kept between sessions. The store must outlive stop().
+  void set_store(store::Store* store);
 
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.

@@ -9,9 +9,151 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "core/server/task_rpc.h"
 #include "core/util/log.h"
 
 namespace luacs::server {
+namespace {
+
+// "192.0.2.1:4711" -> "192.0.2.1", "[2001:db8::1]:4711" -> "2001:db8::1".
+std::string address_of(const std::string& peer) {
+  if (!peer.empty() && peer.front() == '[') return peer.substr(1, peer.find(']') - 1);
+  return peer.substr(0, peer.rfind(':'));
+}
+
+// "InternetGatewayDevice" or "Device", from the Inform's parameter names.
+std::string data_model_root(const soap::Inform& in) {
+  for (const auto& p : in.parameters) {
+    auto dot = p.name.find('.');
+    if (dot != std::string::npos && dot > 0) return p.name.substr(0, dot);
+  }
+  return {};
+}
+
+std::string summary_json(const cwmp::Session& s) {
+  nlohmann::json rpcs = nlohmann::json::array();
+  for (const auto& r : s.rpcs()) rpcs.push_back({r.method, r.outcome});
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cwmp::Clock::now() - s.started());
+  nlohmann::json j = {{"result", cwmp::to_string(s.end_reason())},
+                      {"detail", s.end_detail()},
+                      {"cpe_requests", s.cpe_requests()},
+                      {"rpcs", rpcs},
+                      {"duration_ms", ms.count()}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// What every session reports to: it keeps the session's result for the
+// store, runs the tasks queued for the device once the user's handler (the
+// policy, later) has nothing more to ask, and passes every event on.
+class Driver final : public cwmp::SessionHandler {
+ public:
+  explicit Driver(Worker& w) : w_(w) {}
+
+  void on_inform(cwmp::Session& s) override {
+    if (auto* u = w_.user_handler()) u->on_inform(s);
+  }
+  void on_cpe_request(cwmp::Session& s, const soap::Body& b) override {
+    if (auto* u = w_.user_handler()) u->on_cpe_request(s, b);
+  }
+  void on_acs_turn(cwmp::Session& s) override {
+    if (auto* u = w_.user_handler()) {
+      u->on_acs_turn(s);
+      if (s.queued()) return;
+    }
+    SessionSlot* slot = w_.find_session(s.id());
+    if (!slot || slot->tasks_queued || !slot->device) return;
+    slot->tasks_queued = true;
+    queue_tasks(s, *slot);
+  }
+  void on_rpc_done(cwmp::Session& s, const soap::Body& request,
+                   const cwmp::RpcOutcome& o) override {
+    if (SessionSlot* slot = w_.find_session(s.id()); slot && o.ok()) {
+      auto now = std::chrono::system_clock::now();
+      auto& params = slot->result.parameters;
+      if (auto* gpv = std::get_if<soap::GetParameterValuesResponse>(&o.response)) {
+        for (const auto& p : gpv->parameters) params.emplace_back(p, now);
+      } else if (auto* spv = std::get_if<soap::SetParameterValues>(&request)) {
+        for (const auto& p : spv->parameters) params.emplace_back(p, now);
+      }
+      if (store::Store* st = w_.shared().store) {
+        // Remember what was sent, so the TransferComplete finds its transfer.
+        auto sent = [&](const auto& rpc, bool is_download) {
+          store::Transfer t;
+          t.device_id = s.device_id();
+          t.command_key = rpc.command_key;
+          t.is_download = is_download;
+          t.file_type = rpc.file_type;
+          t.url = rpc.url;
+          st->record_transfer_sent(std::move(t));
+        };
+        if (auto* d = std::get_if<soap::Download>(&request)) sent(*d, true);
+        if (auto* u = std::get_if<soap::Upload>(&request)) sent(*u, false);
+      }
+    }
+    if (auto* u = w_.user_handler()) u->on_rpc_done(s, request, o);
+  }
+  void on_end(cwmp::Session& s) override {
+    if (auto* u = w_.user_handler()) u->on_end(s);
+  }
+
+ private:
+  void queue_tasks(cwmp::Session& s, SessionSlot& slot) {
+    auto now = std::chrono::system_clock::now();
+    for (const auto& t : slot.device->pending_tasks) {
+      auto& results = slot.result.task_results;
+      if (t.expires && *t.expires <= now) {
+        results.push_back({t.id, false, R"({"error":"expired"})"});
+        continue;
+      }
+      std::string error;
+      if (t.name == "tag" || t.name == "untag") {
+        std::string tag;
+        try {
+          tag = nlohmann::json::parse(t.args).value("tag", "");
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        if (tag.empty()) {
+          fail(slot, t, error.empty() ? "no tag given" : error);
+          continue;
+        }
+        (t.name == "tag" ? slot.result.tags_added : slot.result.tags_removed).push_back(tag);
+        results.push_back({t.id, true, "{}"});
+        continue;
+      }
+      auto rpc = task_rpc(t.name, t.args, &error);
+      if (!rpc) {
+        fail(slot, t, error);
+        continue;
+      }
+      // A task whose RPC got no answer (timeout, session ended) stays pending
+      // and runs again next session; an answer or a CPE fault settles it.
+      s.queue(std::move(*rpc), [this, id = t.id, cookie = s.id()](const cwmp::RpcOutcome& o) {
+        SessionSlot* sl = w_.find_session(cookie);
+        if (!sl || o.kind == cwmp::RpcOutcome::Kind::kError) return;
+        std::string json = outcome_json(o);
+        sl->result.task_results.push_back({id, o.ok(), json});
+        if (!o.ok())
+          sl->result.faults.push_back(
+              {sl->session->device_id(), "task", o.fault.code, o.fault.string, json});
+      });
+    }
+  }
+
+  void fail(SessionSlot& slot, const store::Task& t, const std::string& why) {
+    nlohmann::json j = {{"error", why}};
+    std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    slot.result.task_results.push_back({t.id, false, json});
+    slot.result.faults.push_back({t.device_id, "task", 0, "task '" + t.name + "': " + why, json});
+  }
+
+  Worker& w_;
+};
+
 namespace {
 
 std::string format_peer(const sockaddr* sa) {
@@ -74,6 +216,7 @@ Worker::Worker(Shared& shared, int index) : shared_(shared), index_(index) {
   base_ = event_base_new();
   if (!base_) throw std::runtime_error("event_base_new failed");
   inbox_event_ = event_new(base_, -1, 0, &Worker::on_inbox, this);
+  mailbox_->wake = inbox_event_;
   sweep_event_ = event_new(base_, -1, EV_PERSIST, &Worker::on_sweep, this);
   stop_event_ = event_new(
       base_, -1, 0,
@@ -85,12 +228,18 @@ Worker::Worker(Shared& shared, int index) : shared_(shared), index_(index) {
 
 Worker::~Worker() {
   stop();
-  // Sessions first (they may reference connections), then connections.
-  for (auto& [cookie, slot] : sessions_) {
-    if (!slot->session->ended()) slot->session->abort(cwmp::EndReason::kAborted, "shutdown");
-  }
-  sessions_.clear();
+  // Sessions first (they may reference connections), then connections. Each
+  // leaves its log line and its result for the store: a clean stop loses
+  // nothing.
+  std::vector<std::string> cookies;
+  for (const auto& [cookie, slot] : sessions_) cookies.push_back(cookie);
+  for (const auto& cookie : cookies) end_session(cookie);
   connections_.clear();
+  {
+    std::lock_guard lock(mailbox_->mu);
+    mailbox_->wake = nullptr;
+    mailbox_->tasks.clear();
+  }
   for (auto* l : listeners_) evconnlistener_free(l);
   for (auto& h : inbox_) {
     evutil_closesocket(h.fd);
@@ -154,6 +303,7 @@ void Worker::start() {
 
 void Worker::run() {
   if (shared_.factory) handler_ = shared_.factory(index_);
+  driver_ = std::make_unique<Driver>(*this);
   timeval one_second{1, 0};
   event_add(sweep_event_, &one_second);
   event_base_dispatch(base_);
@@ -176,16 +326,35 @@ void Worker::post_handover(Handover h) {
 void Worker::on_inbox(evutil_socket_t, short, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   std::vector<Handover> batch;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(w->inbox_mu_);
     batch.swap(w->inbox_);
   }
+  {
+    std::lock_guard lock(w->mailbox_->mu);
+    tasks.swap(w->mailbox_->tasks);
+  }
   for (auto& h : batch) {
     auto c = std::make_unique<Connection>(*w, std::move(h));
     Connection* raw = c.get();
-    w->connections_.emplace(raw, std::move(c));
+    w->connections_.emplace(raw->id(), std::move(c));
     raw->resume();  // may close it again: nothing may touch raw after this
   }
+  for (auto& fn : tasks) fn();
+}
+
+void Worker::post(std::function<void()> fn) {
+  executor()(std::move(fn));
+}
+
+store::Executor Worker::executor() {
+  return [mb = mailbox_](std::function<void()> fn) {
+    std::lock_guard lock(mb->mu);
+    if (!mb->wake) return;
+    mb->tasks.push_back(std::move(fn));
+    event_active(mb->wake, 0, 0);
+  };
 }
 
 void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
@@ -197,8 +366,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, v
     return;
   }
   auto c = std::make_unique<Connection>(*w, fd, format_peer(sa));
-  Connection* raw = c.get();
-  w->connections_.emplace(raw, std::move(c));
+  w->connections_.emplace(c->id(), std::move(c));
 }
 
 void Worker::on_sweep(evutil_socket_t, short, void* arg) {
@@ -260,9 +428,9 @@ SessionSlot* Worker::create_session(const std::string& device, const std::string
   return raw;
 }
 
-void Worker::end_session(const std::string& cookie) {
+bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)> committed) {
   auto it = sessions_.find(cookie);
-  if (it == sessions_.end()) return;
+  if (it == sessions_.end()) return false;
   std::unique_ptr<SessionSlot> slot = std::move(it->second);
   sessions_.erase(it);
   cwmp::Session& s = *slot->session;
@@ -274,10 +442,37 @@ void Worker::end_session(const std::string& cookie) {
   if (log::enabled(log::Level::kInfo)) log::info(session_line(s, slot->peer));
   shared_.directory.remove(cookie, s.device_id());
   if (slot->conn) slot->conn->detach_session();
+  if (!shared_.store || s.device_id().empty()) return false;
+
+  store::SessionResult& r = slot->result;
+  const soap::Inform& in = s.inform();
+  r.device_id = s.device_id();
+  r.identity = in.device_id;
+  r.data_model_root = data_model_root(in);
+  r.remote_address = address_of(slot->peer);
+  r.events = in.events;
+  r.parameters.reserve(r.parameters.size() + in.parameters.size());
+  r.parameters.insert(r.parameters.begin(), in.parameters.size(), {});
+  for (size_t i = 0; i < in.parameters.size(); ++i)
+    r.parameters[i] = {in.parameters[i], r.inform_time};
+  r.summary = summary_json(s);
+  bool durable = !r.tags_added.empty() || !r.tags_removed.empty() || !r.faults.empty() ||
+                 !r.task_results.empty();
+  if (durable && committed) {
+    shared_.store->write_session(std::move(r), executor(), std::move(committed));
+    return true;
+  }
+  shared_.store->write_session(std::move(r));
+  return false;
+}
+
+Connection* Worker::find_connection(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
 }
 
 void Worker::connection_closed(Connection* c) {
-  connections_.erase(c);
+  connections_.erase(c->id());
 }
 
 }  // namespace luacs::server

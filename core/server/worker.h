@@ -21,6 +21,7 @@
 #include "core/server/server.h"
 #include "core/server/session_directory.h"
 #include "core/soap/reader.h"
+#include "core/store/store.h"
 
 namespace luacs::server {
 
@@ -35,6 +36,7 @@ struct Shared {
   auth::Authenticator auth;
   Stats stats;
   HandlerFactory factory;
+  store::Store* store = nullptr;  // null: nothing is kept between sessions
   std::vector<Worker*> workers;
 };
 
@@ -62,6 +64,9 @@ struct SessionSlot {
   Connection* conn = nullptr;  // the connection serving it now, if any
   std::string peer;
   bool device_claimed = false;
+  std::shared_ptr<const store::Device> device;  // as stored before this session
+  store::SessionResult result;                  // what this session changed
+  bool tasks_queued = false;
 };
 
 class Worker {
@@ -76,6 +81,11 @@ class Worker {
 
   // Any thread: give this worker a connection whose session it owns.
   void post_handover(Handover h);
+  // Any thread: run fn on this worker's loop.
+  void post(std::function<void()> fn);
+  // Store completions come back to this worker through this. It stays safe
+  // to call after the worker is gone (the work is then dropped).
+  store::Executor executor();
 
   int index() const { return index_; }
   event_base* base() const { return base_; }
@@ -89,10 +99,18 @@ class Worker {
   // Registers a new session for `device`; nullptr when the device is already
   // in a session elsewhere.
   SessionSlot* create_session(const std::string& device, const std::string& peer);
-  // Logs the session line and forgets the session. The slot is gone after.
-  void end_session(const std::string& cookie);
+  // Logs the session line, hands the session's result to the store and
+  // forgets the session. When the result must be committed before the CPE is
+  // answered (tags, faults, task results), returns true and calls
+  // `committed` once it is; otherwise returns false and never calls it.
+  bool end_session(const std::string& cookie, std::function<void(bool ok)> committed = nullptr);
 
+  // A connection by id, or nullptr when it has gone (store completions
+  // arrive after the fact).
+  Connection* find_connection(uint64_t id);
   void connection_closed(Connection* c);
+  uint64_t next_connection_id() { return ++last_connection_id_; }
+  cwmp::SessionHandler* user_handler() { return handler_.get(); }
   std::string& scratch() { return scratch_; }
 
  private:
@@ -113,11 +131,20 @@ class Worker {
 
   std::mutex inbox_mu_;
   std::vector<Handover> inbox_;
+  // Work posted by other threads; shared with the executors handed out.
+  struct Mailbox {
+    std::mutex mu;
+    std::vector<std::function<void()>> tasks;
+    event* wake = nullptr;  // null once the worker is gone
+  };
+  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
 
-  std::unique_ptr<cwmp::SessionHandler> handler_;
+  std::unique_ptr<cwmp::SessionHandler> handler_;       // tests' and (later) the policy's
+  std::unique_ptr<cwmp::SessionHandler> driver_;        // what the engine reports to
   std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  uint64_t last_connection_id_ = 0;
   std::string scratch_;
 };
 
@@ -136,6 +163,7 @@ class Connection final : public http::BodySink {
   // ended by the worker.
   void detach_session() { cookie_.clear(); }
   void close_now();
+  uint64_t id() const { return id_; }
 
  private:
   static void on_read_cb(bufferevent*, void*);
@@ -153,6 +181,15 @@ class Connection final : public http::BodySink {
   // Readies the body for the SOAP reader (or for discarding).
   void start_body();
   void on_message();
+  // The parsed message goes to its session; `dev` is the stored device for a
+  // session's first message.
+  void dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session);
+  // Ends the request with the session's reply, once the store has committed
+  // whatever must be committed first.
+  void complete(const std::string& cookie, cwmp::Reply reply, bool new_session, bool close);
+  void send_reply(const cwmp::Reply& reply, bool new_session, bool close);
+  // A store completion lets the connection go on.
+  void unblock();
   void send(int status, std::string_view content_type, std::span<const http::Header> headers,
             std::string_view body, bool close);
   void send_error(int status, std::string_view reason, bool close);
@@ -161,6 +198,7 @@ class Connection final : public http::BodySink {
   void finish_request(bool close);
 
   Worker& w_;
+  uint64_t id_;
   bufferevent* bev_ = nullptr;
   event* timer_ = nullptr;
   std::unique_ptr<http::RequestParser> parser_;
@@ -177,6 +215,7 @@ class Connection final : public http::BodySink {
   bool closing_ = false;
   bool handed_over_ = false;
   bool in_request_ = false;
+  bool waiting_ = false;  // for the store: input is not processed meanwhile
 };
 
 }  // namespace luacs::server

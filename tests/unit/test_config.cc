@@ -209,7 +209,7 @@ TEST(Config, Durations) {
   EXPECT_NE(error_of("[limits]\nidle_timeout = 0ms\n").find("greater than 0"), std::string::npos);
   EXPECT_EQ(error_of("[limits]\nidle_timeout = 1d\n"),
             "t.ini:2: bad value '1d' for 'idle_timeout' in [limits]: not a duration (a number of "
-            "seconds, or with a unit: 500ms, 30s, 5m, 1h)");
+            "seconds, or with a unit: 500ms, 30s, 5m, 1h, 7d)");
   EXPECT_NE(error_of("[limits]\nidle_timeout = -5\n").find("not a duration"), std::string::npos);
   EXPECT_NE(error_of("[limits]\nidle_timeout =\n").find("not a duration"), std::string::npos);
   EXPECT_NE(error_of("[limits]\nidle_timeout = 25h\n").find("out of range (1ms..24h)"),

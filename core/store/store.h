@@ -1,0 +1,187 @@
+// The PostgreSQL store: the public face of core/store.
+//
+// luacs remembers every device, its events, parameters, tags, tasks, faults
+// and transfers in PostgreSQL without ever blocking an event loop and without
+// paying a round trip per Inform:
+//
+// - The store runs its own thread and event loop; its libpq connections are
+//   asynchronous (PQsendQuery*/PQconsumeInput driven by libevent on PQsocket)
+//   and reconnect with backoff.
+// - Workers never wait on it: they hand it work (a mutex-protected queue and
+//   event_active) and get completions back through the Executor they pass,
+//   which runs the completion on the worker's own loop.
+// - Session results are written behind: queued, and flushed as one
+//   multi-row statement per table per batch, every flush_interval or when a
+//   batch reaches batch_rows, and on shutdown.
+// - Durability (DESIGN.md §5): a write marked durable completes only after
+//   its transaction committed, so the caller acknowledges afterwards (a task
+//   accepted, a TransferComplete answered). A crash loses at most the last
+//   flush interval of plain "last seen" updates.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/soap/message.h"
+
+namespace luacs::store {
+
+// Runs a completion on the caller's event loop (any thread may call it).
+using Executor = std::function<void(std::function<void()>)>;
+
+using Time = std::chrono::system_clock::time_point;
+
+struct StoredParameter {
+  std::string value;
+  std::string type;  // xsd local name: "string", "boolean", ...
+  Time read_at{};
+  bool operator==(const StoredParameter&) const = default;
+};
+
+// A task queued for a device (by the API, or in the tests by SQL): an ACS RPC
+// ("GetParameterValues", "SetParameterValues", "AddObject", "DeleteObject",
+// "Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
+// "GetParameterNames", "GetParameterAttributes", "SetParameterAttributes"),
+// or a tag change ("tag" / "untag" with args {"tag": "..."}), or later a
+// policy function. args is JSON text.
+struct Task {
+  int64_t id = 0;
+  std::string device_id;
+  std::string name;
+  std::string args = "{}";
+  Time created{};
+  std::optional<Time> expires;
+  std::string unique_key;  // "" = none
+  bool operator==(const Task&) const = default;
+};
+
+struct TaskResult {
+  int64_t id = 0;
+  bool ok = false;
+  std::string result;  // JSON text: the response, or the fault {code, string, detail}
+};
+
+struct Fault {
+  std::string device_id;
+  std::string source;  // "cwmp.9005", "task", "session", "policy" ...
+  int64_t code = 0;
+  std::string message;
+  std::string detail;  // JSON text
+};
+
+struct Transfer {
+  std::string device_id;
+  std::string command_key;
+  bool is_download = true;
+  std::string file_type;
+  std::string url;
+  // Filled by TransferComplete / AutonomousTransferComplete:
+  uint32_t fault_code = 0;
+  std::string fault_string;
+  std::string start_time;  // as the CPE sent them
+  std::string complete_time;
+  bool autonomous = false;
+};
+
+// What the store knows of a device, as loaded on the Inform path.
+struct Device {
+  std::string id;
+  std::string oui, product_class, serial_number, manufacturer;
+  std::string data_model_root;  // "InternetGatewayDevice" or "Device"
+  Time first_seen{}, last_inform{};
+  std::optional<Time> last_boot, last_bootstrap;
+  std::string remote_address;
+  std::vector<std::string> last_events;
+  std::set<std::string> tags;
+  std::map<std::string, StoredParameter> parameters;
+  std::vector<Task> pending_tasks;  // due, not expired, oldest first
+};
+
+// Everything a finished session changed. Written behind; the parts that must
+// never be lost (tags, faults, task results, transfers) make the write
+// durable: `done` is then called after commit.
+struct SessionResult {
+  std::string device_id;
+  soap::DeviceIdStruct identity;
+  std::string data_model_root;
+  std::string remote_address;
+  Time inform_time{};
+  std::vector<soap::EventStruct> events;
+  // Inform parameters and values read in the session, with when they were read.
+  std::vector<std::pair<soap::ParameterValue, Time>> parameters;
+  std::vector<std::string> tags_added, tags_removed;
+  std::vector<Fault> faults;
+  std::vector<TaskResult> task_results;
+  // The session log line's fields.
+  std::string summary;  // JSON text: rpcs, result, duration, cpe requests
+};
+
+struct Options {
+  std::string dsn;
+  std::chrono::milliseconds flush_interval{5};
+  size_t batch_rows = 500;
+  size_t max_pending = 200'000;  // queued session results kept while PostgreSQL is away
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
+  size_t cache_devices = 1'000'000;  // device cache bound
+  std::chrono::hours session_log_retention{24 * 7};
+};
+
+struct Stats {
+  uint64_t batches = 0, rows_written = 0, last_batch_rows = 0, max_batch_rows = 0;
+  uint64_t pending = 0, dropped = 0;  // dropped: queue bound hit
+  uint64_t cache_hits = 0, cache_misses = 0, cache_size = 0;
+  uint64_t reconnects = 0;
+  bool available = false;
+};
+
+class Store {
+ public:
+  // Connects (blocking: start-up only, before any event loop runs), applies
+  // the migrations in `sql_dir`, starts the store thread. Throws
+  // std::runtime_error with a one-line message and a hint on failure
+  // ("cannot connect to PostgreSQL at ...: ...; is it running? check [store] dsn").
+  static std::unique_ptr<Store> open(const Options& opts, const std::string& sql_dir);
+  virtual ~Store() = default;
+
+  // False while PostgreSQL is unreachable: new sessions get 503.
+  virtual bool available() const = 0;
+
+  // The device if it is in the cache (no I/O, any thread), else nullptr. The
+  // Inform path tries this first and calls load_device() only on a miss.
+  virtual std::shared_ptr<const Device> cached(const std::string& id) const = 0;
+
+  // The device, from the cache or loaded from PostgreSQL (nullptr when
+  // unknown). `done` runs through `exec`. On a store error, `done(nullptr,
+  // false)`.
+  virtual void load_device(const std::string& id, Executor exec,
+                           std::function<void(std::shared_ptr<const Device>, bool ok)> done) = 0;
+
+  // Queue a session's result. `done` (optional) runs through `exec` once
+  // the result is committed (or with false if it could not be).
+  virtual void write_session(SessionResult r, Executor exec = nullptr,
+                             std::function<void(bool ok)> done = nullptr) = 0;
+
+  // A transfer result, committed before `done(true)`: the CPE is answered
+  // only then.
+  virtual void write_transfer(Transfer t, Executor exec, std::function<void(bool ok)> done) = 0;
+  // A Download/Upload sent to a CPE (written behind).
+  virtual void record_transfer_sent(Transfer t) = 0;
+
+  // A task, committed before `done(id)` (0 on failure).
+  virtual void add_task(Task t, Executor exec, std::function<void(int64_t id)> done) = 0;
+
+  // Flush everything queued and stop the thread (SIGTERM path).
+  virtual void close() = 0;
+
+  virtual Stats stats() const = 0;
+};
+
+}  // namespace luacs::store
