@@ -10,43 +10,18 @@
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
 #include "support/cpe_client.h"
+#include "support/cwmp_messages.h"
 #include "support/test_server.h"
 
 using namespace luacs;
 using namespace std::chrono_literals;
 using test::CpeClient;
 using test::HttpResponse;
+using test::inform_xml;
+using test::parse_ok;
 using test::TestServer;
 
 namespace {
-
-soap::Envelope parse_ok(const std::string& body) {
-  soap::Envelope env;
-  std::string err;
-  EXPECT_TRUE(soap::parse(body, env, &err)) << err << "\n" << body;
-  return env;
-}
-
-std::string inform_xml(const std::string& serial, const std::string& oui = "E48D8C",
-                       const std::string& product_class = "hAP lite") {
-  soap::Envelope env;
-  env.header.id = "inf-" + serial;
-  soap::Inform in;
-  in.device_id = {"MikroTik", oui, product_class, serial};
-  in.events = {{"1 BOOT", ""}};
-  in.current_time = "2026-11-21T10:00:00Z";
-  in.parameters = {{"Device.DeviceInfo.SoftwareVersion", "7.16", "string"},
-                   {"Device.ManagementServer.ParameterKey", "", "string"}};
-  env.body = in;
-  return soap::write(env);
-}
-
-std::string response_xml(soap::Body body, const std::string& id) {
-  soap::Envelope env;
-  env.header.id = id;
-  env.body = std::move(body);
-  return soap::write(env);
-}
 
 // Queues `count` GetParameterValues on the ACS turn of every session.
 server::HandlerFactory queue_gpv(int count) {
@@ -221,7 +196,7 @@ TEST(CwmpHttp, RpcsFlowAndNoCookieCpeKeepsItsSessionOnTheConnection) {
     ASSERT_TRUE(std::holds_alternative<soap::GetParameterValues>(req.body));
     soap::GetParameterValuesResponse resp;
     resp.parameters = {{"Device.DeviceInfo.UpTime", std::to_string(i), "unsignedInt"}};
-    r = c.post(response_xml(resp, *req.header.id));
+    r = c.post(test::message_xml(resp, *req.header.id));
   }
   EXPECT_EQ(r.status, 204);
   EXPECT_EQ(srv.stats().sessions_completed.load(), 1u);
@@ -247,7 +222,7 @@ TEST(CwmpHttp, ReconnectWithCookieLandsOnAnotherWorker) {
     ASSERT_EQ(r.status, 200) << r.body;
     soap::Envelope req = parse_ok(r.body);
     ASSERT_TRUE(std::holds_alternative<soap::GetParameterValues>(req.body));
-    body = response_xml(soap::GetParameterValuesResponse{}, *req.header.id);
+    body = test::message_xml(soap::GetParameterValuesResponse{}, *req.header.id);
     ASSERT_LT(++steps, 30);
   }
   EXPECT_EQ(steps, 24);
@@ -449,7 +424,8 @@ TEST(CwmpHttp, ReconnectMidSessionNeedsReauthentication) {
   ASSERT_EQ(r.status, 200) << r.body;  // ...and then continues the same session
   soap::Envelope req = parse_ok(r.body);
   ASSERT_TRUE(std::holds_alternative<soap::GetParameterValues>(req.body));
-  EXPECT_EQ(c.post(response_xml(soap::GetParameterValuesResponse{}, *req.header.id)).status, 204);
+  EXPECT_EQ(c.post(test::message_xml(soap::GetParameterValuesResponse{}, *req.header.id)).status,
+            204);
 }
 
 TEST(CwmpHttp, ThousandConcurrentSessions) {

@@ -1,0 +1,113 @@
+#include "support/luacs_process.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace luacs::test {
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  static int n = 0;
+  auto dir = std::filesystem::temp_directory_path() / ("luacs-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / (std::to_string(++n) + "-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+LuacsProcess::LuacsProcess(const std::string& ini, std::vector<std::string> extra_args) {
+  config_path_ = temp_file("luacs.ini", ini);
+  int fds[2];
+  if (pipe(fds) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    std::vector<std::string> args = {LUACS_BINARY, "--config", config_path_};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(LUACS_BINARY, argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  out_ = fds[0];
+  const std::string listening = "listening on 127.0.0.1:";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!port_ && std::chrono::steady_clock::now() < deadline) {
+    drain(200);
+    auto at = log_.find(listening);
+    if (at != std::string::npos && log_.find(' ', at + listening.size()) != std::string::npos)
+      port_ = static_cast<uint16_t>(std::stoi(log_.substr(at + listening.size())));
+    int st;
+    if (!port_ && waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      drain(0);
+      break;
+    }
+  }
+}
+
+LuacsProcess::~LuacsProcess() {
+  kill9();
+  if (out_ >= 0) close(out_);
+}
+
+void LuacsProcess::drain(int timeout_ms) {
+  if (out_ < 0) return;
+  char buf[8192];
+  for (;;) {
+    pollfd p{out_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return;
+    ssize_t n = read(out_, buf, sizeof buf);
+    if (n <= 0) return;
+    log_.append(buf, static_cast<size_t>(n));
+    timeout_ms = 0;
+  }
+}
+
+const std::string& LuacsProcess::log() {
+  drain(0);
+  return log_;
+}
+
+size_t LuacsProcess::count(const std::string& needle) {
+  drain(0);
+  size_t n = 0;
+  for (size_t at = log_.find(needle); at != std::string::npos; at = log_.find(needle, at + 1)) ++n;
+  return n;
+}
+
+int LuacsProcess::stop(std::chrono::seconds wait) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  int st = 0;
+  while (waitpid(pid_, &st, WNOHANG) == 0) {
+    drain(50);
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill9();
+      return -1;
+    }
+  }
+  pid_ = -1;
+  drain(0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void LuacsProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+  drain(0);
+}
+
+}  // namespace luacs::test

@@ -1,0 +1,46 @@
+// The real luacs binary as a child process, for tests that restart it, kill
+// it or stop its database. It is started with a generated config on
+// 127.0.0.1 port 0; the port is read from its log.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace luacs::test {
+
+class LuacsProcess {
+ public:
+  // `ini` is the config text; "[cwmp] listen = 127.0.0.1:0" and a log
+  // level of info are expected (the port is read from the log).
+  explicit LuacsProcess(const std::string& ini, std::vector<std::string> extra_args = {});
+  ~LuacsProcess();  // SIGKILL if still running
+  LuacsProcess(const LuacsProcess&) = delete;
+  LuacsProcess& operator=(const LuacsProcess&) = delete;
+
+  // False when it exited before listening; log() says why.
+  bool started() const { return port_ != 0; }
+  uint16_t port() const { return port_; }
+  // SIGTERM and wait; the exit status (-1 when killed by a signal).
+  int stop(std::chrono::seconds wait = std::chrono::seconds(30));
+  void kill9();
+  // Everything it has logged so far.
+  const std::string& log();
+  // How many lines of the log contain `needle`.
+  size_t count(const std::string& needle);
+
+ private:
+  void drain(int timeout_ms);
+  pid_t pid_ = -1;
+  int out_ = -1;
+  uint16_t port_ = 0;
+  std::string log_;
+  std::string config_path_;
+};
+
+// A unique temporary file holding `text`; its path.
+std::string temp_file(const std::string& name, const std::string& text);
+
+}  // namespace luacs::test
