@@ -55,6 +55,10 @@ void Server::stop() {
   im.shared.workers.clear();
 }
 
+void Server::set_store(store::Store* store) {
+  impl_->shared.store = store;
+}
+
 const std::vector<uint16_t>& Server::ports() const {
   return impl_->ports;
 }

@@ -418,7 +418,8 @@ SessionSlot* Worker::create_session(const std::string& device, const std::string
   limits.session_timeout = cfg().session_timeout;
   limits.idle_timeout = cfg().idle_timeout;
   slot->session =
-      std::make_unique<cwmp::Session>(cookie, limits, handler_.get(), cwmp::Clock::now());
+      std::make_unique<cwmp::Session>(cookie, limits, driver_.get(), cwmp::Clock::now());
+  slot->result.inform_time = std::chrono::system_clock::now();
   slot->peer = peer;
   slot->device_claimed = true;
   SessionSlot* raw = slot.get();

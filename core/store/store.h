@@ -132,6 +132,19 @@ struct Options {
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
   size_t cache_devices = 1'000'000;  // device cache bound
   std::chrono::hours session_log_retention{24 * 7};
+  // Added with the implementation:
+  // A durable write (write_transfer, add_task, a write_session with `done`)
+  // waiting for PostgreSQL is answered false / 0 after this long. A transfer
+  // or task is then withdrawn (the caller will retry: the CPE resends its
+  // TransferComplete, the API client its task); a session result stays
+  // queued and is still written when PostgreSQL returns (its parts are
+  // idempotent).
+  std::chrono::milliseconds durable_timeout{60'000};
+  // close() waits at most this long for the last commits.
+  std::chrono::milliseconds close_timeout{10'000};
+  // How often session_log rows older than session_log_retention are deleted
+  // (in batches of a few thousand rows) and overdue tasks marked expired.
+  std::chrono::milliseconds housekeeping_interval{60'000};
 };
 
 struct Stats {
@@ -139,6 +152,7 @@ struct Stats {
   uint64_t pending = 0, dropped = 0;  // dropped: queue bound hit
   uint64_t cache_hits = 0, cache_misses = 0, cache_size = 0;
   uint64_t reconnects = 0;
+  uint64_t rejected = 0;  // writes PostgreSQL refused even alone (logged and dropped)
   bool available = false;
 };
 
@@ -166,6 +180,7 @@ class Store {
 
   // Queue a session's result. `done` (optional) runs through `exec` once
   // the result is committed (or with false if it could not be).
+  // (Every completion runs through its `exec`; without one it is not called.)
   virtual void write_session(SessionResult r, Executor exec = nullptr,
                              std::function<void(bool ok)> done = nullptr) = 0;
 

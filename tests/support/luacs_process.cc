@@ -1,6 +1,5 @@
 #include "support/luacs_process.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,17 +37,18 @@ LuacsProcess::LuacsProcess(const std::string& ini, std::vector<std::string> extr
   }
   close(fds[1]);
   out_ = fds[0];
+  reader_ = std::thread([this] { read_log(); });
   const std::string listening = "listening on 127.0.0.1:";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!port_ && std::chrono::steady_clock::now() < deadline) {
-    drain(200);
-    auto at = log_.find(listening);
-    if (at != std::string::npos && log_.find(' ', at + listening.size()) != std::string::npos)
-      port_ = static_cast<uint16_t>(std::stoi(log_.substr(at + listening.size())));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::string text = log();
+    auto at = text.find(listening);
+    if (at != std::string::npos && text.find(' ', at + listening.size()) != std::string::npos)
+      port_ = static_cast<uint16_t>(std::stoi(text.substr(at + listening.size())));
     int st;
     if (!port_ && waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
-      drain(0);
       break;
     }
   }
@@ -56,31 +56,29 @@ LuacsProcess::LuacsProcess(const std::string& ini, std::vector<std::string> extr
 
 LuacsProcess::~LuacsProcess() {
   kill9();
+  if (reader_.joinable()) reader_.join();  // ends at EOF, once the child is gone
   if (out_ >= 0) close(out_);
 }
 
-void LuacsProcess::drain(int timeout_ms) {
-  if (out_ < 0) return;
+void LuacsProcess::read_log() {
   char buf[8192];
   for (;;) {
-    pollfd p{out_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return;
     ssize_t n = read(out_, buf, sizeof buf);
     if (n <= 0) return;
+    std::lock_guard lock(mu_);
     log_.append(buf, static_cast<size_t>(n));
-    timeout_ms = 0;
   }
 }
 
-const std::string& LuacsProcess::log() {
-  drain(0);
+std::string LuacsProcess::log() {
+  std::lock_guard lock(mu_);
   return log_;
 }
 
 size_t LuacsProcess::count(const std::string& needle) {
-  drain(0);
+  std::string text = log();
   size_t n = 0;
-  for (size_t at = log_.find(needle); at != std::string::npos; at = log_.find(needle, at + 1)) ++n;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
   return n;
 }
 
@@ -90,14 +88,14 @@ int LuacsProcess::stop(std::chrono::seconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   int st = 0;
   while (waitpid(pid_, &st, WNOHANG) == 0) {
-    drain(50);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (std::chrono::steady_clock::now() > deadline) {
       kill9();
       return -1;
     }
   }
   pid_ = -1;
-  drain(0);
+  if (reader_.joinable()) reader_.join();
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -107,7 +105,7 @@ void LuacsProcess::kill9() {
   int st;
   waitpid(pid_, &st, 0);
   pid_ = -1;
-  drain(0);
+  if (reader_.joinable()) reader_.join();
 }
 
 }  // namespace luacs::test

@@ -5,8 +5,11 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace luacs::test {
@@ -27,16 +30,20 @@ class LuacsProcess {
   int stop(std::chrono::seconds wait = std::chrono::seconds(30));
   void kill9();
   // Everything it has logged so far.
-  const std::string& log();
+  std::string log();
   // How many lines of the log contain `needle`.
   size_t count(const std::string& needle);
 
  private:
-  void drain(int timeout_ms);
+  // The log is read all along by a thread: a child blocked on a full pipe
+  // would stall its event loops.
+  void read_log();
   pid_t pid_ = -1;
   int out_ = -1;
   uint16_t port_ = 0;
+  std::mutex mu_;
   std::string log_;
+  std::thread reader_;
   std::string config_path_;
 };
 

@@ -1,0 +1,40 @@
+// The simulated fleet, shared read-only by the load threads: the data models
+// in use and, per model, one pre-written Inform per entry of the event mix.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "bench/loadgen/cpe.h"
+#include "bench/loadgen/datamodel.h"
+#include "bench/loadgen/options.h"
+
+namespace luacs::loadgen {
+
+// The CommandKey of the TransferComplete sessions the event mix asks for.
+inline constexpr const char* kMixTransferKey = "loadgen-download";
+
+struct ModelKit {
+  DataModel model;
+  std::vector<InformTemplate> informs;  // one per Options::events entry
+};
+
+class Fleet {
+ public:
+  // Loads the CSVs the model choice needs. Throws std::runtime_error.
+  explicit Fleet(const Options& opt);
+
+  // Device i uses model i mod (number of models).
+  const ModelKit& kit(uint64_t device) const { return *kits_[device % kits_.size()]; }
+  size_t models() const { return kits_.size(); }
+  const ModelKit& kit_at(size_t i) const { return *kits_[i]; }
+
+  // The events of a session drawn for mix entry `entry`.
+  static std::vector<soap::EventStruct> events_of(const EventMixEntry& entry);
+
+ private:
+  std::vector<std::unique_ptr<ModelKit>> kits_;
+};
+
+}  // namespace luacs::loadgen

@@ -1,0 +1,300 @@
+#include "bench/loadgen/options.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#ifndef LUACS_SHARED_DIR
+#define LUACS_SHARED_DIR "../shared"
+#endif
+
+namespace luacs::loadgen {
+namespace {
+
+constexpr std::string_view kDefaultEvents =
+    "0 BOOTSTRAP:1,1 BOOT:2,2 PERIODIC:90,4 VALUE CHANGE:5,7 TRANSFER COMPLETE:2";
+
+[[noreturn]] void bad(const std::string& msg) {
+  throw std::invalid_argument(msg);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+uint64_t to_u64(std::string_view opt, std::string_view v) {
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty())
+    bad(std::string(opt) + ": not a number: " + std::string(v));
+  return n;
+}
+
+double to_double(std::string_view opt, std::string_view v) {
+  std::string s(v);
+  char* end = nullptr;
+  errno = 0;
+  double d = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno != 0 || d < 0)
+    bad(std::string(opt) + ": not a non-negative number: " + s);
+  return d;
+}
+
+bool is_loopback(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return a->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<EventMixEntry> parse_event_mix(std::string_view spec) {
+  std::vector<EventMixEntry> out;
+  while (!spec.empty()) {
+    size_t comma = spec.find(',');
+    std::string_view item = trim(spec.substr(0, comma));
+    spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
+    if (item.empty()) continue;
+    EventMixEntry e;
+    size_t colon = item.rfind(':');
+    std::string_view codes = item;
+    if (colon != std::string_view::npos) {
+      codes = trim(item.substr(0, colon));
+      e.weight = to_double("--events", trim(item.substr(colon + 1)));
+    }
+    while (!codes.empty()) {
+      size_t plus = codes.find('+');
+      std::string_view c = trim(codes.substr(0, plus));
+      codes = plus == std::string_view::npos ? std::string_view() : codes.substr(plus + 1);
+      if (c.empty()) continue;
+      if (c == "7 TRANSFER COMPLETE") e.transfer_complete = true;
+      e.codes.emplace_back(c);
+    }
+    if (e.codes.empty()) bad("--events: an entry has no event code");
+    if (e.weight > 0) out.push_back(std::move(e));
+  }
+  if (out.empty()) bad("--events: no entry with a positive weight");
+  return out;
+}
+
+Target parse_url(std::string_view url, bool allow_remote) {
+  Target t;
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme)
+    bad("--url: only http:// URLs are supported: " + std::string(url));
+  std::string_view rest = url.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) bad("--url: unterminated IPv6 literal");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad("--url: bad authority");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) bad("--url: no host");
+  t.host = std::string(host);
+  if (!port.empty()) {
+    uint64_t p = to_u64("--url port", port);
+    if (p == 0 || p > 65535) bad("--url: bad port");
+    t.port = static_cast<uint16_t>(p);
+  } else {
+    t.port = 80;
+  }
+  t.host_header = std::string(authority);
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  // Names other than localhost are looked up only when remote targets are allowed.
+  if (!allow_remote && t.host != "localhost") hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(t.port);
+  int rc = getaddrinfo(t.host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    bad("--url: cannot resolve " + t.host + (allow_remote ? "" : " (only loopback addresses)") +
+        ": " + gai_strerror(rc));
+  }
+  std::memcpy(&t.addr, res->ai_addr, res->ai_addrlen);
+  t.addr_len = static_cast<socklen_t>(res->ai_addrlen);
+  freeaddrinfo(res);
+  if (!allow_remote && !is_loopback(t.addr))
+    bad("--url: " + t.host + " is not a loopback address (use --allow-remote to target it)");
+  return t;
+}
+
+std::string usage() {
+  return R"(usage: luacs-loadgen [options]
+Simulates CWMP CPEs (Inform, optional TransferComplete, empty POST, answers to
+ACS requests) against an ACS and reports sessions/s and latency.
+
+Target
+  --url URL             http://127.0.0.1:7547/ (loopback only, see --allow-remote)
+  --allow-remote        allow a host that is not a loopback address
+Load
+  --concurrency N       closed loop: N sessions in flight (default 16)
+  --rate R              open loop: start R sessions per second
+  --spacing S           open loop arrivals: poisson (default) or even
+  --max-inflight M      open loop: cap on sessions in flight (default 10000)
+  --duration S          stop starting sessions after S seconds (default 10)
+  --sessions K          stop after K completed sessions
+  --threads T           event-loop threads (default 1)
+Simulated CPEs
+  --devices D           fleet size (default max(10000, N)); round-robin over devices
+  --model M             tr098 | tr181 | mixed (default mixed)
+  --datamodels DIR      where the data-model CSVs are
+  --events MIX          weighted event mix (default ")" +
+         std::string(kDefaultEvents) + R"(")
+                        codes of one session may be joined with '+'
+  --new-connection      new TCP connection per session (default)
+  --keep-alive          one connection per simulated CPE slot, reused
+  --no-cookie           never echo the session cookie
+  --username U --password P   answer Digest challenges (qop=auth)
+  --timeout MS          per-request and connect timeout (default 10000)
+  --parse-all           parse every reply with the SOAP reader (default: an
+                        InformResponse is recognised by a byte search)
+Output
+  --json FILE           write every figure as JSON to FILE ('-' = stdout)
+  --max-error-rate X    exit 0 if errors/attempts <= X (default 0)
+  --server-pid PID      report the CPU time PID used during the run
+  --seed N              random seed (default 1)
+  --quiet               no human summary
+)";
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  std::string events(kDefaultEvents);
+  std::string model = "mixed";
+  bool keep_alive_set = false, new_conn_set = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); arg.substr(0, 2) == "--" && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&]() -> std::string_view {
+      if (has_value) return value;
+      if (i + 1 >= argc) bad(std::string(arg) + ": needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      throw std::invalid_argument("");
+    } else if (arg == "--url") {
+      o.url = next();
+    } else if (arg == "--allow-remote") {
+      o.allow_remote = true;
+    } else if (arg == "--concurrency" || arg == "-c") {
+      o.concurrency = static_cast<unsigned>(to_u64(arg, next()));
+      if (o.concurrency == 0) bad("--concurrency must be > 0");
+    } else if (arg == "--rate") {
+      o.rate = to_double(arg, next());
+      if (o.rate <= 0) bad("--rate must be > 0");
+    } else if (arg == "--spacing") {
+      std::string_view s = next();
+      if (s == "poisson")
+        o.poisson = true;
+      else if (s == "even")
+        o.poisson = false;
+      else
+        bad("--spacing: poisson or even");
+    } else if (arg == "--max-inflight") {
+      o.max_inflight = static_cast<unsigned>(to_u64(arg, next()));
+      if (o.max_inflight == 0) bad("--max-inflight must be > 0");
+    } else if (arg == "--duration") {
+      o.duration_s = to_double(arg, next());
+    } else if (arg == "--sessions") {
+      o.sessions = to_u64(arg, next());
+    } else if (arg == "--devices") {
+      o.devices = to_u64(arg, next());
+      if (o.devices == 0) bad("--devices must be > 0");
+    } else if (arg == "--new-connection") {
+      o.keep_alive = false;
+      new_conn_set = true;
+    } else if (arg == "--keep-alive") {
+      o.keep_alive = true;
+      keep_alive_set = true;
+    } else if (arg == "--no-cookie") {
+      o.echo_cookie = false;
+    } else if (arg == "--username") {
+      o.username = next();
+    } else if (arg == "--password") {
+      o.password = next();
+    } else if (arg == "--events") {
+      events = next();
+    } else if (arg == "--model") {
+      model = next();
+    } else if (arg == "--datamodels") {
+      o.datamodels_dir = next();
+    } else if (arg == "--threads") {
+      o.threads = static_cast<unsigned>(to_u64(arg, next()));
+      if (o.threads == 0 || o.threads > 256) bad("--threads: 1..256");
+    } else if (arg == "--timeout") {
+      o.timeout = std::chrono::milliseconds(to_u64(arg, next()));
+      if (o.timeout.count() == 0) bad("--timeout must be > 0");
+    } else if (arg == "--json") {
+      o.json_path = next();
+    } else if (arg == "--max-error-rate") {
+      o.max_error_rate = to_double(arg, next());
+    } else if (arg == "--server-pid") {
+      o.server_pid = static_cast<int>(to_u64(arg, next()));
+    } else if (arg == "--seed") {
+      o.seed = to_u64(arg, next());
+    } else if (arg == "--parse-all") {
+      o.parse_all = true;
+    } else if (arg == "--quiet") {
+      o.quiet = true;
+    } else {
+      bad("unknown option: " + std::string(arg));
+    }
+  }
+  if (keep_alive_set && new_conn_set) bad("--keep-alive and --new-connection exclude each other");
+  if (o.concurrency > 0 && o.rate > 0) bad("--concurrency and --rate exclude each other");
+  if (o.concurrency == 0 && o.rate == 0) o.concurrency = 16;
+  if (o.duration_s == 0 && o.sessions == 0) o.duration_s = 10;
+  if (!o.username.empty() && o.password.empty()) bad("--username needs --password");
+  if (model == "tr098")
+    o.model = ModelChoice::kTr098;
+  else if (model == "tr181")
+    o.model = ModelChoice::kTr181;
+  else if (model == "mixed")
+    o.model = ModelChoice::kMixed;
+  else
+    bad("--model: tr098, tr181 or mixed");
+  if (o.datamodels_dir.empty())
+    o.datamodels_dir = std::string(LUACS_SHARED_DIR) + "/corpus/datamodels";
+  if (o.devices == 0) o.devices = std::max<uint64_t>(10000, o.concurrency);
+  if (o.threads > 1 && o.concurrency > 0 && o.threads > o.concurrency) o.threads = o.concurrency;
+  if (o.threads > o.devices) o.threads = static_cast<unsigned>(o.devices);
+  o.events = parse_event_mix(events);
+  o.target = parse_url(o.url, o.allow_remote);
+  return o;
+}
+
+}  // namespace luacs::loadgen

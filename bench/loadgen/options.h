@@ -1,0 +1,77 @@
+// Command line of luacs-loadgen: what to simulate and how hard to push.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace luacs::loadgen {
+
+// One entry of --events: the event codes one session carries, and how often
+// such a session is picked relative to the other entries.
+struct EventMixEntry {
+  std::vector<std::string> codes;  // "2 PERIODIC", or several joined by '+'
+  double weight = 1;
+  bool transfer_complete = false;  // carries 7 TRANSFER COMPLETE: also sends TransferComplete
+};
+
+enum class ModelChoice { kTr098, kTr181, kMixed };
+
+// The ACS endpoint, resolved once.
+struct Target {
+  std::string host;  // as written in the URL
+  uint16_t port = 7547;
+  std::string path = "/";   // request target, also the Digest uri
+  std::string host_header;  // "host:port"
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+};
+
+struct Options {
+  std::string url = "http://127.0.0.1:7547/";
+  Target target;
+  bool allow_remote = false;
+
+  // Load shape: closed loop (concurrency) or open loop (rate).
+  unsigned concurrency = 0;
+  double rate = 0;                // sessions started per second
+  bool poisson = true;            // --spacing poisson|even
+  unsigned max_inflight = 10000;  // open loop: sessions in flight before starts are skipped
+
+  // When to stop: after duration_s, or after `sessions` completed sessions.
+  double duration_s = 0;
+  uint64_t sessions = 0;
+
+  uint64_t devices = 0;  // simulated fleet size (0: 10000, at least the concurrency)
+  bool keep_alive = false;
+  bool echo_cookie = true;
+  std::string username, password;  // Digest, when username is set
+  std::vector<EventMixEntry> events;
+  ModelChoice model = ModelChoice::kMixed;
+  std::string datamodels_dir;
+  unsigned threads = 1;
+  std::chrono::milliseconds timeout{10000};  // per request, and for a connect
+  std::string json_path;                     // "" none, "-" stdout
+  double max_error_rate = 0;                 // errors / sessions attempted allowed for exit 0
+  int server_pid = 0;                        // read its CPU time from /proc for the report
+  bool parse_all = false;                    // parse every ACS reply, InformResponse included
+  bool quiet = false;
+  uint64_t seed = 1;
+};
+
+// Throws std::invalid_argument with a message for the user.
+Options parse_options(int argc, char** argv);
+std::string usage();
+
+// "0 BOOTSTRAP:1,1 BOOT:2,2 PERIODIC:90" (codes may be joined with '+').
+std::vector<EventMixEntry> parse_event_mix(std::string_view spec);
+
+// http://host[:port][/path]. Refuses hosts that are not loopback unless
+// allow_remote. Throws std::invalid_argument.
+Target parse_url(std::string_view url, bool allow_remote);
+
+}  // namespace luacs::loadgen

@@ -1,0 +1,230 @@
+#include "bench/loadgen/report.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace luacs::loadgen {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_histogram(const Histogram& h) {
+  std::ostringstream o;
+  o << "{\"count\": " << h.count() << ", \"min\": " << h.min()
+    << ", \"mean\": " << fmt("%.1f", h.mean()) << ", \"p50\": " << h.percentile(50)
+    << ", \"p90\": " << h.percentile(90) << ", \"p99\": " << h.percentile(99)
+    << ", \"p999\": " << h.percentile(99.9) << ", \"max\": " << h.max() << "}";
+  return o.str();
+}
+
+std::string human_row(const char* name, const Histogram& h) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "  %-9s %9llu %9llu %9llu %9llu %9llu %9.0f\n", name,
+                static_cast<unsigned long long>(h.percentile(50)),
+                static_cast<unsigned long long>(h.percentile(90)),
+                static_cast<unsigned long long>(h.percentile(99)),
+                static_cast<unsigned long long>(h.percentile(99.9)),
+                static_cast<unsigned long long>(h.max()), h.mean());
+  return buf;
+}
+
+const char* model_name(ModelChoice m) {
+  switch (m) {
+    case ModelChoice::kTr098:
+      return "tr098";
+    case ModelChoice::kTr181:
+      return "tr181";
+    case ModelChoice::kMixed:
+      return "mixed";
+  }
+  return "?";
+}
+
+}  // namespace
+
+double Report::sessions_per_s() const {
+  return elapsed_s > 0 ? static_cast<double>(stats.completed) / elapsed_s : 0;
+}
+
+double Report::error_rate() const {
+  uint64_t attempts = stats.completed + stats.busy + stats.error_total() + stats.unfinished;
+  if (attempts == 0) return 0;
+  return static_cast<double>(stats.error_total() + stats.unfinished) /
+         static_cast<double>(attempts);
+}
+
+bool Report::passed() const {
+  if (opt->sessions && stats.completed < opt->sessions) return false;
+  if (opt->max_error_rate == 0) return stats.error_total() == 0 && stats.unfinished == 0;
+  return error_rate() <= opt->max_error_rate;
+}
+
+double process_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  // Fields after the command: state(3) ... utime(14) stime(15).
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string human_summary(const Report& r) {
+  const Options& o = *r.opt;
+  const RunStats& s = r.stats;
+  std::ostringstream out;
+  out << "luacs-loadgen " << o.url << ": ";
+  if (o.concurrency)
+    out << "closed loop, concurrency " << o.concurrency;
+  else
+    out << "open loop, " << o.rate << " sessions/s (" << (o.poisson ? "poisson" : "even") << ")";
+  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << ", "
+      << (o.keep_alive ? "keep-alive" : "new connection per session") << ", "
+      << (o.echo_cookie ? "cookie echoed" : "no cookie") << ", "
+      << (o.username.empty() ? "no auth" : "digest auth") << ", model " << model_name(o.model)
+      << ", " << o.devices << " devices\n";
+  out << "elapsed " << fmt("%.2f", r.elapsed_s) << " s: " << s.completed << " sessions completed, "
+      << s.busy << " busy (503), " << s.error_total() << " failed, " << s.unfinished
+      << " unfinished\n";
+  if (r.gave_up)
+    out << "stopped early: more sessions failed than --max-error-rate allows, the run cannot "
+           "pass\n";
+  out << "sessions/s: " << fmt("%.1f", r.sessions_per_s()) << "\n";
+  out << "latency (us)      p50       p90       p99     p99.9       max      mean\n";
+  out << human_row("inform", s.inform_us);
+  out << human_row("session", s.session_us);
+  if (!o.concurrency) out << human_row("lag", s.schedule_lag_us);
+  out << "requests " << s.requests << " ("
+      << fmt("%.2f", s.completed ? static_cast<double>(s.requests) / s.completed : 0)
+      << " per completed session), connections " << s.connections << ", sent "
+      << fmt("%.1f", s.bytes_out / 1e6) << " MB, received " << fmt("%.1f", s.bytes_in / 1e6)
+      << " MB";
+  if (s.challenges) out << ", 401 challenges answered " << s.challenges;
+  if (s.stale_retries) out << ", stale keep-alive retries " << s.stale_retries;
+  if (s.transfer_completes) out << ", TransferCompletes " << s.transfer_completes;
+  out << "\n";
+  out << "errors:";
+  if (s.error_total() == 0) out << " none";
+  for (size_t i = 0; i < s.errors.size(); ++i)
+    if (s.errors[i]) out << " " << error_name(static_cast<ErrorKind>(i)) << "=" << s.errors[i];
+  out << "\n";
+  if (!s.acs_requests.empty()) {
+    out << "ACS requests answered:";
+    for (const auto& [k, v] : s.acs_requests) out << " " << k << "=" << v;
+    out << "\n";
+  }
+  if (!o.concurrency && (s.late_starts || s.skipped_starts)) {
+    out << "WARNING: the generator fell behind its schedule: " << s.late_starts
+        << " sessions started > 10 ms late, " << s.skipped_starts
+        << " not started (--max-inflight reached)\n";
+  }
+  out << "loadgen CPU " << fmt("%.2f", r.loadgen_cpu_s) << " s ("
+      << fmt("%.0f", s.completed ? r.loadgen_cpu_s * 1e6 / s.completed : 0) << " us/session)";
+  if (r.server_cpu_s >= 0)
+    out << ", server CPU " << fmt("%.2f", r.server_cpu_s) << " s ("
+        << fmt("%.0f", s.completed ? r.server_cpu_s * 1e6 / s.completed : 0) << " us/session)";
+  out << "\n";
+  return out.str();
+}
+
+std::string json_report(const Report& r) {
+  const Options& o = *r.opt;
+  const RunStats& s = r.stats;
+  std::ostringstream j;
+  j << "{\n";
+  j << "  \"url\": " << json_string(o.url) << ",\n";
+  j << "  \"mode\": \"" << (o.concurrency ? "closed" : "open") << "\",\n";
+  j << "  \"concurrency\": " << o.concurrency << ",\n";
+  j << "  \"rate\": " << o.rate << ",\n";
+  j << "  \"spacing\": \"" << (o.poisson ? "poisson" : "even") << "\",\n";
+  j << "  \"threads\": " << r.threads << ",\n";
+  j << "  \"connection\": \"" << (o.keep_alive ? "keep-alive" : "new") << "\",\n";
+  j << "  \"cookie\": " << (o.echo_cookie ? "true" : "false") << ",\n";
+  j << "  \"auth\": \"" << (o.username.empty() ? "none" : "digest") << "\",\n";
+  j << "  \"model\": \"" << model_name(o.model) << "\",\n";
+  j << "  \"devices\": " << o.devices << ",\n";
+  j << "  \"duration_limit_s\": " << o.duration_s << ",\n";
+  j << "  \"sessions_limit\": " << o.sessions << ",\n";
+  j << "  \"elapsed_s\": " << fmt("%.3f", r.elapsed_s) << ",\n";
+  j << "  \"sessions\": {\"started\": " << s.started << ", \"completed\": " << s.completed
+    << ", \"busy_503\": " << s.busy << ", \"failed\": " << s.error_total()
+    << ", \"unfinished\": " << s.unfinished << "},\n";
+  j << "  \"sessions_per_s\": " << fmt("%.1f", r.sessions_per_s()) << ",\n";
+  j << "  \"latency_us\": {\n    \"inform\": " << json_histogram(s.inform_us)
+    << ",\n    \"session\": " << json_histogram(s.session_us)
+    << ",\n    \"schedule_lag\": " << json_histogram(s.schedule_lag_us) << "\n  },\n";
+  j << "  \"errors\": {";
+  for (size_t i = 0; i < s.errors.size(); ++i)
+    j << "\"" << error_name(static_cast<ErrorKind>(i)) << "\": " << s.errors[i] << ", ";
+  j << "\"busy_503\": " << s.busy << ", \"total\": " << s.error_total() << "},\n";
+  j << "  \"error_rate\": " << fmt("%.6f", r.error_rate()) << ",\n";
+  j << "  \"requests\": " << s.requests << ",\n";
+  j << "  \"responses\": " << s.responses << ",\n";
+  j << "  \"connections\": " << s.connections << ",\n";
+  j << "  \"bytes_sent\": " << s.bytes_out << ",\n";
+  j << "  \"bytes_received\": " << s.bytes_in << ",\n";
+  j << "  \"auth_challenges\": " << s.challenges << ",\n";
+  j << "  \"stale_keepalive_retries\": " << s.stale_retries << ",\n";
+  j << "  \"transfer_completes\": " << s.transfer_completes << ",\n";
+  j << "  \"acs_requests\": {";
+  bool first = true;
+  for (const auto& [k, v] : s.acs_requests) {
+    j << (first ? "" : ", ") << json_string(k) << ": " << v;
+    first = false;
+  }
+  j << "},\n";
+  j << "  \"schedule\": {\"late_starts\": " << s.late_starts
+    << ", \"skipped_starts\": " << s.skipped_starts << "},\n";
+  j << "  \"loadgen_cpu_s\": " << fmt("%.3f", r.loadgen_cpu_s) << ",\n";
+  j << "  \"server_cpu_s\": ";
+  if (r.server_cpu_s >= 0)
+    j << fmt("%.3f", r.server_cpu_s);
+  else
+    j << "null";
+  j << ",\n";
+  j << "  \"gave_up\": " << (r.gave_up ? "true" : "false") << ",\n";
+  j << "  \"passed\": " << (r.passed() ? "true" : "false") << "\n";
+  j << "}\n";
+  return j.str();
+}
+
+}  // namespace luacs::loadgen

@@ -1,0 +1,148 @@
+// Internal to the load generator: one thread's event loop (Runner::Impl),
+// its slots and the state of the session on each. runner.cc schedules
+// sessions; session_flow.cc plays them.
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/time.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bench/loadgen/cpe.h"
+#include "bench/loadgen/http_client.h"
+#include "bench/loadgen/runner.h"
+#include "core/soap/reader.h"
+
+namespace luacs::loadgen {
+
+enum class Phase : uint8_t {
+  kIdle,
+  kInform,            // Inform sent, InformResponse due
+  kTransferComplete,  // TransferComplete sent, its response due
+  kCpe,               // empty POST or an answer to an ACS request sent: 204 or a request due
+};
+enum class Outcome : uint8_t { kCompleted, kBusy, kFailed };
+
+// What a device has to report in its next session.
+struct PendingActions {
+  bool reboot = false;
+  std::string reboot_key;
+  bool download = false;
+  std::string download_key;
+};
+
+inline timeval to_timeval(int64_t us) {
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(us / 1'000'000);
+  tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
+  return tv;
+}
+
+// One simulated CPE "slot": a connection (when open) and the session on it.
+struct Slot {
+  Runner::Impl* r = nullptr;
+  bufferevent* bev = nullptr;
+  event* kick = nullptr;  // starts the next session (closed loop)
+  bool connected = false;
+  bool inherited = false;  // the request rides on a connection an earlier session used
+  bool stale_retried = false;
+  bool awaiting = false;  // a response is due
+  size_t resp_bytes = 0;  // bytes of the due response seen so far
+  DigestClient digest;
+  uint32_t sent_nc = 0;  // nonce-count of the last request's Authorization, 0 = none
+
+  Phase phase = Phase::kIdle;
+  uint64_t device = 0;
+  size_t local = 0;  // device index within this thread's share
+  const ModelKit* kit = nullptr;
+  std::string serial;
+  CpeSession cpe;
+  bool send_tc = false;
+  bool reports_pending = false;
+  std::string tc_key;
+  std::string cookie;
+  std::string body;  // the body of the request in flight (re-sent after a 401)
+  std::string out;   // request bytes
+  int64_t t_start = 0, t_inform = 0;
+
+  Slot(Runner::Impl* runner, const Options& opt) : r(runner), digest(opt.username, opt.password) {}
+};
+
+struct Runner::Impl {
+  Impl(Shared& s, unsigned idx);
+  ~Impl();
+
+  // Scheduling.
+  void run();
+  bool may_start();
+  void check_finish();
+  void on_tick();
+  void abort_all();
+
+  // A session.
+  void begin_session(Slot& s, int64_t t_start);
+  void send_request(Slot& s);
+  bool open_connection(Slot& s);
+  void close_conn(Slot& s);
+  void parse_responses(Slot& s);
+  void handle_response(Slot& s, const ResponseHead& h, std::string_view body, size_t total);
+  void on_closed(Slot& s, short what);
+  void after_inform(Slot& s);
+  void fail(Slot& s, ErrorKind kind);
+  void end_session(Slot& s, Outcome outcome);
+
+  uint64_t pick_device(size_t* local);
+  const std::string& now_string();
+  std::string cnonce();
+
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+  static void on_kick(evutil_socket_t, short, void* arg);
+
+  Shared& sh;
+  const Options& opt;
+  unsigned index;
+  event_base* base = nullptr;
+  RunStats stats;
+  int64_t last_completion = 0;
+
+  std::vector<std::unique_ptr<Slot>> slots;
+  std::vector<Slot*> idle;  // open loop: slots without a session
+  size_t max_slots = 0;
+  size_t inflight = 0;
+  bool draining = false;
+
+  // This thread's share of the fleet: devices first, first + step, ...
+  uint64_t dev_first = 0, dev_step = 1;
+  size_t dev_count = 0, cursor = 0;
+  std::vector<uint8_t> busy;
+  std::unordered_map<uint64_t, PendingActions> pending;
+
+  std::mt19937_64 rng;
+  std::discrete_distribution<size_t> mix;
+  std::exponential_distribution<double> gaps;
+  double interval_us = 0;   // open loop, even spacing
+  double next_arrival = 0;  // monotonic µs
+
+  int tick_fd = -1;  // open loop: the 1 ms arrival clock
+  event* tick = nullptr;
+  event* deadline_ev = nullptr;
+  event* hard_stop_ev = nullptr;
+  event* poll_ev = nullptr;
+
+  soap::Reader reader;
+  soap::Envelope env;
+  std::string dechunked;
+  std::string challenge;
+  std::string now_str;
+  int64_t now_s = -1;
+};
+
+}  // namespace luacs::loadgen

@@ -1,0 +1,765 @@
+// The load generator (bench/loadgen) and the baseline server (bench/baseline):
+// their pieces checked directly, then both binaries run for real, against
+// each other and against the luacs binary, at a small scale.
+#include <gtest/gtest.h>
+
+#ifndef LUACS_LOADGEN
+
+TEST(Loadgen, NotBuilt) {
+  GTEST_SKIP() << "built without bench/ (LUACS_BENCH=OFF)";
+}
+
+#else
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/loadgen/cpe.h"
+#include "bench/loadgen/datamodel.h"
+#include "bench/loadgen/histogram.h"
+#include "bench/loadgen/http_client.h"
+#include "bench/loadgen/options.h"
+#include "core/auth/digest.h"
+#include "core/config/config.h"
+#include "core/soap/reader.h"
+#include "core/soap/writer.h"
+
+using namespace luacs;
+using namespace luacs::loadgen;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kDataModels = std::string(LUACS_SHARED_DIR) + "/corpus/datamodels";
+const std::string kTr098 = kDataModels + "/tr098-huawei-BM632w-genieacs-sim.csv";
+const std::string kTr181 = kDataModels + "/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv";
+
+std::filesystem::path temp_dir() {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("luacs-test-loadgen-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The decimal number right after the first `marker` in text, UINT64_MAX if none.
+uint64_t number_after(const std::string& text, const std::string& marker) {
+  size_t at = text.find(marker);
+  if (at == std::string::npos) return UINT64_MAX;
+  size_t begin = at + marker.size(), end = begin;
+  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+  if (end == begin) return UINT64_MAX;
+  return std::stoull(text.substr(begin, end - begin));
+}
+
+// A port nothing listens on right now (the kernel's pick for an ephemeral
+// bind), for servers that are given a fixed port.
+uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A child process with stdout and stderr going to a file.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::filesystem::path& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Waits for the log to say "listening on 127.0.0.1:PORT"; 0 on timeout.
+  uint16_t wait_port(std::chrono::milliseconds limit = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      uint64_t port = number_after(read_file(log_), "listening on 127.0.0.1:");
+      if (port != UINT64_MAX) return static_cast<uint16_t>(port);
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+        return 0;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return 0;
+  }
+  // Exit code, or -1 after a signal or when it outlives the limit (killed).
+  int wait(std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!exited_) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status_, 0);
+        exited_ = true;
+        return -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+  int terminate() {
+    if (!exited_) kill(pid_, SIGTERM);
+    return wait(10s);
+  }
+  std::string log() const { return read_file(log_); }
+
+ private:
+  std::filesystem::path log_;
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool exited_ = false;
+};
+
+struct LoadgenRun {
+  int exit_code = -1;
+  std::string json;
+  std::string output;
+  // The first `"key": <number>` of the JSON.
+  uint64_t figure(const std::string& key) const { return number_after(json, "\"" + key + "\": "); }
+};
+
+LoadgenRun run_loadgen(uint16_t port, std::vector<std::string> args, const std::string& name) {
+  auto dir = temp_dir();
+  auto json = dir / (name + ".json");
+  std::filesystem::remove(json);
+  std::vector<std::string> argv = {
+      LUACS_LOADGEN,  "--url",     "http://127.0.0.1:" + std::to_string(port) + "/",
+      "--datamodels", kDataModels, "--json",
+      json.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Child c(argv, dir / (name + ".out"));
+  LoadgenRun r;
+  r.exit_code = c.wait(30s);
+  r.json = read_file(json);
+  r.output = c.log();
+  return r;
+}
+
+std::string write_config(const std::string& name, const std::string& text) {
+  auto path = temp_dir() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+// Session lines luacs logged with result=completed.
+size_t completed_session_lines(const std::string& log) {
+  size_t n = 0;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(" session ") != std::string::npos &&
+        line.find("result=completed") != std::string::npos)
+      ++n;
+  return n;
+}
+
+// The body as a T, or nullptr with a test failure saying what it was.
+template <class T>
+const T* as(const soap::Body& body) {
+  const T* p = std::get_if<T>(&body);
+  if (!p) {
+    const auto* f = std::get_if<soap::Fault>(&body);
+    ADD_FAILURE() << "got " << soap::method_name(body) << (f ? " " + std::to_string(f->code) : "");
+  }
+  return p;
+}
+
+}  // namespace
+
+// ---- the pieces -------------------------------------------------------------
+
+TEST(LoadgenHistogram, KeepsValuesWithinOnePercentAndOrdersPercentiles) {
+  for (uint64_t v : std::initializer_list<uint64_t>{0, 1, 127, 255, 256, 1000, 123456, 987654321,
+                                                    uint64_t{1} << 40}) {
+    unsigned b = Histogram::bucket_of(v);
+    EXPECT_LE(Histogram::bucket_low(b), v) << v;
+    EXPECT_GE(Histogram::bucket_high(b), v) << v;
+    EXPECT_LE(Histogram::bucket_high(b) - Histogram::bucket_low(b), v / 128) << v;
+  }
+  Histogram h;
+  for (uint64_t v = 1; v <= 10000; ++v) h.record(v);
+  EXPECT_EQ(h.count(), 10000u);
+  EXPECT_EQ(h.min(), 1u);
+  EXPECT_EQ(h.max(), 10000u);
+  EXPECT_NEAR(static_cast<double>(h.percentile(50)), 5000, 50);
+  EXPECT_NEAR(static_cast<double>(h.percentile(99)), 9900, 80);
+  EXPECT_EQ(h.percentile(100), 10000u);
+  Histogram other;
+  other.record(50000);
+  h.merge(other);
+  EXPECT_EQ(h.max(), 50000u);
+  EXPECT_EQ(h.count(), 10001u);
+}
+
+TEST(LoadgenDataModel, CsvQuotingAndBothLayouts) {
+  auto rows = parse_csv("a,\"b, c\",\"say \"\"hi\"\"\"\nx,,\"\"\r\n");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"a", "b, c", "say \"hi\""}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"x", "", ""}));
+
+  DataModel tr098 = DataModel::load(kTr098);
+  EXPECT_EQ(tr098.root(), "InternetGatewayDevice");
+  EXPECT_EQ(tr098.device_id().manufacturer, "Huawei Technologies Co., Ltd.");
+  EXPECT_EQ(tr098.device_id().oui, "202BC1");
+  EXPECT_EQ(tr098.device_id().product_class, "BM632w");
+  std::vector<std::string> names;
+  for (const auto& p : tr098.inform_parameters()) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "InternetGatewayDevice.DeviceSummary",
+                       "InternetGatewayDevice.DeviceInfo.SpecVersion",
+                       "InternetGatewayDevice.DeviceInfo.HardwareVersion",
+                       "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+                       "InternetGatewayDevice.DeviceInfo.ProvisioningCode",
+                       "InternetGatewayDevice.ManagementServer.ConnectionRequestURL",
+                       "InternetGatewayDevice.ManagementServer.ParameterKey",
+                       "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1."
+                       "ExternalIPAddress"}));
+  EXPECT_EQ(tr098.inform_parameters()[0].value.substr(0, 27), "InternetGatewayDevice:1.1[]");
+  EXPECT_EQ(tr098.inform_parameters().back().value, "172.3.89.139");
+
+  DataModel tr181 = DataModel::load(kTr181);
+  EXPECT_EQ(tr181.root(), "Device");
+  EXPECT_EQ(tr181.device_id().oui, "9CA2F4");
+  EXPECT_EQ(tr181.device_id().product_class, "EC220-G5");
+  ASSERT_EQ(tr181.inform_parameters().size(), 6u);
+  EXPECT_EQ(tr181.inform_parameters()[0].name, "Device.RootDataModelVersion");
+  EXPECT_EQ(tr181.inform_parameters()[0].value, "2.12");
+  EXPECT_EQ(tr181.inform_parameters()[2].value, "1.12.0 Build 220820 Rel.52419n(4252)");
+  const Parameter* uptime = tr181.find("Device.DeviceInfo.UpTime");
+  ASSERT_NE(uptime, nullptr);
+  EXPECT_EQ(uptime->type, "unsignedInt");
+}
+
+TEST(LoadgenCpe, InformTemplateIsTheFullWriteWithSerialAndTime) {
+  DataModel m = DataModel::load(kTr098);
+  std::vector<soap::EventStruct> events = {{"2 PERIODIC", ""}, {"M Download", "k1"}};
+  InformTemplate t(m, events);
+  std::string serial = serial_for(m, 42);
+  EXPECT_EQ(serial, "8KA8WA0000000042");
+  EXPECT_NE(serial_for(m, 43), serial);
+  std::string rendered;
+  t.render(rendered, serial, "2026-01-02T03:04:05Z");
+  EXPECT_EQ(rendered, soap::write(make_inform(m, serial, events, "2026-01-02T03:04:05Z")));
+
+  soap::Envelope env;
+  std::string err;
+  ASSERT_TRUE(soap::parse(rendered, env, &err)) << err;
+  const auto& in = std::get<soap::Inform>(env.body);
+  EXPECT_EQ(in.device_id.serial_number, serial);
+  EXPECT_EQ(in.device_id.manufacturer, "Huawei Technologies Co., Ltd.");
+  EXPECT_EQ(in.events, events);
+  EXPECT_EQ(in.current_time, "2026-01-02T03:04:05Z");
+  EXPECT_EQ(in.parameters, m.inform_parameters());
+}
+
+TEST(LoadgenCpe, AnswersAcsRequestsFromTheDataModel) {
+  DataModel m = DataModel::load(kTr181);
+  CpeSession s;
+  const std::string serial = serial_for(m, 7);
+
+  // GPV: a name, a partial path, the device's own serial.
+  auto body = answer_acs_request(
+      m, serial,
+      soap::GetParameterValues{{"Device.DeviceInfo.HardwareVersion", "Device.DeviceInfo."}}, s);
+  const auto* gpvp = as<soap::GetParameterValuesResponse>(body);
+  ASSERT_TRUE(gpvp);
+  const auto& gpv = *gpvp;
+  ASSERT_GT(gpv.parameters.size(), 5u);
+  EXPECT_EQ(gpv.parameters[0],
+            (soap::ParameterValue{"Device.DeviceInfo.HardwareVersion", "EC220-G5 3.0", "string"}));
+  bool saw_serial = false;
+  for (const auto& p : gpv.parameters) {
+    EXPECT_EQ(p.name.rfind("Device.DeviceInfo.", 0), 0u) << p.name;
+    if (p.name == "Device.DeviceInfo.SerialNumber") {
+      EXPECT_EQ(p.value, serial);
+      saw_serial = true;
+    }
+  }
+  EXPECT_TRUE(saw_serial);
+  body = answer_acs_request(m, serial, soap::GetParameterValues{{"Device.NoSuch.Thing"}}, s);
+  ASSERT_TRUE(as<soap::Fault>(body));
+  EXPECT_EQ(std::get<soap::Fault>(body).code, 9005u);
+
+  // SPV: a writable parameter is applied (to this session), a read-only one is refused.
+  body = answer_acs_request(
+      m, serial,
+      soap::SetParameterValues{{{"Device.DeviceInfo.ProvisioningCode", "ABC", "string"}}, "pk1"},
+      s);
+  ASSERT_TRUE(as<soap::SetParameterValuesResponse>(body));
+  EXPECT_EQ(std::get<soap::SetParameterValuesResponse>(body).status, 0);
+  body = answer_acs_request(m, serial,
+                            soap::GetParameterValues{{"Device.DeviceInfo.ProvisioningCode",
+                                                      "Device.ManagementServer.ParameterKey"}},
+                            s);
+  const auto* afterp = as<soap::GetParameterValuesResponse>(body);
+  ASSERT_TRUE(afterp);
+  const auto& after = *afterp;
+  ASSERT_EQ(after.parameters.size(), 2u);
+  EXPECT_EQ(after.parameters[0].value, "ABC");
+  EXPECT_EQ(after.parameters[1].value, "pk1");
+  body = answer_acs_request(
+      m, serial,
+      soap::SetParameterValues{
+          {{"Device.DeviceInfo.HardwareVersion", "x", "string"}, {"Device.Nope", "y", "string"}},
+          ""},
+      s);
+  const auto* faultp = as<soap::Fault>(body);
+  ASSERT_TRUE(faultp);
+  const auto& fault = *faultp;
+  EXPECT_EQ(fault.code, 9003u);
+  ASSERT_EQ(fault.set_parameter_values_faults.size(), 2u);
+  EXPECT_EQ(fault.set_parameter_values_faults[0].code, 9008u);
+  EXPECT_EQ(fault.set_parameter_values_faults[1].code, 9005u);
+
+  // AddObject numbers after the highest instance, DeleteObject says 0.
+  body = answer_acs_request(m, serial, soap::AddObject{"Device.IP.Interface.", ""}, s);
+  ASSERT_TRUE(as<soap::AddObjectResponse>(body));
+  uint32_t first = std::get<soap::AddObjectResponse>(body).instance_number;
+  EXPECT_GT(first, 1u);
+  EXPECT_EQ(m.find("Device.IP.Interface." + std::to_string(first)), nullptr);
+  body = answer_acs_request(m, serial, soap::AddObject{"Device.IP.Interface.", ""}, s);
+  ASSERT_TRUE(as<soap::AddObjectResponse>(body));
+  EXPECT_EQ(std::get<soap::AddObjectResponse>(body).instance_number, first + 1);
+  body = answer_acs_request(m, serial, soap::DeleteObject{"Device.IP.Interface.1.", ""}, s);
+  ASSERT_TRUE(as<soap::DeleteObjectResponse>(body));
+  EXPECT_EQ(std::get<soap::DeleteObjectResponse>(body).status, 0);
+
+  // Download and Reboot are remembered for the next session.
+  soap::Download dl;
+  dl.command_key = "fw1";
+  body = answer_acs_request(m, serial, dl, s);
+  ASSERT_TRUE(as<soap::DownloadResponse>(body));
+  EXPECT_EQ(std::get<soap::DownloadResponse>(body).status, 1);
+  EXPECT_TRUE(s.download);
+  EXPECT_EQ(s.download_key, "fw1");
+  body = answer_acs_request(m, serial, soap::Reboot{"rb"}, s);
+  EXPECT_TRUE(std::holds_alternative<soap::RebootResponse>(body));
+  EXPECT_EQ(s.reboot_key, "rb");
+
+  // GPN one level down lists objects with their dot.
+  body = answer_acs_request(m, serial, soap::GetParameterNames{"Device.", true}, s);
+  const auto* gpnp = as<soap::GetParameterNamesResponse>(body);
+  ASSERT_TRUE(gpnp);
+  const auto& gpn = *gpnp;
+  bool saw_info = false;
+  for (const auto& p : gpn.parameters) {
+    std::string_view rest = std::string_view(p.name).substr(7);  // after "Device."
+    if (!rest.empty() && rest.back() == '.') rest.remove_suffix(1);
+    EXPECT_EQ(rest.find('.'), std::string_view::npos) << p.name;  // one level only
+    if (p.name == "Device.DeviceInfo.") saw_info = true;
+  }
+  EXPECT_TRUE(saw_info);
+
+  body = answer_acs_request(m, serial, soap::GetRPCMethods{}, s);
+  ASSERT_TRUE(as<soap::GetRPCMethodsResponse>(body));
+  EXPECT_FALSE(std::get<soap::GetRPCMethodsResponse>(body).methods.empty());
+  body = answer_acs_request(m, serial, soap::FactoryReset{}, s);
+  ASSERT_TRUE(as<soap::Fault>(body));
+  EXPECT_EQ(std::get<soap::Fault>(body).code, 9000u);
+}
+
+TEST(LoadgenHttp, ResponseHeadsChunksAndCookies) {
+  ResponseHead h;
+  ASSERT_TRUE(parse_response_head(
+      "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nSet-Cookie: session=ab; Path=/; HttpOnly\r\n"
+      "Connection: close\r\n\r\n",
+      h));
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.content_length, 12u);
+  EXPECT_TRUE(h.close);
+  EXPECT_EQ(cookie_pair(h.set_cookie), "session=ab");
+  ASSERT_TRUE(parse_response_head(
+      "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n"
+      "WWW-Authenticate: Digest realm=\"x\", nonce=\"n\"\r\nContent-Length: 0\r\n\r\n",
+      h));
+  EXPECT_EQ(h.status, 401);
+  EXPECT_FALSE(h.close);
+  EXPECT_EQ(h.www_authenticate.substr(0, 6), "Digest");
+  ASSERT_TRUE(parse_response_head("HTTP/1.0 204 No Content\r\n\r\n", h));
+  EXPECT_TRUE(h.close);
+  EXPECT_FALSE(has_framed_body(h));
+  EXPECT_FALSE(parse_response_head("HTTX/1.1 200 OK\r\n\r\n", h));
+  EXPECT_FALSE(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", h));
+
+  std::string out;
+  size_t consumed = 0;
+  std::string chunked = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nNEXT";
+  EXPECT_EQ(dechunk(chunked.substr(0, 10), out, &consumed), Dechunk::kIncomplete);
+  out.clear();
+  ASSERT_EQ(dechunk(chunked, out, &consumed), Dechunk::kDone);
+  EXPECT_EQ(out, "hello world");
+  EXPECT_EQ(chunked.substr(consumed), "NEXT");
+  EXPECT_EQ(dechunk("zz\r\n", out, &consumed), Dechunk::kError);
+}
+
+TEST(LoadgenHttp, DigestAnswerIsAcceptedByTheLuacsAuthenticator) {
+  config::Config cfg =
+      config::parse("[auth]\nmode = digest\nusername = cpe\npassword = pw\n", "test.ini");
+  auth::Authenticator acs(cfg);
+  auto now = std::chrono::system_clock::now();
+  auto challenges = acs.challenges(false, false, now);
+  ASSERT_FALSE(challenges.empty());
+
+  DigestClient cpe("cpe", "pw");
+  ASSERT_TRUE(cpe.take_challenge(challenges[0], "0123456789abcdef"));
+  std::string a1 = cpe.authorization("POST", "/");
+  EXPECT_NE(a1.find("nc=00000001"), std::string::npos) << a1;
+  EXPECT_EQ(acs.check("POST", "/", a1, false, now).verdict, auth::Verdict::kOk);
+  // The same nonce again with the next nonce-count, as on a kept connection.
+  std::string a2 = cpe.authorization("POST", "/");
+  EXPECT_NE(a2.find("nc=00000002"), std::string::npos) << a2;
+  EXPECT_EQ(acs.check("POST", "/", a2, false, now).verdict, auth::Verdict::kOk);
+  // Replaying the first one is refused, and so is a wrong password.
+  EXPECT_NE(acs.check("POST", "/", a1, false, now).verdict, auth::Verdict::kOk);
+  DigestClient wrong("cpe", "nope");
+  ASSERT_TRUE(wrong.take_challenge(challenges[0], "fedcba9876543210"));
+  EXPECT_EQ(acs.check("POST", "/", wrong.authorization("POST", "/"), false, now).verdict,
+            auth::Verdict::kFailed);
+  EXPECT_FALSE(cpe.take_challenge("Basic realm=\"x\"", "c"));
+}
+
+TEST(LoadgenOptions, LoopbackOnlyUnlessAllowedAndEventMix) {
+  EXPECT_NO_THROW(parse_url("http://127.0.0.1:7547/", false));
+  EXPECT_NO_THROW(parse_url("http://[::1]:7547/acs", false));
+  EXPECT_NO_THROW(parse_url("http://localhost:7547/", false));
+  EXPECT_THROW(parse_url("http://10.1.2.3:7547/", false), std::invalid_argument);
+  EXPECT_THROW(parse_url("http://192.0.2.1/", false), std::invalid_argument);
+  EXPECT_THROW(parse_url("http://example.com/", false), std::invalid_argument);
+  EXPECT_THROW(parse_url("https://127.0.0.1/", false), std::invalid_argument);
+  Target t = parse_url("http://10.1.2.3:8080/cwmp", true);
+  EXPECT_EQ(t.port, 8080);
+  EXPECT_EQ(t.path, "/cwmp");
+
+  auto mix = parse_event_mix("0 BOOTSTRAP+1 BOOT:1, 2 PERIODIC:90,7 TRANSFER COMPLETE:2,x:0");
+  ASSERT_EQ(mix.size(), 3u);
+  EXPECT_EQ(mix[0].codes, (std::vector<std::string>{"0 BOOTSTRAP", "1 BOOT"}));
+  EXPECT_EQ(mix[1].weight, 90);
+  EXPECT_TRUE(mix[2].transfer_complete);
+  EXPECT_FALSE(mix[1].transfer_complete);
+  EXPECT_THROW(parse_event_mix(":3"), std::invalid_argument);
+}
+
+// ---- the binaries -------------------------------------------------------------
+
+TEST(Loadgen, BaselineServerAnswersWholeSessions) {
+  auto dir = temp_dir();
+  Child baseline({LUACS_BASELINE, "--listen", "127.0.0.1:0", "--workers", "2"},
+                 dir / "baseline.log");
+  uint16_t port = baseline.wait_port();
+  ASSERT_NE(port, 0) << baseline.log();
+  LoadgenRun r = run_loadgen(port, {"--sessions", "300", "--concurrency", "20"}, "baseline");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 300u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  r = run_loadgen(port, {"--sessions", "200", "--concurrency", "10", "--keep-alive"},
+                  "baseline-ka");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 200u) << r.json;
+  EXPECT_EQ(r.figure("connections"), 10u) << r.json;
+  EXPECT_EQ(baseline.terminate(), 0) << baseline.log();
+}
+
+TEST(Loadgen, ReportsErrorsWhenNothingListens) {
+  // A port that was free a moment ago: every connect is refused.
+  auto dir = temp_dir();
+  Child baseline({LUACS_BASELINE, "--listen", "127.0.0.1:0", "--workers", "1"}, dir / "gone.log");
+  uint16_t port = baseline.wait_port();
+  ASSERT_NE(port, 0);
+  baseline.terminate();
+  LoadgenRun r = run_loadgen(port, {"--sessions", "500", "--concurrency", "2"}, "refused");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_GT(r.figure("connect_failed"), 0u) << r.json;
+  EXPECT_EQ(r.figure("completed"), 0u) << r.json;
+  // The run could not pass after the first error: it stopped there rather
+  // than going through all 500 sessions (and their retries).
+  EXPECT_NE(r.json.find("\"gave_up\": true"), std::string::npos) << r.json;
+  EXPECT_LE(r.figure("started"), 2u) << r.json;
+}
+
+// A scripted ACS on a plain socket: it sends the simulated CPE a fixed list
+// of requests per session and records what comes back, so the CPE side of
+// the RPCs (and what a Reboot or Download does to the next session) is
+// checked over the wire.
+class ScriptedAcs {
+ public:
+  explicit ScriptedAcs(std::vector<std::vector<soap::Body> > script) : script_(std::move(script)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 16);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedAcs() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port = 0;
+  std::vector<soap::Envelope> received;  // every CPE message, in order
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      std::string buf;
+      while (!stop_) {
+        size_t head_end = buf.find("\r\n\r\n");
+        if (head_end == std::string::npos) {
+          if (!fill(c, buf)) break;
+          continue;
+        }
+        std::string head = buf.substr(0, head_end);
+        for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        size_t cl_pos = head.find("content-length:");
+        size_t cl = cl_pos == std::string::npos ? 0 : std::stoul(head.substr(cl_pos + 15));
+        if (buf.size() < head_end + 4 + cl) {
+          if (!fill(c, buf)) break;
+          continue;
+        }
+        std::string body = buf.substr(head_end + 4, cl);
+        buf.erase(0, head_end + 4 + cl);
+        std::string reply = answer(body);
+        if (send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
+      }
+      close(c);
+    }
+  }
+  static bool fill(int c, std::string& buf) {
+    pollfd p{c, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return false;
+    char tmp[16384];
+    ssize_t n = recv(c, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  std::string answer(const std::string& body) {
+    soap::Envelope env;
+    if (!soap::parse(body, env)) return "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    received.push_back(env);
+    soap::Envelope out;
+    out.cwmp_ns = env.cwmp_ns;
+    out.header.id = "acs-" + std::to_string(received.size());
+    if (std::holds_alternative<soap::Inform>(env.body)) {
+      queue_ = session_ < script_.size() ? script_[session_] : std::vector<soap::Body>{};
+      ++session_;
+      out.body = soap::InformResponse{1};
+    } else if (std::holds_alternative<soap::TransferComplete>(env.body)) {
+      out.body = soap::TransferCompleteResponse{};
+    } else if (!queue_.empty()) {
+      out.body = queue_.front();
+      queue_.erase(queue_.begin());
+    } else {
+      return "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+    }
+    std::string xml = soap::write(out);
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nSet-Cookie: s=" +
+           std::to_string(session_) + "\r\nContent-Length: " + std::to_string(xml.size()) +
+           "\r\n\r\n" + xml;
+  }
+
+  std::vector<std::vector<soap::Body> > script_;
+  std::vector<soap::Body> queue_;
+  size_t session_ = 0;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(Loadgen, AnswersAcsRequestsAndReportsRebootAndDownloadNextSession) {
+  soap::Download dl;
+  dl.command_key = "dl1";
+  dl.file_type = "1 Firmware Upgrade Image";
+  dl.url = "http://127.0.0.1/fw.bin";
+  ScriptedAcs acs({
+      {soap::GetParameterValues{{"Device.DeviceInfo.SoftwareVersion"}},
+       soap::SetParameterValues{{{"Device.DeviceInfo.ProvisioningCode", "P1", "string"}}, "k"},
+       soap::AddObject{"Device.IP.Interface.", ""}, soap::GetRPCMethods{}, dl, soap::Reboot{"rb1"}},
+      {soap::FactoryReset{}},
+      {},
+  });
+  LoadgenRun r = run_loadgen(acs.port,
+                             {"--sessions", "3", "--concurrency", "1", "--devices", "1", "--model",
+                              "tr181", "--events", "2 PERIODIC:1"},
+                             "scripted");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 3u) << r.json;
+  EXPECT_EQ(r.figure("transfer_completes"), 1u) << r.json;
+  EXPECT_EQ(r.figure("Reboot"), 1u) << r.json;
+
+  std::vector<std::string> names;
+  for (const auto& e : acs.received) names.emplace_back(soap::method_name(e.body));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "Inform", "", "GetParameterValuesResponse", "SetParameterValuesResponse",
+                       "AddObjectResponse", "GetRPCMethodsResponse", "DownloadResponse",
+                       "RebootResponse",                           // session 1
+                       "Inform", "TransferComplete", "", "Fault",  // session 2
+                       "Inform", ""}))                             // session 3
+      << r.output;
+  ASSERT_EQ(acs.received.size(), 14u);
+  // Responses echo the ID of the request they answer.
+  EXPECT_EQ(acs.received[2].header.id, "acs-2");
+  const auto* gpv = as<soap::GetParameterValuesResponse>(acs.received[2].body);
+  ASSERT_TRUE(gpv);
+  ASSERT_EQ(gpv->parameters.size(), 1u);
+  EXPECT_EQ(gpv->parameters[0].value, "1.12.0 Build 220820 Rel.52419n(4252)");
+  const auto* dlr = as<soap::DownloadResponse>(acs.received[6].body);
+  ASSERT_TRUE(dlr);
+  EXPECT_EQ(dlr->status, 1);
+
+  // Session 2 reports the reboot and the download it was asked for.
+  const auto* in2 = as<soap::Inform>(acs.received[8].body);
+  ASSERT_TRUE(in2);
+  EXPECT_EQ(in2->events, (std::vector<soap::EventStruct>{{"1 BOOT", ""},
+                                                         {"M Reboot", "rb1"},
+                                                         {"7 TRANSFER COMPLETE", ""},
+                                                         {"M Download", "dl1"}}));
+  const auto* tc = as<soap::TransferComplete>(acs.received[9].body);
+  ASSERT_TRUE(tc);
+  EXPECT_EQ(tc->command_key, "dl1");
+  EXPECT_EQ(tc->fault.code, 0u);
+  const auto* fault = as<soap::Fault>(acs.received[11].body);
+  ASSERT_TRUE(fault);
+  EXPECT_EQ(fault->code, 9000u);
+  // And session 3 is an ordinary one again, from the same device.
+  const auto* in3 = as<soap::Inform>(acs.received[12].body);
+  ASSERT_TRUE(in3);
+  EXPECT_EQ(in3->events, (std::vector<soap::EventStruct>{{"2 PERIODIC", ""}}));
+  EXPECT_EQ(in3->device_id, in2->device_id);
+}
+
+class LoadgenAgainstLuacs : public ::testing::Test {
+ protected:
+  void start(const std::string& name, const std::string& extra_config = "") {
+    std::string path =
+        write_config(name + ".ini", "[cwmp]\nlisten = 127.0.0.1:" + std::to_string(free_port()) +
+                                        "\nworkers = 2\n[log]\nlevel = info\n" + extra_config);
+    luacs_ = std::make_unique<Child>(std::vector<std::string>{LUACS_BINARY, "--config", path},
+                                     temp_dir() / (name + ".log"));
+    port_ = luacs_->wait_port();
+    ASSERT_NE(port_, 0) << luacs_->log();
+  }
+  // Stops luacs (so every session line is written) and returns its log.
+  std::string stop() {
+    EXPECT_EQ(luacs_->terminate(), 0);
+    return luacs_->log();
+  }
+  std::unique_ptr<Child> luacs_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(LoadgenAgainstLuacs, NewConnectionPerSessionMixedModels) {
+  ASSERT_NO_FATAL_FAILURE(start("luacs-new"));
+  LoadgenRun r = run_loadgen(
+      port_, {"--sessions", "300", "--concurrency", "20", "--model", "mixed", "--new-connection"},
+      "luacs-new");
+  std::string log = stop();
+  EXPECT_EQ(r.exit_code, 0) << r.output << log.substr(0, 4000);
+  EXPECT_EQ(r.figure("completed"), 300u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  EXPECT_EQ(r.figure("connections"), 300u) << r.json;
+  EXPECT_EQ(completed_session_lines(log), 300u) << log.substr(0, 4000);
+  // Both data models reached the server.
+  EXPECT_NE(log.find("202BC1-BM632w-"), std::string::npos);
+  EXPECT_NE(log.find("9CA2F4-EC220%2DG5-"), std::string::npos);
+}
+
+TEST_F(LoadgenAgainstLuacs, KeepAliveWithoutCookie) {
+  ASSERT_NO_FATAL_FAILURE(start("luacs-ka"));
+  LoadgenRun r = run_loadgen(
+      port_, {"--sessions", "200", "--concurrency", "10", "--keep-alive", "--no-cookie"},
+      "luacs-ka");
+  std::string log = stop();
+  EXPECT_EQ(r.exit_code, 0) << r.output << log.substr(0, 4000);
+  EXPECT_EQ(r.figure("completed"), 200u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  EXPECT_LE(r.figure("connections"), 10u + r.figure("stale_keepalive_retries")) << r.json;
+  EXPECT_EQ(completed_session_lines(log), 200u) << log.substr(0, 4000);
+}
+
+TEST_F(LoadgenAgainstLuacs, DigestAuthentication) {
+  ASSERT_NO_FATAL_FAILURE(
+      start("luacs-digest", "[auth]\nmode = digest\nusername = cpe\npassword = pw\n"));
+  LoadgenRun r = run_loadgen(
+      port_, {"--sessions", "100", "--concurrency", "10", "--username", "cpe", "--password", "pw"},
+      "luacs-digest");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 100u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  // New connection per session: each one is challenged once.
+  EXPECT_EQ(r.figure("auth_challenges"), 100u) << r.json;
+
+  // Kept connections reuse the nonce: far fewer challenges than sessions.
+  r = run_loadgen(port_,
+                  {"--sessions", "100", "--concurrency", "5", "--keep-alive", "--username", "cpe",
+                   "--password", "pw"},
+                  "luacs-digest-ka");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 100u) << r.json;
+  EXPECT_LE(r.figure("auth_challenges"), 10u) << r.json;
+
+  // A wrong password is an error, not a hang.
+  r = run_loadgen(
+      port_, {"--sessions", "3", "--concurrency", "1", "--username", "cpe", "--password", "wrong"},
+      "luacs-digest-bad");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_GT(r.figure("auth_failed"), 0u) << r.json;
+  std::string log = stop();
+  EXPECT_EQ(completed_session_lines(log), 200u) << log.substr(0, 4000);
+}
+
+#endif  // LUACS_LOADGEN
