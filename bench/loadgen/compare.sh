@@ -6,7 +6,9 @@
 #
 # Environment: DURATION (20), CONCURRENCY (64), WORKERS (2), PORT (17547; the
 # next port is used too), OUT (/tmp/luacs-compare), PIN_SERVER / PIN_LOADGEN
-# (taskset CPU lists such as 0 and 1; unset = no pinning).
+# (taskset CPU lists such as 0 and 1; unset = no pinning), STORE (1: luacs
+# persists every session in a fresh database `luacs_bench` of the private
+# PostgreSQL cluster, started with scripts/pg-private; 0: no store).
 set -eu
 
 BUILD=${1:-build}
@@ -75,15 +77,26 @@ load baseline "$PORT" "$SERVER"
 stop_server
 
 LPORT=$((PORT + 1))
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cat >"$OUT/luacs.ini" <<INI
 [cwmp]
 listen = 127.0.0.1:$LPORT
 workers = $WORKERS
+[store]
+sql_dir = $REPO/sql
 [log]
 level = warn
 INI
+STORE_ARGS=()
+if [ "${STORE:-1}" = 1 ]; then
+  "$REPO/scripts/pg-private" start >/dev/null
+  DSN=$("$REPO/scripts/pg-private" dsn)
+  "$REPO/scripts/pg-private" psql -qc "DROP DATABASE IF EXISTS luacs_bench" -c "CREATE DATABASE luacs_bench" >/dev/null
+  STORE_ARGS=(--store-dsn "$DSN dbname=luacs_bench")
+  echo "== store: $DSN dbname=luacs_bench (every session persisted)"
+fi
 echo "== luacs: $LUACS --config $OUT/luacs.ini (workers $WORKERS, log level warn)"
-start_server "$OUT/luacs.log" "$LUACS" --config "$OUT/luacs.ini"
+start_server "$OUT/luacs.log" "$LUACS" --config "$OUT/luacs.ini" "${STORE_ARGS[@]}"
 wait_port "$LPORT"
 load luacs "$LPORT" "$SERVER"
 stop_server
@@ -93,3 +106,7 @@ rate() { sed -n 's/.*"sessions_per_s": \([0-9.]*\).*/\1/p' "$1"; }
 B=$(rate "$OUT/baseline.json")
 L=$(rate "$OUT/luacs.json")
 echo "== sessions/s: luacs $L, baseline $B, luacs/baseline $(awk "BEGIN { printf \"%.2f\", $L / $B }")"
+if [ "${STORE:-1}" = 1 ]; then
+  count() { psql -X "$DSN dbname=luacs_bench" -Atc "SELECT count(*) FROM $1"; }
+  echo "== stored: $(count session_log) session rows, $(count devices) devices"
+fi
