@@ -31,8 +31,11 @@
 #include <vector>
 
 #include "core/soap/writer.h"
+#include "core/util/text.h"
 
 namespace {
+
+namespace text = luacs::text;
 
 constexpr size_t kMaxHead = 16 * 1024;
 constexpr uint64_t kMaxBody = 16 << 20;
@@ -48,34 +51,6 @@ std::string g_tc_response;
 std::string g_head_200;     // status line .. "Set-Cookie: session=" (InformResponse)
 std::string g_head_200_tc;  // the same for the TransferCompleteResponse, no cookie
 constexpr std::string_view kHead204 = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n";
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool has_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
 
 bool blank(std::string_view s) {
   for (char c : s)
@@ -100,7 +75,7 @@ struct Head {
 
 bool parse_head(std::string_view head, Head& h) {
   size_t eol = head.find('\n');
-  std::string_view line = trim(head.substr(0, eol));
+  std::string_view line = text::trim(head.substr(0, eol), " \t\r");
   size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
   if (sp1 == std::string_view::npos || sp2 == sp1) return false;
   h.post = line.substr(0, sp1) == "POST";
@@ -111,21 +86,22 @@ bool parse_head(std::string_view head, Head& h) {
   head.remove_prefix(eol + 1);
   while (!head.empty()) {
     eol = head.find('\n');
-    line = trim(head.substr(0, eol));
+    line = text::trim(head.substr(0, eol), " \t\r");
     head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 1);
     if (line.empty()) break;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) return false;
-    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
+    std::string_view name = line.substr(0, colon),
+                     value = text::trim(line.substr(colon + 1), " \t\r");
+    if (text::iequals(name, "Content-Length")) {
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), h.content_length);
       if (ec != std::errc() || p != value.data() + value.size()) return false;
       have_length = true;
-    } else if (iequals(name, "Transfer-Encoding")) {
-      h.chunked = has_token(value, "chunked");
-    } else if (iequals(name, "Connection")) {
-      close = close || has_token(value, "close");
-      keep = keep || has_token(value, "keep-alive");
+    } else if (text::iequals(name, "Transfer-Encoding")) {
+      h.chunked = text::has_token(value, "chunked");
+    } else if (text::iequals(name, "Connection")) {
+      close = close || text::has_token(value, "close");
+      keep = keep || text::has_token(value, "keep-alive");
     }
   }
   if (h.chunked && have_length) return false;
@@ -142,7 +118,7 @@ int scan_chunked(std::string_view data, size_t* consumed, bool* empty) {
     size_t eol = data.find('\n', pos);
     if (eol == std::string_view::npos) return 0;
     std::string_view line = data.substr(pos, eol - pos);
-    line = trim(line.substr(0, line.find(';')));
+    line = text::trim(line.substr(0, line.find(";")), " \t\r");
     uint64_t size = 0;
     auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
     if (ec != std::errc() || p != line.data() + line.size() || size > kMaxBody) return -1;
@@ -151,7 +127,7 @@ int scan_chunked(std::string_view data, size_t* consumed, bool* empty) {
       for (;;) {  // trailers, then the blank line
         eol = data.find('\n', pos);
         if (eol == std::string_view::npos) return 0;
-        bool end = trim(data.substr(pos, eol - pos)).empty();
+        bool end = text::trim(data.substr(pos, eol - pos), " \t\r").empty();
         pos = eol + 1;
         if (end) {
           *consumed = pos;

@@ -4,46 +4,16 @@
 #include <cstdio>
 
 #include "core/auth/digest.h"
+#include "core/util/text.h"
 
 namespace luacs::loadgen {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-// Whether a comma-separated header value holds `token` (case-insensitive).
-bool has_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 bool parse_response_head(std::string_view head, ResponseHead& out) {
   out = ResponseHead{};
   size_t eol = head.find('\n');
   if (eol == std::string_view::npos) return false;
-  std::string_view line = trim(head.substr(0, eol));
+  std::string_view line = text::trim(head.substr(0, eol), " \t\r");
   head.remove_prefix(eol + 1);
   // HTTP/1.x SP 3DIGIT [SP reason]
   if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') return false;
@@ -62,27 +32,28 @@ bool parse_response_head(std::string_view head, ResponseHead& out) {
     if (line.empty()) break;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return false;
-    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
+    std::string_view name = line.substr(0, colon),
+                     value = text::trim(line.substr(colon + 1), " \t\r");
+    if (text::iequals(name, "Content-Length")) {
       uint64_t n = 0;
       auto [q, e] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (e != std::errc() || q != value.data() + value.size()) return false;
       if (out.content_length && *out.content_length != n) return false;
       out.content_length = n;
-    } else if (iequals(name, "Transfer-Encoding")) {
-      if (has_token(value, "chunked")) out.chunked = true;
-    } else if (iequals(name, "Connection")) {
-      if (has_token(value, "close")) close = true;
-      if (has_token(value, "keep-alive")) keep_alive = true;
-    } else if (iequals(name, "Set-Cookie")) {
+    } else if (text::iequals(name, "Transfer-Encoding")) {
+      if (text::has_token(value, "chunked")) out.chunked = true;
+    } else if (text::iequals(name, "Connection")) {
+      if (text::has_token(value, "close")) close = true;
+      if (text::has_token(value, "keep-alive")) keep_alive = true;
+    } else if (text::iequals(name, "Set-Cookie")) {
       if (out.set_cookie.empty()) out.set_cookie = value;
-    } else if (iequals(name, "WWW-Authenticate")) {
+    } else if (text::iequals(name, "WWW-Authenticate")) {
       auto is_digest = [](std::string_view v) {
-        return v.size() >= 6 && iequals(v.substr(0, 6), "Digest");
+        return v.size() >= 6 && text::iequals(v.substr(0, 6), "Digest");
       };
       if (out.www_authenticate.empty() || (is_digest(value) && !is_digest(out.www_authenticate)))
         out.www_authenticate = value;
-    } else if (iequals(name, "Retry-After")) {
+    } else if (text::iequals(name, "Retry-After")) {
       out.retry_after = value;
     }
   }
@@ -108,7 +79,7 @@ Dechunk dechunk(std::string_view data, std::string& out, size_t* consumed) {
       return data.size() - pos > 1024 ? Dechunk::kError : Dechunk::kIncomplete;
     std::string_view line = data.substr(pos, eol - pos);
     if (size_t semi = line.find(';'); semi != std::string_view::npos) line = line.substr(0, semi);
-    line = trim(line);
+    line = text::trim(line, " \t\r");
     uint64_t size = 0;
     auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
     if (ec != std::errc() || p != line.data() + line.size() || size > (uint64_t{1} << 31))
@@ -119,7 +90,7 @@ Dechunk dechunk(std::string_view data, std::string& out, size_t* consumed) {
       for (;;) {
         eol = data.find('\n', pos);
         if (eol == std::string_view::npos) return Dechunk::kIncomplete;
-        std::string_view t = trim(data.substr(pos, eol - pos));
+        std::string_view t = text::trim(data.substr(pos, eol - pos), " \t\r");
         pos = eol + 1;
         if (t.empty()) {
           *consumed = pos;
@@ -138,7 +109,7 @@ Dechunk dechunk(std::string_view data, std::string& out, size_t* consumed) {
 }
 
 std::string_view cookie_pair(std::string_view set_cookie) {
-  return trim(set_cookie.substr(0, set_cookie.find(';')));
+  return text::trim(set_cookie.substr(0, set_cookie.find(';')));
 }
 
 DigestClient::DigestClient(std::string username, std::string password)
@@ -148,10 +119,10 @@ bool DigestClient::take_challenge(std::string_view www_authenticate, std::string
   active_ = false;
   auto params = auth::parse_digest(www_authenticate);
   if (!params || params->nonce.empty()) return false;
-  if (!params->algorithm.empty() && !iequals(params->algorithm, "MD5")) return false;
+  if (!params->algorithm.empty() && !text::iequals(params->algorithm, "MD5")) return false;
   qop_auth_ = false;
   if (!params->qop.empty()) {
-    if (!has_token(params->qop, "auth")) return false;
+    if (!text::has_token(params->qop, "auth")) return false;
     qop_auth_ = true;
   }
   if (params->realm != realm_ || ha1_.empty()) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include "core/util/text.h"
 
 #ifndef LUACS_SHARED_DIR
 #define LUACS_SHARED_DIR "../shared"
@@ -23,12 +24,6 @@ constexpr std::string_view kDefaultEvents =
 
 [[noreturn]] void bad(const std::string& msg) {
   throw std::invalid_argument(msg);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 uint64_t to_u64(std::string_view opt, std::string_view v) {
@@ -68,19 +63,19 @@ std::vector<EventMixEntry> parse_event_mix(std::string_view spec) {
   std::vector<EventMixEntry> out;
   while (!spec.empty()) {
     size_t comma = spec.find(',');
-    std::string_view item = trim(spec.substr(0, comma));
+    std::string_view item = text::trim(spec.substr(0, comma));
     spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
     if (item.empty()) continue;
     EventMixEntry e;
     size_t colon = item.rfind(':');
     std::string_view codes = item;
     if (colon != std::string_view::npos) {
-      codes = trim(item.substr(0, colon));
-      e.weight = to_double("--events", trim(item.substr(colon + 1)));
+      codes = text::trim(item.substr(0, colon));
+      e.weight = to_double("--events", text::trim(item.substr(colon + 1)));
     }
     while (!codes.empty()) {
       size_t plus = codes.find('+');
-      std::string_view c = trim(codes.substr(0, plus));
+      std::string_view c = text::trim(codes.substr(0, plus));
       codes = plus == std::string_view::npos ? std::string_view() : codes.substr(plus + 1);
       if (c.empty()) continue;
       if (c == "7 TRANSFER COMPLETE") e.transfer_complete = true;

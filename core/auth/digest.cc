@@ -1,4 +1,5 @@
 #include "core/auth/digest.h"
+#include "core/util/text.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -17,17 +18,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr char kHex[] = "0123456789abcdef";
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 bool is_ows(char c) {
   return c == ' ' || c == '\t';
@@ -146,7 +136,7 @@ bool same_digest(std::string_view expected, std::string_view given) {
   if (given.size() != expected.size()) return false;
   char norm[64];
   if (given.size() > sizeof norm) return false;
-  for (size_t i = 0; i < given.size(); ++i) norm[i] = lower(given[i]);
+  for (size_t i = 0; i < given.size(); ++i) norm[i] = text::ascii_lower(given[i]);
   return CRYPTO_memcmp(norm, expected.data(), expected.size()) == 0;
 }
 
@@ -163,7 +153,7 @@ std::string quoted(std::string_view s) {
 // Splits "Scheme rest": the scheme token and what follows the blanks.
 bool split_scheme(std::string_view header, std::string_view scheme, std::string_view& rest) {
   while (!header.empty() && is_ows(header.front())) header.remove_prefix(1);
-  if (header.size() < scheme.size() || !iequals(header.substr(0, scheme.size()), scheme))
+  if (header.size() < scheme.size() || !text::iequals(header.substr(0, scheme.size()), scheme))
     return false;
   rest = header.substr(scheme.size());
   if (!rest.empty() && !is_ows(rest.front())) return false;  // "Digestive ..."
@@ -266,7 +256,7 @@ std::optional<DigestParams> parse_digest(std::string_view authorization) {
     std::string* fields[] = {&p.username, &p.realm, &p.nonce,  &p.uri,       &p.response,
                              &p.qop,      &p.nc,    &p.cnonce, &p.algorithm, &p.opaque};
     for (size_t k = 0; k < std::size(kNames); ++k) {
-      if (!iequals(key, kNames[k])) continue;
+      if (!text::iequals(key, kNames[k])) continue;
       if (seen[k]) return std::nullopt;  // ambiguous: which one would a proxy have checked?
       seen[k] = true;
       *fields[k] = std::move(value);
@@ -483,7 +473,7 @@ AuthResult Authenticator::check_digest(std::string_view method, std::string_view
   AuthResult fail{Verdict::kFailed, p->username, ""};
   if (p->username.empty() || p->nonce.empty() || p->uri.empty() || p->response.empty()) return fail;
   if (p->realm != realm_) return fail;
-  if (!p->algorithm.empty() && !iequals(p->algorithm, "MD5")) return fail;
+  if (!p->algorithm.empty() && !text::iequals(p->algorithm, "MD5")) return fail;
   const bool legacy = p->qop.empty();
   if (!legacy) {
     if (p->qop != "auth") return fail;  // auth-int: see digest.h

@@ -1,4 +1,5 @@
 #include "core/config/config.h"
+#include "core/util/text.h"
 
 #include <arpa/inet.h>
 #include <ini.h>
@@ -21,24 +22,6 @@ using std::chrono::milliseconds;
 struct ValueError {
   std::string reason;
 };
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // Digits only: no sign, no spaces, no hex.
 std::optional<uint64_t> parse_digits(std::string_view s) {
@@ -74,11 +57,11 @@ uint64_t size_in(std::string_view s, uint64_t min, uint64_t max) {
   unsigned shift = 0;
   if (suffix.empty())
     shift = 0;
-  else if (iequals(suffix, "k"))
+  else if (text::iequals(suffix, "k"))
     shift = 10;
-  else if (iequals(suffix, "m"))
+  else if (text::iequals(suffix, "m"))
     shift = 20;
-  else if (iequals(suffix, "g"))
+  else if (text::iequals(suffix, "g"))
     shift = 30;
   else
     shift = 64;
@@ -132,9 +115,9 @@ milliseconds duration_in(std::string_view s, milliseconds min, milliseconds max)
 
 bool bool_in(std::string_view s) {
   for (const char* t : {"true", "yes", "on", "1"})
-    if (iequals(s, t)) return true;
+    if (text::iequals(s, t)) return true;
   for (const char* f : {"false", "no", "off", "0"})
-    if (iequals(s, f)) return false;
+    if (text::iequals(s, f)) return false;
   throw ValueError{"not a boolean (true/false, yes/no, on/off, 1/0)"};
 }
 
@@ -179,7 +162,8 @@ std::vector<ListenAddress> listen_list(std::string_view s) {
   size_t pos = 0;
   while (true) {
     const auto comma = s.find(',', pos);
-    const auto item = trim(s.substr(pos, comma == std::string_view::npos ? s.npos : comma - pos));
+    const auto item = text::trim(
+        s.substr(pos, comma == std::string_view::npos ? s.npos : comma - pos), " \t\r\n");
     if (item.empty()) throw ValueError{"empty entry in the list"};
     ListenAddress a = listen_address(item);
     for (const auto& b : out)

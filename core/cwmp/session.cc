@@ -1,7 +1,6 @@
 #include "core/cwmp/session.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "core/cwmp/device_id.h"
 #include "core/soap/writer.h"

@@ -1,15 +1,8 @@
 #include "core/http/cookie.h"
+#include "core/util/text.h"
 
 namespace luacs::http {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view find_cookie(std::string_view header, std::string_view name) {
   while (!header.empty()) {
@@ -17,10 +10,10 @@ std::string_view find_cookie(std::string_view header, std::string_view name) {
     std::string_view pair = header.substr(0, sep);
     header = sep == std::string_view::npos ? std::string_view() : header.substr(sep + 1);
     size_t eq = pair.find('=');
-    std::string_view n = trim(pair.substr(0, eq));
+    std::string_view n = text::trim(pair.substr(0, eq));
     if (n.empty() || n.front() == '$' || n != name) continue;
     std::string_view v =
-        eq == std::string_view::npos ? std::string_view() : trim(pair.substr(eq + 1));
+        eq == std::string_view::npos ? std::string_view() : text::trim(pair.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return v;
   }

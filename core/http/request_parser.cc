@@ -1,4 +1,5 @@
 #include "core/http/request_parser.h"
+#include "core/util/text.h"
 
 #define ZLIB_CONST
 #include <zlib.h>
@@ -28,10 +29,6 @@ inline bool is_tchar(char c) {
 inline bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
-inline char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
 inline int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -43,23 +40,9 @@ inline int hex_value(char c) {
 bool iequals(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != lower[i]) return false;
+    if (text::ascii_lower(a[i]) != lower[i]) return false;
   }
   return true;
-}
-
-bool iequals_both(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // Calls f(element) for each trimmed, non-empty element of a comma-separated
@@ -68,7 +51,7 @@ template <typename F>
 bool for_each_element(std::string_view list, F&& f) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view element = trim(list.substr(0, comma));
+    std::string_view element = text::trim(list.substr(0, comma));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (!element.empty() && !f(element)) return false;
   }
@@ -81,7 +64,7 @@ bool parse_content_length(std::string_view value, uint64_t* out) {
   bool any = false;
   for (;;) {
     size_t comma = value.find(',');
-    std::string_view element = trim(value.substr(0, comma));
+    std::string_view element = text::trim(value.substr(0, comma));
     if (element.empty()) return false;
     uint64_t v = 0;
     for (char c : element) {
@@ -106,7 +89,7 @@ std::string_view find_charset(std::string_view ct) {
     while (i < ct.size() && (is_ows(ct[i]) || ct[i] == ';')) ++i;
     size_t name_start = i;
     while (i < ct.size() && ct[i] != '=' && ct[i] != ';') ++i;
-    std::string_view name = trim(ct.substr(name_start, i - name_start));
+    std::string_view name = text::trim(ct.substr(name_start, i - name_start));
     if (i >= ct.size() || ct[i] == ';') continue;  // parameter without a value
     ++i;                                           // '='
     while (i < ct.size() && is_ows(ct[i])) ++i;
@@ -120,7 +103,7 @@ std::string_view find_charset(std::string_view ct) {
     } else {
       size_t start = i;
       while (i < ct.size() && ct[i] != ';') ++i;
-      value = trim(ct.substr(start, i - start));
+      value = text::trim(ct.substr(start, i - start));
     }
     if (iequals(name, "charset")) return value;
   }
@@ -133,14 +116,14 @@ std::string_view find_charset(std::string_view ct) {
 
 std::string_view Request::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (iequals_both(n, name)) return v;
+    if (text::iequals(n, name)) return v;
   }
   return {};
 }
 
 bool Request::has_header(std::string_view name) const {
   for (const auto& h : headers) {
-    if (iequals_both(h.first, name)) return true;
+    if (text::iequals(h.first, name)) return true;
   }
   return false;
 }
@@ -331,7 +314,7 @@ bool RequestParser::on_header_line(std::string_view line) {
       return false;
     }
   }
-  std::string_view value = trim(line.substr(colon + 1));
+  std::string_view value = text::trim(line.substr(colon + 1));
   for (char c : value) {
     unsigned char u = static_cast<unsigned char>(c);
     if ((u < 0x20 && c != '\t') || u == 0x7f) {

@@ -28,9 +28,4 @@ void SessionDirectory::remove(const std::string& cookie, const std::string& devi
   }
 }
 
-size_t SessionDirectory::size() const {
-  std::lock_guard lock(mu_);
-  return owners_.size();
-}
-
 }  // namespace luacs::server

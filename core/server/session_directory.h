@@ -24,7 +24,6 @@ class SessionDirectory {
   bool claim_device(const std::string& device, const std::string& cookie);
   // Forget a session (and its device claim, if it holds one).
   void remove(const std::string& cookie, const std::string& device);
-  size_t size() const;
 
  private:
   mutable std::mutex mu_;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -421,7 +422,6 @@ SessionSlot* Worker::create_session(const std::string& device, const std::string
       std::make_unique<cwmp::Session>(cookie, limits, driver_.get(), cwmp::Clock::now());
   slot->result.inform_time = std::chrono::system_clock::now();
   slot->peer = peer;
-  slot->device_claimed = true;
   SessionSlot* raw = slot.get();
   sessions_.emplace(cookie, std::move(slot));
   shared_.stats.sessions_started.fetch_add(1, std::memory_order_relaxed);
@@ -452,10 +452,12 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   r.data_model_root = data_model_root(in);
   r.remote_address = address_of(slot->peer);
   r.events = in.events;
-  r.parameters.reserve(r.parameters.size() + in.parameters.size());
-  r.parameters.insert(r.parameters.begin(), in.parameters.size(), {});
-  for (size_t i = 0; i < in.parameters.size(); ++i)
-    r.parameters[i] = {in.parameters[i], r.inform_time};
+  // The Inform's values first: values read later in the session win.
+  std::vector<std::pair<soap::ParameterValue, store::Time>> params;
+  params.reserve(in.parameters.size() + r.parameters.size());
+  for (const auto& p : in.parameters) params.emplace_back(p, r.inform_time);
+  std::move(r.parameters.begin(), r.parameters.end(), std::back_inserter(params));
+  r.parameters = std::move(params);
   r.summary = summary_json(s);
   bool durable = !r.tags_added.empty() || !r.tags_removed.empty() || !r.faults.empty() ||
                  !r.task_results.empty();

@@ -63,7 +63,6 @@ struct SessionSlot {
   std::unique_ptr<cwmp::Session> session;
   Connection* conn = nullptr;  // the connection serving it now, if any
   std::string peer;
-  bool device_claimed = false;
   std::shared_ptr<const store::Device> device;  // as stored before this session
   store::SessionResult result;                  // what this session changed
   bool tasks_queued = false;

@@ -1,4 +1,5 @@
 #include "core/soap/reader.h"
+#include "core/util/text.h"
 
 #include <expat.h>
 
@@ -41,11 +42,9 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+// XML whitespace.
 std::string_view trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && is_space(s[b])) ++b;
-  while (e > b && is_space(s[e - 1])) --e;
-  return s.substr(b, e - b);
+  return text::trim(s, " \t\r\n");
 }
 
 bool starts_with(std::string_view s, std::string_view p) {
@@ -86,20 +85,9 @@ int parse_int(std::string_view s) {
   return static_cast<int>(v);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 bool parse_bool(std::string_view s) {
   s = trim(s);
-  return s == "1" || iequals(s, "true");
+  return s == "1" || text::iequals(s, "true");
 }
 
 // The charsets expat decodes by itself, under the name expat knows them by.
@@ -107,13 +95,13 @@ const char* expat_encoding(std::string_view e) {
   e = trim(e);
   if (e.size() >= 2 && (e.front() == '"' || e.front() == '\'') && e.back() == e.front())
     e = trim(e.substr(1, e.size() - 2));
-  if (iequals(e, "utf-8") || iequals(e, "utf8")) return "UTF-8";
-  if (iequals(e, "utf-16")) return "UTF-16";
-  if (iequals(e, "utf-16le")) return "UTF-16LE";
-  if (iequals(e, "utf-16be")) return "UTF-16BE";
-  if (iequals(e, "iso-8859-1") || iequals(e, "iso8859-1") || iequals(e, "latin1"))
+  if (text::iequals(e, "utf-8") || text::iequals(e, "utf8")) return "UTF-8";
+  if (text::iequals(e, "utf-16")) return "UTF-16";
+  if (text::iequals(e, "utf-16le")) return "UTF-16LE";
+  if (text::iequals(e, "utf-16be")) return "UTF-16BE";
+  if (text::iequals(e, "iso-8859-1") || text::iequals(e, "iso8859-1") || text::iequals(e, "latin1"))
     return "ISO-8859-1";
-  if (iequals(e, "us-ascii") || iequals(e, "ascii")) return "US-ASCII";
+  if (text::iequals(e, "us-ascii") || text::iequals(e, "ascii")) return "US-ASCII";
   return nullptr;
 }
 

@@ -84,40 +84,15 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 void append_json_string_in_array(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out += "\\\"";  // \" : the JSON quote, escaped for the array
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\\\\\"";
-        break;  // JSON \" -> \\\"
-      case '\\':
-        out += "\\\\\\\\";
-        break;  // JSON backslash pair, doubled
-      case '\n':
-        out += "\\\\n";
-        break;
-      case '\r':
-        out += "\\\\r";
-        break;
-      case '\t':
-        out += "\\\\t";
-        break;
-      case 0:
-        break;
-      default:
-        out += "\\\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-    }
+  // The JSON string, then quoted once more for the array literal: every " and
+  // \ of it gets a backslash.
+  thread_local std::string json;
+  json.clear();
+  append_json_string(json, s);
+  for (char c : json) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
-  out.append(s.data() + run, s.size() - run);
-  out += "\\\"";
 }
 
 void append_int(std::string& out, int64_t n) {

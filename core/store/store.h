@@ -172,9 +172,10 @@ class Store {
   // Inform path tries this first and calls load_device() only on a miss.
   virtual std::shared_ptr<const Device> cached(const std::string& id) const = 0;
 
-  // The device, from the cache or loaded from PostgreSQL (nullptr when
-  // unknown). `done` runs through `exec`. On a store error, `done(nullptr,
-  // false)`.
+  // The device, from the cache or loaded from PostgreSQL. nullptr when it
+  // is unknown, unless tasks already wait for it: then a Device holding only
+  // the id and those tasks. `done` runs through `exec`. On a store error,
+  // `done(nullptr, false)`.
   virtual void load_device(const std::string& id, Executor exec,
                            std::function<void(std::shared_ptr<const Device>, bool ok)> done) = 0;
 

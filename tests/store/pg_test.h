@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/store/store.h"
+#include "support/pg.h"
 
 namespace luacs::store::test {
 
@@ -44,12 +45,12 @@ inline std::string pg_private() {
   return s ? s : LUACS_SOURCE_DIR "/scripts/pg-private";
 }
 
-// The maintenance DSN: LUACS_TEST_DSN, else what `scripts/pg-private dsn` says.
+// The maintenance DSN: LUACS_TEST_DSN, else what `scripts/pg-private dsn`
+// says (the support library's lookup, shared with the end-to-end tests).
 inline std::string base_dsn() {
-  if (const char* s = std::getenv("LUACS_TEST_DSN"); s && *s) return s;
-  auto [out, rc] = run_command(pg_private() + " dsn");
-  if (rc != 0 || out.empty()) throw std::runtime_error("scripts/pg-private dsn failed");
-  return out;
+  std::string dsn = luacs::test::test_dsn();
+  if (dsn.empty()) throw std::runtime_error("scripts/pg-private dsn failed");
+  return dsn;
 }
 
 // Later keywords of a conninfo string win.
