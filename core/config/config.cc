@@ -207,7 +207,8 @@ bool is_device_id(std::string_view s) {
   return true;
 }
 
-constexpr std::string_view kSections[] = {"cwmp", "limits", "auth", "auth.devices", "store", "log"};
+constexpr std::string_view kSections[] = {"cwmp",  "limits", "auth",    "auth.devices", "store",
+                                          "policy", "files", "control", "log"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -368,6 +369,42 @@ const Key kKeys[] = {
        p.cfg.session_log_retention = duration_in(v, milliseconds{60'000}, kDay * 3650);
      }},
 
+    {"policy", "dir", [](Parser& p, std::string_view v) { p.cfg.policy_dir = std::string(v); }},
+    {"policy", "max_instructions",
+     [](Parser& p, std::string_view v) {
+       p.cfg.policy_max_instructions = number_in(v, 1000, uint64_t{1} << 40);
+     }},
+    {"policy", "time_limit",
+     [](Parser& p, std::string_view v) {
+       p.cfg.policy_time_limit = duration_in(v, milliseconds{1}, milliseconds{60'000});
+     }},
+    {"policy", "memory_limit",
+     [](Parser& p, std::string_view v) {
+       p.cfg.policy_memory_limit = size_in(v, 1 << 20, uint64_t{16} << 30);
+     }},
+    {"policy", "batch_size",
+     [](Parser& p, std::string_view v) { p.cfg.policy_batch_size = unsigned_in(v, 1, 1024); }},
+
+    {"files", "listen",
+     [](Parser& p, std::string_view v) {
+       const auto l = listen_list(v);
+       if (l.size() != 1 || l[0].tls) throw ValueError{"expected one address, host:port"};
+       p.cfg.files_listen = l[0];
+     }},
+    {"files", "url",
+     [](Parser& p, std::string_view v) {
+       if (!v.empty() && v.substr(0, 7) != "http://" && v.substr(0, 8) != "https://")
+         throw ValueError{"expected an http:// or https:// URL"};
+       std::string url(v);
+       while (!url.empty() && url.back() == '/') url.pop_back();
+       p.cfg.files_url = std::move(url);
+     }},
+    {"files", "dir", [](Parser& p, std::string_view v) { p.cfg.files_dir = std::string(v); }},
+    {"files", "secret", [](Parser& p, std::string_view v) { p.cfg.files_secret = std::string(v); }},
+
+    {"control", "socket",
+     [](Parser& p, std::string_view v) { p.cfg.control_socket = std::string(v); }},
+
     {"log", "level",
      [](Parser& p, std::string_view v) {
        if (v != "debug" && v != "info" && v != "warn" && v != "error")
@@ -420,7 +457,8 @@ void Parser::on_key(std::string_view section, std::string_view key, std::string_
     known->set(*this, value);
   } catch (const ValueError& e) {
     const bool secret =
-        (section == "auth" && key == "password") || (section == "store" && key == "dsn");
+        (section == "auth" && key == "password") || (section == "store" && key == "dsn") ||
+        (section == "files" && key == "secret");
     std::string msg = "bad value ";
     if (!secret) msg += "'" + std::string(value) + "' ";
     msg += "for '" + std::string(key) + "' in [" + std::string(section) + "]: " + e.reason;

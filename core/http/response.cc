@@ -35,6 +35,8 @@ std::string_view reason_phrase(int status) {
       return "OK";
     case 204:
       return "No Content";
+    case 206:
+      return "Partial Content";
     case 301:
       return "Moved Permanently";
     case 302:
@@ -65,6 +67,8 @@ std::string_view reason_phrase(int status) {
       return "URI Too Long";
     case 415:
       return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 417:
       return "Expectation Failed";
     case 429:
@@ -94,8 +98,9 @@ void append_response(std::string& out, int status, std::string_view content_type
                   body, keep_alive);
 }
 
-void append_response(std::string& out, int status, std::string_view content_type,
-                     std::span<const Header> extra, std::string_view body, bool keep_alive) {
+void append_head(std::string& out, int status, std::string_view content_type,
+                 std::span<const Header> extra, std::optional<uint64_t> content_length,
+                 bool keep_alive) {
   out.append("HTTP/1.1 ", 9);
   append_number(out, static_cast<uint64_t>(status < 0 ? 0 : status));
   out.push_back(' ');
@@ -106,16 +111,26 @@ void append_response(std::string& out, int status, std::string_view content_type
     out.append("\r\n", 2);
     return;
   }
-  bool bodiless = status == 204 || status == 304;
-  if (bodiless) body = {};
-  out.append("Content-Length: ", 16);
-  append_number(out, body.size());
-  out.append("\r\n", 2);
-  if (!content_type.empty() && !bodiless) append_header(out, "Content-Type", content_type);
+  if (content_length) {
+    out.append("Content-Length: ", 16);
+    append_number(out, *content_length);
+    out.append("\r\n", 2);
+  }
+  if (!content_type.empty()) append_header(out, "Content-Type", content_type);
   if (!keep_alive) out.append("Connection: close\r\n", 19);
   for (const Header& h : extra) append_header(out, h.name, h.value);
   out.append("\r\n", 2);
-  out.append(body);
+}
+
+void append_response(std::string& out, int status, std::string_view content_type,
+                     std::span<const Header> extra, std::string_view body, bool keep_alive) {
+  const bool bodiless = status == 204 || status == 304;
+  if (bodiless) {
+    body = {};
+    content_type = {};
+  }
+  append_head(out, status, content_type, extra, body.size(), keep_alive);
+  if (status < 100 || status >= 200) out.append(body);
 }
 
 }  // namespace luacs::http

@@ -367,6 +367,7 @@ void Connection::on_message() {
   }
   cookie_ = slot->session->id();
   slot->conn = this;
+  slot->host = std::string(parser_->request().header("Host"));
 
   store::Store* store = w_.shared().store;
   if (!store) {

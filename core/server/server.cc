@@ -59,6 +59,13 @@ void Server::set_store(store::Store* store) {
   impl_->shared.store = store;
 }
 
+void Server::set_policy(lua::PolicyManager* policies, lua::FileServices files,
+                        uint16_t files_port) {
+  impl_->shared.policies = policies;
+  impl_->shared.files = std::move(files);
+  impl_->shared.files_port = files_port;
+}
+
 const std::vector<uint16_t>& Server::ports() const {
   return impl_->ports;
 }

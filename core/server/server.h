@@ -16,6 +16,10 @@
 namespace luacs::store {
 class Store;
 }
+namespace luacs::lua {
+class PolicyManager;
+struct FileServices;
+}
 
 namespace luacs::server {
 
@@ -50,6 +54,11 @@ class Server {
   // Where sessions are remembered (before start()); without one, nothing is
   // kept between sessions. The store must outlive stop().
   void set_store(store::Store* store);
+  // The policy every session runs (before start()); without one, sessions
+  // run only the tasks queued for the device. `files` publishes what the
+  // policy pushes; `files_port` is the file server's port, for the URLs
+  // CPEs get when [files] url is not set (0: no file server).
+  void set_policy(lua::PolicyManager* policies, lua::FileServices files, uint16_t files_port);
 
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.

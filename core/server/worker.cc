@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <stdexcept>
@@ -45,30 +46,94 @@ std::string summary_json(const cwmp::Session& s) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The base URL CPEs fetch pushed files from: [files] url, else the host the
+// CPE reached the CWMP port on, with the file server's port.
+std::string files_base(const Shared& sh, const std::string& host) {
+  if (!sh.cfg.files_url.empty()) return sh.cfg.files_url;
+  if (!sh.files_port || host.empty()) return {};
+  std::string h = host;
+  if (h.front() == '[') {
+    auto close = h.find(']');
+    if (close == std::string::npos) return {};
+    h.resize(close + 1);
+  } else if (auto colon = h.find(':'); colon != std::string::npos) {
+    h.resize(colon);
+  }
+  for (char c : h) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+    if (!ok) return {};  // not a host name: no URL rather than a forged one
+  }
+  if (h.empty()) return {};
+  return "http://" + h + ":" + std::to_string(sh.files_port);
+}
+
 }  // namespace
 
 // What every session reports to: it keeps the session's result for the
-// store, runs the tasks queued for the device once the user's handler (the
-// policy, later) has nothing more to ask, and passes every event on.
+// store, runs the policy (lua::Run) and then the tasks queued for the
+// device, and passes every event on to the user handler (tests) first.
 class Driver final : public cwmp::SessionHandler {
  public:
   explicit Driver(Worker& w) : w_(w) {}
 
   void on_inform(cwmp::Session& s) override {
     if (auto* u = w_.user_handler()) u->on_inform(s);
+    lua::Engine* engine = w_.engine();
+    SessionSlot* slot = engine ? w_.find_session(s.id()) : nullptr;
+    if (!slot) return;
+    lua::RunContext ctx;
+    ctx.session = &s;
+    ctx.device = slot->device;
+    ctx.result = &slot->result;
+    ctx.files_base = files_base(w_.shared(), slot->host);
+    ctx.remote_address = address_of(slot->peer);
+    slot->run = engine->start(std::move(ctx));
   }
   void on_cpe_request(cwmp::Session& s, const soap::Body& b) override {
     if (auto* u = w_.user_handler()) u->on_cpe_request(s, b);
+    SessionSlot* slot = w_.find_session(s.id());
+    if (!slot || !slot->run) return;
+    if (const auto* tc = std::get_if<soap::TransferComplete>(&b)) {
+      lua::TransferInfo t;
+      t.command_key = tc->command_key;
+      t.fault_code = tc->fault.code;
+      t.fault_string = tc->fault.string;
+      t.start_time = tc->start_time;
+      t.complete_time = tc->complete_time;
+      slot->run->transfer_complete(std::move(t));
+    } else if (const auto* atc = std::get_if<soap::AutonomousTransferComplete>(&b)) {
+      lua::TransferInfo t;
+      t.autonomous = true;
+      t.command_key = "";
+      t.fault_code = atc->fault.code;
+      t.fault_string = atc->fault.string;
+      t.start_time = atc->start_time;
+      t.complete_time = atc->complete_time;
+      t.is_download = atc->is_download;
+      t.file_type = atc->file_type;
+      t.transfer_url = atc->transfer_url;
+      t.target_file_name = atc->target_file_name;
+      t.file_size = atc->file_size;
+      slot->run->transfer_complete(std::move(t));
+    }
   }
+  // The policy's hooks first, then the device's tasks in the order they
+  // were queued, one at a time.
   void on_acs_turn(cwmp::Session& s) override {
     if (auto* u = w_.user_handler()) {
       u->on_acs_turn(s);
       if (s.queued()) return;
     }
     SessionSlot* slot = w_.find_session(s.id());
-    if (!slot || slot->tasks_queued || !slot->device) return;
-    slot->tasks_queued = true;
-    queue_tasks(s, *slot);
+    if (!slot) return;
+    if (slot->run && slot->run->advance() == lua::Run::Step::kWaiting) return;
+    if (!slot->device) return;
+    const auto& tasks = slot->device->pending_tasks;
+    while (slot->next_task < tasks.size()) {
+      const store::Task& t = tasks[slot->next_task++];
+      if (run_task(s, *slot, t)) return;
+    }
   }
   void on_rpc_done(cwmp::Session& s, const soap::Body& request,
                    const cwmp::RpcOutcome& o) override {
@@ -99,50 +164,67 @@ class Driver final : public cwmp::SessionHandler {
   }
   void on_end(cwmp::Session& s) override {
     if (auto* u = w_.user_handler()) u->on_end(s);
+    if (SessionSlot* slot = w_.find_session(s.id()); slot && slot->run) slot->run->end();
   }
 
  private:
-  void queue_tasks(cwmp::Session& s, SessionSlot& slot) {
-    auto now = std::chrono::system_clock::now();
-    for (const auto& t : slot.device->pending_tasks) {
-      auto& results = slot.result.task_results;
-      if (t.expires && *t.expires <= now) {
-        results.push_back({t.id, false, R"({"error":"expired"})"});
-        continue;
-      }
-      std::string error;
-      if (t.name == "tag" || t.name == "untag") {
-        std::string tag;
-        try {
-          tag = nlohmann::json::parse(t.args).value("tag", "");
-        } catch (const std::exception& e) {
-          error = e.what();
-        }
-        if (tag.empty()) {
-          fail(slot, t, error.empty() ? "no tag given" : error);
-          continue;
-        }
-        (t.name == "tag" ? slot.result.tags_added : slot.result.tags_removed).push_back(tag);
-        results.push_back({t.id, true, "{}"});
-        continue;
-      }
-      auto rpc = task_rpc(t.name, t.args, &error);
-      if (!rpc) {
-        fail(slot, t, error);
-        continue;
-      }
-      // A task whose RPC got no answer (timeout, session ended) stays pending
-      // and runs again next session; an answer or a CPE fault settles it.
-      s.queue(std::move(*rpc), [this, id = t.id, cookie = s.id()](const cwmp::RpcOutcome& o) {
-        SessionSlot* sl = w_.find_session(cookie);
-        if (!sl || o.kind == cwmp::RpcOutcome::Kind::kError) return;
-        std::string json = outcome_json(o);
-        sl->result.task_results.push_back({id, o.ok(), json});
-        if (!o.ok())
-          sl->result.faults.push_back(
-              {sl->session->device_id(), "task", o.fault.code, o.fault.string, json});
-      });
+  // Runs one task; true when it waits for the CPE (an RPC is queued).
+  bool run_task(cwmp::Session& s, SessionSlot& slot, const store::Task& t) {
+    auto& results = slot.result.task_results;
+    if (t.expires && *t.expires <= std::chrono::system_clock::now()) {
+      results.push_back({t.id, false, R"({"error":"expired"})"});
+      return false;
     }
+    std::string error;
+    if (t.name == "tag" || t.name == "untag") {
+      std::string tag;
+      try {
+        tag = nlohmann::json::parse(t.args).value("tag", "");
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (tag.empty()) {
+        fail(slot, t, error.empty() ? "no tag given" : error);
+        return false;
+      }
+      auto& add = slot.result.tags_added;
+      auto& remove = slot.result.tags_removed;
+      auto& to = t.name == "tag" ? add : remove;
+      auto& from = t.name == "tag" ? remove : add;
+      from.erase(std::remove(from.begin(), from.end(), tag), from.end());
+      to.push_back(tag);
+      results.push_back({t.id, true, "{}"});
+      return false;
+    }
+    if (t.name.rfind("tasks.", 0) == 0) {
+      if (!slot.run) {
+        fail(slot, t, "no policy is loaded to run " + t.name);
+        return false;
+      }
+      slot.run->add_task(t.name.substr(6), t.args,
+                         [this, id = t.id, cookie = s.id()](bool ok, std::string json) {
+                           if (SessionSlot* sl = w_.find_session(cookie))
+                             sl->result.task_results.push_back({id, ok, std::move(json)});
+                         });
+      return slot.run->advance() == lua::Run::Step::kWaiting;
+    }
+    auto rpc = task_rpc(t.name, t.args, &error);
+    if (!rpc) {
+      fail(slot, t, error);
+      return false;
+    }
+    // A task whose RPC got no answer (timeout, session ended) stays pending
+    // and runs again next session; an answer or a CPE fault settles it.
+    s.queue(std::move(*rpc), [this, id = t.id, cookie = s.id()](const cwmp::RpcOutcome& o) {
+      SessionSlot* sl = w_.find_session(cookie);
+      if (!sl || o.kind == cwmp::RpcOutcome::Kind::kError) return;
+      std::string json = outcome_json(o);
+      sl->result.task_results.push_back({id, o.ok(), json});
+      if (!o.ok())
+        sl->result.faults.push_back(
+            {sl->session->device_id(), "task", o.fault.code, o.fault.string, json});
+    });
+    return true;
   }
 
   void fail(SessionSlot& slot, const store::Task& t, const std::string& why) {
@@ -250,6 +332,7 @@ Worker::~Worker() {
   event_free(sweep_event_);
   event_free(stop_event_);
   handler_.reset();
+  engine_.reset();
   event_base_free(base_);
 }
 
@@ -304,6 +387,8 @@ void Worker::start() {
 
 void Worker::run() {
   if (shared_.factory) handler_ = shared_.factory(index_);
+  if (shared_.policies)
+    engine_ = std::make_unique<lua::Engine>(*shared_.policies, shared_.files, index_);
   driver_ = std::make_unique<Driver>(*this);
   timeval one_second{1, 0};
   event_add(sweep_event_, &one_second);

@@ -22,6 +22,7 @@
 #include "core/server/session_directory.h"
 #include "core/soap/reader.h"
 #include "core/store/store.h"
+#include "lua/policy.h"
 
 namespace luacs::server {
 
@@ -37,6 +38,9 @@ struct Shared {
   Stats stats;
   HandlerFactory factory;
   store::Store* store = nullptr;  // null: nothing is kept between sessions
+  lua::PolicyManager* policies = nullptr;  // null: no policy
+  lua::FileServices files;
+  uint16_t files_port = 0;
   std::vector<Worker*> workers;
 };
 
@@ -65,7 +69,9 @@ struct SessionSlot {
   std::string peer;
   std::shared_ptr<const store::Device> device;  // as stored before this session
   store::SessionResult result;                  // what this session changed
-  bool tasks_queued = false;
+  std::string host;        // the Host header of the Inform (for file URLs)
+  size_t next_task = 0;    // in device->pending_tasks
+  std::unique_ptr<lua::Run> run;  // the policy side; last: goes before the session
 };
 
 class Worker {
@@ -110,6 +116,7 @@ class Worker {
   void connection_closed(Connection* c);
   uint64_t next_connection_id() { return ++last_connection_id_; }
   cwmp::SessionHandler* user_handler() { return handler_.get(); }
+  lua::Engine* engine() { return engine_.get(); }
   std::string& scratch() { return scratch_; }
 
  private:
@@ -140,6 +147,7 @@ class Worker {
 
   std::unique_ptr<cwmp::SessionHandler> handler_;       // tests' and (later) the policy's
   std::unique_ptr<cwmp::SessionHandler> driver_;        // what the engine reports to
+  std::unique_ptr<lua::Engine> engine_;                 // this worker's Lua states
   std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;

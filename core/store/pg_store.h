@@ -56,22 +56,42 @@ struct LoadRequest {
 
 // A durable single write: committed before its caller hears back.
 struct Op {
+  enum class Kind { kTransfer, kTask, kFile };
   uint64_t seq = 0;
   Clock::time_point queued{};
-  bool is_task = false;
+  Kind kind = Kind::kTransfer;
   Transfer transfer;
   Task task;
+  StoredFile file;
   Executor exec;
-  std::function<void(bool)> done_transfer;
+  std::function<void(bool)> done_ok;  // transfer, file
   std::function<void(int64_t)> done_task;
 
   void fail() {
-    if (is_task) {
+    if (kind == Kind::kTask) {
       if (done_task) deliver(exec, [d = std::move(done_task)] { d(0); });
-    } else if (done_transfer) {
-      deliver(exec, [d = std::move(done_transfer)] { d(false); });
+    } else if (done_ok) {
+      deliver(exec, [d = std::move(done_ok)] { d(false); });
     }
   }
+  // For log lines: "task for device X", "file x.alter".
+  std::string what() const {
+    switch (kind) {
+      case Kind::kTask:
+        return "task for device " + task.device_id;
+      case Kind::kFile:
+        return "file " + file.name;
+      case Kind::kTransfer:
+        break;
+    }
+    return "transfer result for device " + transfer.device_id;
+  }
+};
+
+struct FileLoadRequest {
+  std::string name;
+  Executor exec;
+  std::function<void(std::shared_ptr<const StoredFile>, bool)> done;
 };
 
 inline Options sane(Options o) {
@@ -102,6 +122,9 @@ class PgStore final : public Store {
   void write_transfer(Transfer t, Executor exec, std::function<void(bool ok)> done) override;
   void record_transfer_sent(Transfer t) override;
   void add_task(Task t, Executor exec, std::function<void(int64_t id)> done) override;
+  void put_file(StoredFile f, Executor exec, std::function<void(bool ok)> done) override;
+  void load_file(const std::string& name, Executor exec,
+                 std::function<void(std::shared_ptr<const StoredFile>, bool ok)> done) override;
   void close() override;
   Stats stats() const override;
 
@@ -115,6 +138,7 @@ class PgStore final : public Store {
   void connection_state(bool writer, bool up);
   void pump_reader();
   void fail_loads();
+  void run_file_load(FileLoadRequest req);
   void pump_writer();
   void run_batch(uint64_t limit);
   void batch_done(std::vector<Queued> items, const PgReply& reply);
@@ -142,6 +166,7 @@ class PgStore final : public Store {
   std::vector<LoadRequest> inbox_loads_;
   std::vector<Queued> inbox_writes_;
   std::vector<Op> inbox_ops_;
+  std::vector<FileLoadRequest> inbox_file_loads_;
   bool inbox_close_ = false;
   bool inbox_sealed_ = false;  // the thread has finished: nothing is queued any more
   uint64_t next_seq_ = 1;

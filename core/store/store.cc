@@ -172,19 +172,47 @@ void PgStore::write_transfer(Transfer t, Executor exec, std::function<void(bool)
   op.queued = Clock::now();
   op.transfer = std::move(t);
   op.exec = std::move(exec);
-  op.done_transfer = std::move(done);
+  op.done_ok = std::move(done);
   enqueue(std::move(op));
 }
 
 void PgStore::add_task(Task t, Executor exec, std::function<void(int64_t)> done) {
   Op op;
   op.queued = Clock::now();
-  op.is_task = true;
+  op.kind = Op::Kind::kTask;
   t.args = valid_json(std::move(t.args));
   op.task = std::move(t);
   op.exec = std::move(exec);
   op.done_task = std::move(done);
   enqueue(std::move(op));
+}
+
+void PgStore::put_file(StoredFile f, Executor exec, std::function<void(bool)> done) {
+  Op op;
+  op.queued = Clock::now();
+  op.kind = Op::Kind::kFile;
+  op.file = std::move(f);
+  op.exec = std::move(exec);
+  op.done_ok = std::move(done);
+  if (op.file.name.empty()) {
+    log::warn("store: a file without a name was not stored");
+    op.fail();
+    return;
+  }
+  enqueue(std::move(op));
+}
+
+void PgStore::load_file(const std::string& name, Executor exec,
+                        std::function<void(std::shared_ptr<const StoredFile>, bool)> done) {
+  if (!closed_) {
+    std::lock_guard lock(inbox_mu_);
+    if (!inbox_sealed_) {
+      inbox_file_loads_.push_back({name, std::move(exec), std::move(done)});
+      event_active(wake_.get(), 0, 0);
+      return;
+    }
+  }
+  deliver(exec, [done = std::move(done)] { done(nullptr, false); });
 }
 
 void PgStore::enqueue(Op op) {
@@ -248,10 +276,12 @@ void PgStore::drain_inbox() {
   std::vector<LoadRequest> loads;
   std::vector<Queued> writes;
   std::vector<Op> ops;
+  std::vector<FileLoadRequest> file_loads;
   bool close_now;
   {
     std::lock_guard lock(inbox_mu_);
     loads.swap(inbox_loads_);
+    file_loads.swap(inbox_file_loads_);
     writes.swap(inbox_writes_);
     ops.swap(inbox_ops_);
     close_now = inbox_close_;
@@ -270,6 +300,7 @@ void PgStore::drain_inbox() {
     closing_ = true;
     close_deadline_ = Clock::now() + opts_.close_timeout;
   }
+  for (auto& f : file_loads) run_file_load(std::move(f));
   pump_reader();
   pump_writer();
   maybe_finish_close();
@@ -349,6 +380,64 @@ void PgStore::pump_reader() {
   });
 }
 
+// ---- file loads: rare (a file the catalog does not hold, after a restart),
+// so each is its own query, queued on the reader behind any device load.
+
+namespace {
+
+constexpr const char* kLoadFileSql =
+    "SELECT content_type, encode(bytes, 'hex'), sha256, coalesce(token, ''),"
+    " coalesce(device_id, '') FROM files WHERE name = $1 AND bytes IS NOT NULL";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool from_hex(std::string_view hex, std::string& out) {
+  if (hex.size() % 2) return false;
+  out.resize(hex.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+}  // namespace
+
+void PgStore::run_file_load(FileLoadRequest req) {
+  if (closing_) {
+    deliver(req.exec, [d = std::move(req.done)] { d(nullptr, false); });
+    return;
+  }
+  // Not connected: the reader fails the query at once (from the loop).
+  reader_->query(kLoadFileSql, {req.name}, [req](PgReply reply) {
+    std::shared_ptr<StoredFile> file;
+    bool ok = reply.ok();
+    if (!ok) {
+      log::warn("store: loading file " + req.name + " failed: " + reply.error());
+    } else if (reply.rows() == 1) {
+      file = std::make_shared<StoredFile>();
+      file->name = req.name;
+      file->content_type = reply.get(0, 0);
+      file->sha256 = reply.get(0, 2);
+      file->token = reply.get(0, 3);
+      file->device_id = reply.get(0, 4);
+      if (!from_hex(reply.get(0, 1), file->bytes)) {
+        log::error("store: file " + req.name + ": bad bytes from PostgreSQL");
+        file.reset();
+        ok = false;
+      }
+    }
+    deliver(req.exec, [d = req.done, file = std::shared_ptr<const StoredFile>(std::move(file)),
+                       ok] { d(file, ok); });
+  });
+}
+
 void PgStore::tick() {
   const auto now = Clock::now();
   if (dropped_unlogged_ && now - last_drop_log_ >= kDropLogEvery) note_dropped(0);
@@ -356,9 +445,7 @@ void PgStore::tick() {
   if (!writer_->available()) {
     for (size_t i = writer_busy_ ? 1 : 0; i < ops_.size();) {
       if (now - ops_[i].queued >= opts_.durable_timeout) {
-        log::warn("store: gave up waiting for PostgreSQL to store a " +
-                  std::string(ops_[i].is_task ? "task" : "transfer result") + " for device " +
-                  (ops_[i].is_task ? ops_[i].task.device_id : ops_[i].transfer.device_id));
+        log::warn("store: gave up waiting for PostgreSQL to store a " + ops_[i].what());
         ops_[i].fail();
         ops_.erase(ops_.begin() + static_cast<long>(i));
       } else {
@@ -403,6 +490,10 @@ void PgStore::finish_close() {
     for (auto& w : inbox_writes_) queue_.push(std::move(w));
     for (auto& o : inbox_ops_) ops_.push_back(std::move(o));
     for (auto& l : inbox_loads_) loads_waiting_[l.id].push_back(std::move(l));
+    for (auto& f : inbox_file_loads_) {
+      deliver(f.exec, [d = std::move(f.done)] { d(nullptr, false); });
+    }
+    inbox_file_loads_.clear();
     inbox_writes_.clear();
     inbox_ops_.clear();
     inbox_loads_.clear();

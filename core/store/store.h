@@ -147,6 +147,16 @@ struct Options {
   std::chrono::milliseconds housekeeping_interval{60'000};
 };
 
+// A generated file (a RouterOS .alter script, an upgrade manifest) kept in
+// PostgreSQL so its URL keeps working after a restart. bytes may hold any
+// octets (NUL included). sha256 is hex; "" = computed by the store. token ""
+// = none (the file server then uses the name's derived token); device_id ""
+// = not bound to a device.
+struct StoredFile {
+  std::string name, content_type, bytes, sha256, token, device_id;
+  bool operator==(const StoredFile&) const = default;
+};
+
 struct Stats {
   uint64_t batches = 0, rows_written = 0, last_batch_rows = 0, max_batch_rows = 0;
   uint64_t pending = 0, dropped = 0;  // dropped: queue bound hit
@@ -193,6 +203,17 @@ class Store {
 
   // A task, committed before `done(id)` (0 on failure).
   virtual void add_task(Task t, Executor exec, std::function<void(int64_t id)> done) = 0;
+
+  // A file, kept durably (replacing a file of the same name): `done(true)`
+  // after commit, false when it could not be stored (PostgreSQL refused it,
+  // or stayed away longer than durable_timeout).
+  virtual void put_file(StoredFile f, Executor exec, std::function<void(bool ok)> done) = 0;
+
+  // The file of that name if it has in-line bytes: `done(file, true)`;
+  // `done(nullptr, true)` when there is none; `done(nullptr, false)` on a
+  // store error (PostgreSQL unreachable). Not cached by the store.
+  virtual void load_file(const std::string& name, Executor exec,
+                         std::function<void(std::shared_ptr<const StoredFile>, bool ok)> done) = 0;
 
   // Flush everything queued and stop the thread (SIGTERM path).
   virtual void close() = 0;

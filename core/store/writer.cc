@@ -32,6 +32,29 @@ constexpr const char* kAddTaskSql =
     " RETURNING json_build_array(id, name, args, (extract(epoch FROM created) * 1000)::int8,"
     "  (extract(epoch FROM expires) * 1000)::int8, unique_key)";
 
+// $3 is the bytes as bytea's hex input form (\x...): a text parameter
+// cannot carry NUL bytes.
+constexpr const char* kPutFileSql =
+    "INSERT INTO files (name, content_type, bytes, path, size, sha256, token, device_id)"
+    " VALUES ($1, $2, $3::bytea, NULL, length($3::bytea),"
+    "  coalesce(NULLIF($4, ''), encode(sha256($3::bytea), 'hex')), NULLIF($5, ''), NULLIF($6, ''))"
+    " ON CONFLICT (name) DO UPDATE SET content_type = EXCLUDED.content_type,"
+    "  bytes = EXCLUDED.bytes, path = NULL, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,"
+    "  token = EXCLUDED.token, device_id = EXCLUDED.device_id, created = now()";
+
+std::string bytea_hex(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 + 2 * bytes.size());
+  out += "\\x";
+  for (const char ch : bytes) {
+    const auto b = static_cast<unsigned char>(ch);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---- writes
@@ -47,7 +70,8 @@ void PgStore::pump_writer() {
   // waits for that batch.
   if (!ops_.empty() && !(batch_due && last_was_op_)) {
     const Op& op = ops_.front();
-    if (op.is_task || !queue_.has_transfer_before(op.transfer.device_id, op.seq)) {
+    if (op.kind != Op::Kind::kTransfer ||
+        !queue_.has_transfer_before(op.transfer.device_id, op.seq)) {
       last_was_op_ = true;
       run_op();
     } else {
@@ -159,77 +183,87 @@ void PgStore::batch_done(std::vector<Queued> items, const PgReply& reply) {
 }
 
 void PgStore::run_op() {
-  Op& op = ops_.front();
+  const Op& op = ops_.front();
   writer_busy_ = true;
-  if (op.is_task) {
-    const Task& t = op.task;
-    writer_->query(
-        kAddTaskSql,
-        {t.device_id, t.name, t.args,
-         t.created == Time{} ? std::nullopt : std::optional(std::to_string(to_epoch_ms(t.created))),
-         t.expires ? std::optional(std::to_string(to_epoch_ms(*t.expires))) : std::nullopt,
-         t.unique_key},
-        [this](PgReply reply) {
-          writer_busy_ = false;
-          Op op = std::move(ops_.front());
-          if (!reply.ok() && reply.connection_lost()) {
-            ops_.front() = std::move(op);  // retried after the reconnect
-          } else {
-            ops_.pop_front();
-            update_pending();
-            int64_t id = 0;
-            if (reply.ok() && reply.rows() == 1) {
-              const Task task =
-                  task_from_json_text(op.task.device_id, std::string(reply.get(0, 0)));
-              id = task.id;
-              cache_.update(task.device_id, [&](CacheEntry& e) {
-                auto d = std::make_shared<Device>(*e.device);
-                std::erase_if(d->pending_tasks, [&](const Task& p) { return p.id == task.id; });
-                d->pending_tasks.push_back(task);
-                std::sort(d->pending_tasks.begin(), d->pending_tasks.end(),
-                          [](const Task& a, const Task& b) { return a.id < b.id; });
-                e.device = std::move(d);
-              });
-            } else {
-              ++rejected_;
-              log::error("store: cannot add task " + op.task.name + " for device " +
-                         op.task.device_id + ": " + reply.error());
-            }
-            if (op.done_task) deliver(op.exec, [d = std::move(op.done_task), id] { d(id); });
-          }
-          update_pending();
-          pump_writer();
-          maybe_finish_close();
-        });
-  } else {
-    const Transfer& t = op.transfer;
-    writer_->query(kWriteTransferSql,
-                   {t.device_id, t.command_key, t.is_download ? "true" : "false", t.file_type,
-                    t.url, std::to_string(t.fault_code), t.fault_string, t.start_time,
-                    t.complete_time, t.autonomous ? "true" : "false"},
-                   [this](PgReply reply) {
-                     writer_busy_ = false;
-                     Op op = std::move(ops_.front());
-                     if (!reply.ok() && reply.connection_lost()) {
-                       ops_.front() = std::move(op);
-                     } else {
-                       ops_.pop_front();
-                       update_pending();
-                       if (!reply.ok()) {
-                         ++rejected_;
-                         log::error("store: cannot write the transfer result of device " +
-                                    op.transfer.device_id + ": " + reply.error());
-                       }
-                       if (op.done_transfer) {
-                         deliver(op.exec,
-                                 [d = std::move(op.done_transfer), ok = reply.ok()] { d(ok); });
-                       }
-                     }
-                     update_pending();
-                     pump_writer();
-                     maybe_finish_close();
-                   });
+  std::string sql;
+  PgConnection::Params params;
+  switch (op.kind) {
+    case Op::Kind::kTask: {
+      const Task& t = op.task;
+      sql = kAddTaskSql;
+      params = {t.device_id,
+                t.name,
+                t.args,
+                t.created == Time{} ? std::nullopt
+                                    : std::optional(std::to_string(to_epoch_ms(t.created))),
+                t.expires ? std::optional(std::to_string(to_epoch_ms(*t.expires))) : std::nullopt,
+                t.unique_key};
+      break;
+    }
+    case Op::Kind::kTransfer: {
+      const Transfer& t = op.transfer;
+      sql = kWriteTransferSql;
+      params = {t.device_id,
+                t.command_key,
+                t.is_download ? "true" : "false",
+                t.file_type,
+                t.url,
+                std::to_string(t.fault_code),
+                t.fault_string,
+                t.start_time,
+                t.complete_time,
+                t.autonomous ? "true" : "false"};
+      break;
+    }
+    case Op::Kind::kFile: {
+      const StoredFile& f = op.file;
+      sql = kPutFileSql;
+      params = {f.name,
+                f.content_type.empty() ? "application/octet-stream" : f.content_type,
+                bytea_hex(f.bytes),
+                f.sha256,
+                f.token,
+                f.device_id};
+      break;
+    }
   }
+  writer_->query(std::move(sql), std::move(params), [this](PgReply reply) {
+    writer_busy_ = false;
+    if (!reply.ok() && reply.connection_lost()) {
+      // Stays first in line: retried after the reconnect (or failed by
+      // tick() after durable_timeout).
+    } else {
+      Op op = std::move(ops_.front());
+      ops_.pop_front();
+      update_pending();  // before any completion runs: its caller may look at stats()
+      int64_t id = 0;
+      if (reply.ok() && op.kind == Op::Kind::kTask && reply.rows() == 1) {
+        const Task task = task_from_json_text(op.task.device_id, std::string(reply.get(0, 0)));
+        id = task.id;
+        cache_.update(task.device_id, [&](CacheEntry& e) {
+          auto d = std::make_shared<Device>(*e.device);
+          std::erase_if(d->pending_tasks, [&](const Task& p) { return p.id == task.id; });
+          d->pending_tasks.push_back(task);
+          std::sort(d->pending_tasks.begin(), d->pending_tasks.end(),
+                    [](const Task& a, const Task& b) { return a.id < b.id; });
+          e.device = std::move(d);
+        });
+      }
+      const bool ok = reply.ok() && (op.kind != Op::Kind::kTask || id != 0);
+      if (!ok) {
+        ++rejected_;
+        log::error("store: cannot store a " + op.what() + ": " + reply.error());
+      }
+      if (op.kind == Op::Kind::kTask) {
+        if (op.done_task) deliver(op.exec, [d = std::move(op.done_task), id] { d(id); });
+      } else if (op.done_ok) {
+        deliver(op.exec, [d = std::move(op.done_ok), ok] { d(ok); });
+      }
+    }
+    update_pending();
+    pump_writer();
+    maybe_finish_close();
+  });
 }
 
 // Deletes expired session_log rows and marks overdue tasks expired, a few

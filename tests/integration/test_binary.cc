@@ -11,6 +11,7 @@
 
 #include "core/soap/writer.h"
 #include "support/cpe_client.h"
+#include "support/luacs_process.h"
 
 using namespace luacs;
 
@@ -25,7 +26,7 @@ std::string write_config(const std::string& name, const std::string& text) {
   auto dir = std::filesystem::temp_directory_path() / ("luacs-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = dir / name;
-  std::ofstream(path) << text;
+  std::ofstream(path) << luacs::test::with_test_defaults(text);
   return path.string();
 }
 

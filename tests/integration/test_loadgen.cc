@@ -40,6 +40,7 @@ TEST(Loadgen, NotBuilt) {
 #include "core/config/config.h"
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
+#include "support/luacs_process.h"
 
 using namespace luacs;
 using namespace luacs::loadgen;
@@ -183,7 +184,7 @@ LoadgenRun run_loadgen(uint16_t port, std::vector<std::string> args, const std::
 
 std::string write_config(const std::string& name, const std::string& text) {
   auto path = temp_dir() / name;
-  std::ofstream(path) << text;
+  std::ofstream(path) << luacs::test::with_test_defaults(text);
   return path.string();
 }
 

@@ -136,8 +136,9 @@ TEST(StoreHttp, TasksTagsFaultsAndTransfersRoundTrip) {
   std::string t_gpv = task("GetParameterValues", R"({"names": ["Device.DeviceInfo.UpTime"]})");
   std::string t_spv =
       task("SetParameterValues", R"({"values": {"Device.WiFi.SSID.1.SSID": "test_12345"}})");
-  std::string t_bad = task("GetParameterValues", R"({"names": ["Device.Nope."]})");
+  // Tasks run in the order queued; faults of one source keep the last one.
   std::string t_junk = task("Frobnicate", "{}");
+  std::string t_bad = task("GetParameterValues", R"({"names": ["Device.Nope."]})");
 
   CpeClient c(luacs.port());
   ASSERT_EQ(

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -18,8 +19,19 @@ std::string temp_file(const std::string& name, const std::string& text) {
   return path.string();
 }
 
+std::string with_test_defaults(std::string ini) {
+  static std::atomic<int> n{0};
+  if (ini.find("[files]") == std::string::npos) ini += "\n[files]\nlisten = 127.0.0.1:0\n";
+  if (ini.find("[control]") == std::string::npos) {
+    auto sock = std::filesystem::temp_directory_path() /
+                ("luacs-" + std::to_string(getpid()) + "-" + std::to_string(++n) + ".sock");
+    ini += "\n[control]\nsocket = " + sock.string() + "\n";
+  }
+  return ini;
+}
+
 LuacsProcess::LuacsProcess(const std::string& ini, std::vector<std::string> extra_args) {
-  config_path_ = temp_file("luacs.ini", ini);
+  config_path_ = temp_file("luacs.ini", with_test_defaults(ini));
   int fds[2];
   if (pipe(fds) != 0) return;
   pid_ = fork();

@@ -50,4 +50,9 @@ class LuacsProcess {
 // A unique temporary file holding `text`; its path.
 std::string temp_file(const std::string& name, const std::string& text);
 
+// `ini` with what parallel tests must not share, unless it sets them
+// itself: the file server on 127.0.0.1 port 0 and a control socket of its
+// own (temporary).
+std::string with_test_defaults(std::string ini);
+
 }  // namespace luacs::test

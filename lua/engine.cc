@@ -1,0 +1,1547 @@
+// The per-worker engine and the policy side of a session: hooks and policy
+// tasks as coroutines, and the `dev` API they call.
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/util/log.h"
+#include "lua/policy.h"
+#include "lua/state.h"
+
+namespace luacs::lua {
+namespace {
+
+constexpr const char* kDevMeta = "luacs.dev";
+constexpr size_t kMaxScriptBytes = 1 << 20;
+constexpr size_t kMaxNames = 4096;  // names in one dev:get / dev:set call
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t epoch(store::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+bool valid_tag(std::string_view t) {
+  if (t.empty() || t.size() > 64) return false;
+  for (char c : t) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A device id made safe for a file name: "E48D8C-hAP%20lite-7DC" -> "E48D8C-hAP_20lite-7DC".
+std::string file_safe(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_';
+    out += ok ? c : '_';
+  }
+  return out.substr(0, 120);
+}
+
+bool valid_file_name(std::string_view n) {
+  if (n.empty() || n.size() > 200 || n[0] == '.') return false;
+  for (char c : n)
+    if (file_safe(std::string_view(&c, 1))[0] != c) return false;
+  return true;
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+bool truthy(std::string_view v) { return v == "1" || v == "true" || v == "TRUE" || v == "True"; }
+
+// Rate limit of policy error lines, per worker thread.
+bool may_log_error() {
+  thread_local int64_t window = 0;
+  thread_local int count = 0;
+  thread_local uint64_t suppressed = 0;
+  int64_t now = epoch(std::chrono::system_clock::now());
+  if (now != window) {
+    if (suppressed)
+      log::warn("policy errors: " + std::to_string(suppressed) + " more not logged");
+    window = now;
+    count = 0;
+    suppressed = 0;
+  }
+  if (++count <= 20) return true;
+  ++suppressed;
+  return false;
+}
+
+}  // namespace
+
+// The RPCs one call of the dev API waits for, and what came back.
+struct Call {
+  enum class Kind { kGet, kSet, kNames, kAttributes, kSingle };
+  Run::Impl* run = nullptr;  // null once the run is gone
+  Kind kind = Kind::kSingle;
+  int outstanding = 0;
+  std::vector<soap::ParameterValue> values;  // kGet
+  std::vector<std::string> invalid;          // kGet: narrowed 9005s
+  std::vector<soap::SetParameterValuesFault> set_faults;  // kSet
+  unsigned sent = 0;                                       // kSet
+  std::optional<soap::Fault> fault;
+  std::string error;     // no usable answer (timeout, RPC limit, ...)
+  soap::Body response;   // kSingle, kNames, kAttributes
+  std::vector<soap::ParameterAttribute> attributes;  // kAttributes
+  std::string command_key;  // alter / upgrade
+  bool returns_key = false;
+};
+
+struct DevHandle {
+  Run::Impl* run;
+};
+
+struct Run::Impl {
+  std::shared_ptr<State> st;
+  PolicyManager* manager = nullptr;
+  const FileServices* files = nullptr;
+  RunContext ctx;
+
+  // This session's view of the device: the Inform's values and whatever
+  // was read or set, on top of the stored parameters.
+  bool view_ready = false;
+  std::unordered_map<std::string, store::StoredParameter> overlay;
+
+  struct Job {
+    enum class Kind { kTransfer, kEvent, kInform, kTask } kind = Kind::kInform;
+    size_t index = 0;  // transfer or event
+    std::string function, args;
+    TaskDone done;
+  };
+  std::vector<TransferInfo> transfers;
+  std::deque<Job> jobs;
+  bool planned = false;
+  Job job;  // the running one
+  lua_State* co = nullptr;
+  int co_ref = LUA_NOREF;
+  int dev_ref = LUA_NOREF;
+  int inform_ref = LUA_NOREF;
+  DevHandle* dev = nullptr;
+  std::shared_ptr<Call> call;
+  bool ended = false;
+
+  ~Impl() { end(); }
+
+  lua_State* L() const { return st->L(); }
+  const std::string& device_id() const { return ctx.session->device_id(); }
+
+  void end() {
+    if (ended) return;
+    ended = true;
+    if (call) call->run = nullptr;
+    call.reset();
+    if (dev) dev->run = nullptr;
+    lua_State* L = st->L();
+    luaL_unref(L, LUA_REGISTRYINDEX, co_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, dev_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, inform_ref);
+    co = nullptr;
+    co_ref = dev_ref = inform_ref = LUA_NOREF;
+    lua_gc(L, LUA_GCSTEP, 0);
+  }
+
+  // ---- the view ----
+
+  void ready_view() {
+    if (view_ready) return;
+    view_ready = true;
+    auto now = ctx.result ? ctx.result->inform_time : std::chrono::system_clock::now();
+    for (const auto& p : ctx.session->inform().parameters)
+      overlay[p.name] = store::StoredParameter{p.value, p.type, now};
+  }
+  const store::StoredParameter* known(const std::string& name) {
+    ready_view();
+    if (auto it = overlay.find(name); it != overlay.end()) return &it->second;
+    if (ctx.device) {
+      if (auto it = ctx.device->parameters.find(name); it != ctx.device->parameters.end())
+        return &it->second;
+    }
+    return nullptr;
+  }
+  void learn(const soap::ParameterValue& p) {
+    ready_view();
+    overlay[p.name] = store::StoredParameter{p.value, p.type, std::chrono::system_clock::now()};
+  }
+  std::set<std::string> tags() const {
+    std::set<std::string> t;
+    if (ctx.device) t = ctx.device->tags;
+    for (const auto& a : ctx.result->tags_added) t.insert(a);
+    for (const auto& r : ctx.result->tags_removed) t.erase(r);
+    return t;
+  }
+  std::string root() const {
+    if (ctx.device && !ctx.device->data_model_root.empty()) return ctx.device->data_model_root;
+    for (const auto& p : ctx.session->inform().parameters) {
+      auto dot = p.name.find('.');
+      if (dot != std::string::npos && dot > 0) return p.name.substr(0, dot);
+    }
+    return {};
+  }
+
+  void add_fault(const std::string& message, const std::string& detail) {
+    ctx.result->faults.push_back({device_id(), "policy", 0, message, detail});
+  }
+
+  // ---- RPCs ----
+
+  std::shared_ptr<Call> new_call(Call::Kind kind) {
+    call = std::make_shared<Call>();
+    call->run = this;
+    call->kind = kind;
+    return call;
+  }
+
+  void send(const std::shared_ptr<Call>& c, soap::Body body,
+            std::function<void(const std::shared_ptr<Call>&, const cwmp::RpcOutcome&)> on) {
+    ++c->outstanding;
+    ctx.session->queue(std::move(body), [c, on = std::move(on)](const cwmp::RpcOutcome& o) {
+      --c->outstanding;
+      if (c->run) on(c, o);
+    });
+  }
+
+  static void note_failure(Call& c, const cwmp::RpcOutcome& o) {
+    if (o.kind == cwmp::RpcOutcome::Kind::kCpeFault) {
+      if (!c.fault) c.fault = o.fault;
+    } else if (c.error.empty()) {
+      c.error = o.error;
+    }
+  }
+
+  void get_batch(const std::shared_ptr<Call>& c, std::vector<std::string> names) {
+    soap::GetParameterValues gpv;
+    gpv.names = names;
+    send(c, std::move(gpv),
+         [names = std::move(names)](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+           Impl* r = c->run;
+           if (o.ok()) {
+             if (auto* resp = std::get_if<soap::GetParameterValuesResponse>(&o.response)) {
+               for (const auto& p : resp->parameters) {
+                 r->learn(p);
+                 c->values.push_back(p);
+               }
+             }
+             return;
+           }
+           if (o.kind == cwmp::RpcOutcome::Kind::kCpeFault && o.fault.code == 9005) {
+             // Narrow the batch down to the names the CPE does not know.
+             if (names.size() == 1) {
+               c->invalid.push_back(names[0]);
+               return;
+             }
+             auto mid = names.begin() + static_cast<std::ptrdiff_t>(names.size() / 2);
+             r->get_batch(c, std::vector<std::string>(names.begin(), mid));
+             r->get_batch(c, std::vector<std::string>(mid, names.end()));
+             return;
+           }
+           note_failure(*c, o);
+         });
+  }
+
+  void set_batch(const std::shared_ptr<Call>& c, std::vector<soap::ParameterValue> params,
+                 const std::string& key, bool retried) {
+    soap::SetParameterValues spv;
+    spv.parameters = params;
+    spv.parameter_key = key;
+    send(c, std::move(spv),
+         [params = std::move(params), key, retried](const std::shared_ptr<Call>& c,
+                                                    const cwmp::RpcOutcome& o) {
+           Impl* r = c->run;
+           if (o.ok()) {
+             c->sent += static_cast<unsigned>(params.size());
+             for (const auto& p : params) r->learn(p);
+             return;
+           }
+           if (o.kind != cwmp::RpcOutcome::Kind::kCpeFault) {
+             note_failure(*c, o);
+             return;
+           }
+           const auto& listed = o.fault.set_parameter_values_faults;
+           std::set<std::string> bad;
+           for (const auto& f : listed) bad.insert(f.name);
+           std::vector<soap::ParameterValue> rest;
+           for (const auto& p : params)
+             if (!bad.count(p.name)) rest.push_back(p);
+           if (!listed.empty() && rest.size() < params.size()) {
+             // The CPE named the bad ones: send the others again, once.
+             for (const auto& f : listed) c->set_faults.push_back(f);
+             if (!rest.empty() && !retried) r->set_batch(c, std::move(rest), key, true);
+             return;
+           }
+           if (params.size() > 1 && (o.fault.code == 9005 || o.fault.code == 9003) && !retried) {
+             auto mid = params.begin() + static_cast<std::ptrdiff_t>(params.size() / 2);
+             r->set_batch(c, std::vector<soap::ParameterValue>(params.begin(), mid), key, false);
+             r->set_batch(c, std::vector<soap::ParameterValue>(mid, params.end()), key, false);
+             return;
+           }
+           if (params.size() == 1) {
+             uint32_t code = o.fault.code;
+             std::string text = o.fault.string;
+             if (!listed.empty()) {
+               code = listed[0].code;
+               text = listed[0].string;
+             }
+             c->set_faults.push_back({params[0].name, code, text});
+             return;
+           }
+           note_failure(*c, o);
+         });
+  }
+
+  void single(const std::shared_ptr<Call>& c, soap::Body body) {
+    send(c, std::move(body), [](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+      if (o.ok())
+        c->response = o.response;
+      else
+        note_failure(*c, o);
+    });
+  }
+
+  // ---- running hooks and tasks ----
+
+  void plan() {
+    planned = true;
+    if (st->hook(kOnTransferComplete) != LUA_NOREF)
+      for (size_t i = 0; i < transfers.size(); ++i)
+        jobs.push_back({Job::Kind::kTransfer, i, {}, {}, {}});
+    if (st->hook(kOnEvent) != LUA_NOREF)
+      for (size_t i = 0; i < ctx.session->inform().events.size(); ++i)
+        jobs.push_back({Job::Kind::kEvent, i, {}, {}, {}});
+    if (st->hook(kOnInform) != LUA_NOREF) jobs.push_back({Job::Kind::kInform, 0, {}, {}, {}});
+  }
+
+  std::string job_name() const {
+    switch (job.kind) {
+      case Job::Kind::kTransfer: return kHookNames[kOnTransferComplete];
+      case Job::Kind::kEvent: return kHookNames[kOnEvent];
+      case Job::Kind::kInform: return kHookNames[kOnInform];
+      case Job::Kind::kTask: return "tasks." + job.function;
+    }
+    return "?";
+  }
+
+  void push_dev(lua_State* L) {
+    if (dev_ref == LUA_NOREF) {
+      dev = static_cast<DevHandle*>(lua_newuserdatauv(L, sizeof(DevHandle), 0));
+      dev->run = this;
+      luaL_setmetatable(L, kDevMeta);
+      lua_pushvalue(L, -1);
+      dev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, dev_ref);
+  }
+
+  void push_inform(lua_State* L) {
+    if (inform_ref != LUA_NOREF) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, inform_ref);
+      return;
+    }
+    const soap::Inform& in = ctx.session->inform();
+    lua_createtable(L, 0, 5);
+    lua_createtable(L, static_cast<int>(in.events.size()), 0);
+    lua_Integer i = 1;
+    for (const auto& e : in.events) {
+      lua_pushlstring(L, e.code.data(), e.code.size());
+      lua_rawseti(L, -2, i++);
+    }
+    lua_setfield(L, -2, "events");
+    lua_createtable(L, 0, 0);
+    for (const auto& e : in.events) {
+      if (e.command_key.empty()) continue;
+      lua_pushlstring(L, e.command_key.data(), e.command_key.size());
+      lua_setfield(L, -2, e.code.c_str());
+    }
+    lua_setfield(L, -2, "command_keys");
+    lua_createtable(L, 0, static_cast<int>(in.parameters.size()));
+    for (const auto& p : in.parameters) {
+      lua_pushlstring(L, p.name.data(), p.name.size());
+      lua_pushlstring(L, p.value.data(), p.value.size());
+      lua_rawset(L, -3);
+    }
+    lua_setfield(L, -2, "params");
+    lua_pushinteger(L, in.retry_count);
+    lua_setfield(L, -2, "retry_count");
+    lua_pushlstring(L, in.current_time.data(), in.current_time.size());
+    lua_setfield(L, -2, "current_time");
+    lua_pushvalue(L, -1);
+    inform_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+
+  void push_transfer(lua_State* L, const TransferInfo& t) {
+    lua_createtable(L, 0, 12);
+    auto str = [&](const char* k, const std::string& v) {
+      lua_pushlstring(L, v.data(), v.size());
+      lua_setfield(L, -2, k);
+    };
+    str("command_key", t.command_key);
+    lua_pushboolean(L, t.fault_code == 0);
+    lua_setfield(L, -2, "ok");
+    lua_pushinteger(L, t.fault_code);
+    lua_setfield(L, -2, "fault_code");
+    str("fault_string", t.fault_string);
+    str("start_time", t.start_time);
+    str("complete_time", t.complete_time);
+    lua_pushboolean(L, t.autonomous);
+    lua_setfield(L, -2, "autonomous");
+    if (t.autonomous) {
+      lua_pushboolean(L, t.is_download);
+      lua_setfield(L, -2, "is_download");
+      str("file_type", t.file_type);
+      str("transfer_url", t.transfer_url);
+      str("target_file_name", t.target_file_name);
+      lua_pushinteger(L, static_cast<lua_Integer>(t.file_size));
+      lua_setfield(L, -2, "file_size");
+    }
+  }
+
+  // Starts the next job; false when it could not start (reported).
+  bool start(Job j) {
+    job = std::move(j);
+    lua_State* L = st->L();
+    co = lua_newthread(L);
+    co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int nargs = 0;
+    switch (job.kind) {
+      case Job::Kind::kTransfer:
+        lua_rawgeti(co, LUA_REGISTRYINDEX, st->hook(kOnTransferComplete));
+        push_dev(co);
+        push_transfer(co, transfers[job.index]);
+        nargs = 2;
+        break;
+      case Job::Kind::kEvent: {
+        lua_rawgeti(co, LUA_REGISTRYINDEX, st->hook(kOnEvent));
+        push_dev(co);
+        const auto& code = ctx.session->inform().events[job.index].code;
+        lua_pushlstring(co, code.data(), code.size());
+        push_inform(co);
+        nargs = 3;
+        break;
+      }
+      case Job::Kind::kInform:
+        lua_rawgeti(co, LUA_REGISTRYINDEX, st->hook(kOnInform));
+        push_dev(co);
+        push_inform(co);
+        nargs = 2;
+        break;
+      case Job::Kind::kTask: {
+        lua_rawgeti(co, LUA_REGISTRYINDEX, st->tasks_ref());
+        lua_getfield(co, -1, job.function.c_str());
+        lua_remove(co, -2);
+        if (!lua_isfunction(co, -1)) {
+          finish_failed("the policy has no function tasks." + job.function);
+          return false;
+        }
+        push_dev(co);
+        try {
+          push_json(co, job.args.empty() ? "{}" : job.args);
+        } catch (const std::exception& e) {
+          finish_failed(std::string("task arguments are not JSON: ") + e.what());
+          return false;
+        }
+        nargs = 2;
+        break;
+      }
+    }
+    st->begin_call();
+    manager->hook_calls.fetch_add(1, std::memory_order_relaxed);
+    return resume(nargs);
+  }
+
+  // Resumes the coroutine; true when it waits for the CPE again.
+  bool resume(int nargs) {
+    lua_State* L = st->L();
+    int nres = 0;
+    st->active_run = this;
+    auto t0 = SteadyClock::now();
+    st->resumed(co);
+    int rc = lua_resume(co, L, nargs, &nres);
+    st->paused();
+    st->active_run = nullptr;
+    manager->hook_time_ns.fetch_add(
+        static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t0).count()),
+        std::memory_order_relaxed);
+    if (rc == LUA_YIELD) {
+      lua_pop(co, nres);
+      if (call && call->outstanding > 0) return true;
+      finish_failed("the hook yielded without waiting for the CPE");
+      return false;
+    }
+    if (rc == LUA_OK) {
+      if (job.kind == Job::Kind::kTask && job.done) {
+        std::string json;
+        try {
+          json = nres > 0 ? to_json(co, -nres) : "null";
+        } catch (const std::exception& e) {
+          finish_failed(std::string("tasks.") + job.function +
+                        " returned a value that is not JSON: " + e.what());
+          return false;
+        }
+        auto done = std::move(job.done);
+        release();
+        done(true, "{\"result\":" + json + "}");
+        return false;
+      }
+      release();
+      return false;
+    }
+    finish_failed(State::error_of(co, rc));
+    return false;
+  }
+
+  void release() {
+    if (call) call->run = nullptr;
+    call.reset();
+    luaL_unref(st->L(), LUA_REGISTRYINDEX, co_ref);
+    co_ref = LUA_NOREF;
+    co = nullptr;
+  }
+
+  // The running job failed: log, fault, task result.
+  void finish_failed(const std::string& msg) {
+    manager->hook_errors.fetch_add(1, std::memory_order_relaxed);
+    std::string hook = job_name();
+    if (may_log_error())
+      log::warn("policy error hook=" + hook + " generation=" + std::to_string(st->generation()) +
+                " device=" + device_id() + ": " + msg);
+    nlohmann::json detail = {{"hook", hook}, {"generation", st->generation()}};
+    add_fault(hook + ": " + msg,
+              detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    auto done = std::move(job.done);
+    release();
+    if (done) {
+      nlohmann::json j = {{"error", msg}};
+      done(false, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+
+  Step advance() {
+    if (ended) return Step::kIdle;
+    if (!planned) plan();
+    for (;;) {
+      if (co) {
+        if (call && call->outstanding > 0) return Step::kWaiting;
+        if (resume(0)) return Step::kWaiting;
+        continue;
+      }
+      if (jobs.empty()) return Step::kIdle;
+      Job j = std::move(jobs.front());
+      jobs.pop_front();
+      if (start(std::move(j))) return Step::kWaiting;
+    }
+  }
+};
+
+namespace {
+
+using Impl = Run::Impl;
+
+Impl* self(lua_State* L) {
+  auto* h = static_cast<DevHandle*>(luaL_checkudata(L, 1, kDevMeta));
+  if (!h->run)
+    luaL_error(L, "dev used after its session ended (do not keep dev in a global or upvalue)");
+  if (h->run->st->active_run != h->run)
+    luaL_error(L, "dev of device %s used from another session", h->run->device_id().c_str());
+  return h->run;
+}
+
+void need_yield(lua_State* L, const char* what) {
+  if (!lua_isyieldable(L))
+    luaL_error(L,
+               "dev:%s waits for the CPE and cannot be called here (inside a metamethod, "
+               "iterator or sort function, or outside a hook)",
+               what);
+}
+
+// A list of names: one string or a sequence of strings.
+std::vector<std::string> names_arg(lua_State* L, int idx, const char* what) {
+  std::vector<std::string> out;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    out.emplace_back(lua_tostring(L, idx));
+    return out;
+  }
+  if (!lua_istable(L, idx)) luaL_error(L, "dev:%s expects a name or a list of names", what);
+  lua_Integer n = luaL_len(L, idx);
+  if (n < 0 || static_cast<size_t>(n) > kMaxNames)
+    luaL_error(L, "dev:%s: at most %d names", what, static_cast<int>(kMaxNames));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, idx, i);
+    size_t len = 0;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (!s || lua_type(L, -1) != LUA_TSTRING || len == 0 || len > 256)
+      luaL_error(L, "dev:%s: name %d is not a parameter name", what, static_cast<int>(i));
+    out.emplace_back(s, len);
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+std::string opt_field(lua_State* L, int idx, const char* key, const std::string& dflt = {}) {
+  if (!lua_istable(L, idx)) return dflt;
+  lua_getfield(L, idx, key);
+  std::string out = dflt;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isstring(L, -1)) luaL_error(L, "option '%s' must be a string", key);
+    out = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+uint32_t opt_uint(lua_State* L, int idx, const char* key) {
+  if (!lua_istable(L, idx)) return 0;
+  lua_getfield(L, idx, key);
+  lua_Integer v = 0;
+  if (!lua_isnil(L, -1)) {
+    int isnum = 0;
+    v = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || v < 0 || v > 0xffffffffLL)
+      luaL_error(L, "option '%s' must be a whole number >= 0", key);
+  }
+  lua_pop(L, 1);
+  return static_cast<uint32_t>(v);
+}
+
+void push_fault(lua_State* L, const Call& c) {
+  lua_createtable(L, 0, 4);
+  if (c.fault) {
+    lua_pushinteger(L, c.fault->code);
+    lua_setfield(L, -2, "code");
+    const std::string& s = c.fault->string.empty() ? c.fault->faultstring : c.fault->string;
+    lua_pushlstring(L, s.data(), s.size());
+    lua_setfield(L, -2, "string");
+  } else if (!c.error.empty()) {
+    lua_pushinteger(L, 0);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, c.error.data(), c.error.size());
+    lua_setfield(L, -2, "string");
+  } else if (!c.invalid.empty()) {
+    lua_pushinteger(L, 9005);
+    lua_setfield(L, -2, "code");
+    lua_pushliteral(L, "Invalid parameter name");
+    lua_setfield(L, -2, "string");
+  } else if (!c.set_faults.empty()) {
+    lua_pushinteger(L, 9003);
+    lua_setfield(L, -2, "code");
+    lua_pushliteral(L, "Invalid arguments");
+    lua_setfield(L, -2, "string");
+  }
+  if (!c.invalid.empty()) {
+    lua_createtable(L, static_cast<int>(c.invalid.size()), 0);
+    lua_Integer i = 1;
+    for (const auto& n : c.invalid) {
+      lua_pushlstring(L, n.data(), n.size());
+      lua_rawseti(L, -2, i++);
+    }
+    lua_setfield(L, -2, "invalid");
+  }
+  const auto& sf = !c.set_faults.empty() || !c.fault ? c.set_faults
+                                                     : c.fault->set_parameter_values_faults;
+  if (!sf.empty()) {
+    lua_createtable(L, static_cast<int>(sf.size()), 0);
+    lua_Integer i = 1;
+    for (const auto& f : sf) {
+      lua_createtable(L, 0, 3);
+      lua_pushlstring(L, f.name.data(), f.name.size());
+      lua_setfield(L, -2, "name");
+      lua_pushinteger(L, f.code);
+      lua_setfield(L, -2, "code");
+      lua_pushlstring(L, f.string.data(), f.string.size());
+      lua_setfield(L, -2, "string");
+      lua_rawseti(L, -2, i++);
+    }
+    lua_setfield(L, -2, "parameters");
+  }
+  if (c.kind == Call::Kind::kSet) {
+    lua_pushinteger(L, c.sent);
+    lua_setfield(L, -2, "sent");
+  }
+}
+
+std::shared_ptr<Call> take_call(lua_State* L) {
+  Impl* r = self(L);
+  std::shared_ptr<Call> c = std::move(r->call);
+  if (c) c->run = nullptr;
+  return c ? c : std::make_shared<Call>();
+}
+
+// Suspends the hook until the CPE has answered every RPC of the call, then
+// `k` turns the answers into Lua values.
+int wait(lua_State* L, Impl* r, lua_KFunction k) {
+  if (!r->call || r->call->outstanding == 0) return k(L, LUA_OK, 0);
+  return lua_yieldk(L, 0, 0, k);
+}
+
+// ---- continuations ----
+
+int k_get(lua_State* L, int, lua_KContext) {
+  auto c = take_call(L);
+  if (c->values.empty() && c->invalid.empty() && (c->fault || !c->error.empty())) {
+    lua_pushnil(L);
+    push_fault(L, *c);
+    return 2;
+  }
+  lua_createtable(L, 0, static_cast<int>(c->values.size()));
+  for (const auto& p : c->values) {
+    lua_pushlstring(L, p.name.data(), p.name.size());
+    lua_pushlstring(L, p.value.data(), p.value.size());
+    lua_rawset(L, -3);
+  }
+  if (!c->invalid.empty() || c->fault || !c->error.empty()) {
+    push_fault(L, *c);
+    return 2;
+  }
+  return 1;
+}
+
+int k_set(lua_State* L, int, lua_KContext) {
+  auto c = take_call(L);
+  if (c->set_faults.empty() && !c->fault && c->error.empty()) {
+    lua_pushinteger(L, c->sent);
+    return 1;
+  }
+  lua_pushnil(L);
+  push_fault(L, *c);
+  return 2;
+}
+
+// Single RPCs: the answer, per kind of response.
+int k_single(lua_State* L, int, lua_KContext) {
+  auto c = take_call(L);
+  if (c->fault || !c->error.empty()) {
+    lua_pushnil(L);
+    push_fault(L, *c);
+    return 2;
+  }
+  const soap::Body& b = c->response;
+  if (auto* names = std::get_if<soap::GetParameterNamesResponse>(&b)) {
+    lua_createtable(L, static_cast<int>(names->parameters.size()), 0);
+    lua_Integer i = 1;
+    for (const auto& p : names->parameters) {
+      lua_createtable(L, 0, 2);
+      lua_pushlstring(L, p.name.data(), p.name.size());
+      lua_setfield(L, -2, "name");
+      lua_pushboolean(L, p.writable);
+      lua_setfield(L, -2, "writable");
+      lua_rawseti(L, -2, i++);
+    }
+    return 1;
+  }
+  if (auto* attrs = std::get_if<soap::GetParameterAttributesResponse>(&b)) {
+    lua_createtable(L, 0, static_cast<int>(attrs->parameters.size()));
+    for (const auto& p : attrs->parameters) {
+      lua_createtable(L, 0, 2);
+      lua_pushinteger(L, p.notification);
+      lua_setfield(L, -2, "notification");
+      lua_createtable(L, static_cast<int>(p.access_list.size()), 0);
+      lua_Integer i = 1;
+      for (const auto& a : p.access_list) {
+        lua_pushlstring(L, a.data(), a.size());
+        lua_rawseti(L, -2, i++);
+      }
+      lua_setfield(L, -2, "access");
+      lua_setfield(L, -2, p.name.c_str());
+    }
+    return 1;
+  }
+  if (auto* add = std::get_if<soap::AddObjectResponse>(&b)) {
+    lua_pushinteger(L, add->instance_number);
+    return 1;
+  }
+  int status = -1;
+  if (auto* d = std::get_if<soap::DownloadResponse>(&b)) status = d->status;
+  if (auto* u = std::get_if<soap::UploadResponse>(&b)) status = u->status;
+  if (c->returns_key) {
+    lua_pushlstring(L, c->command_key.data(), c->command_key.size());
+    lua_pushinteger(L, status < 0 ? 0 : status);
+    return 2;
+  }
+  if (status >= 0) {
+    lua_pushinteger(L, status);
+    return 1;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int k_attributes(lua_State* L, int, lua_KContext) {
+  auto c = take_call(L);
+  if (c->fault || !c->error.empty()) {
+    lua_pushnil(L);
+    push_fault(L, *c);
+    return 2;
+  }
+  c->response = soap::GetParameterAttributesResponse{c->attributes};
+  // Reuse the single-RPC conversion.
+  Impl* r = self(L);
+  r->call = c;
+  c->run = r;
+  return k_single(L, LUA_OK, 0);
+}
+
+// ---- dev methods ----
+
+// Every method body runs inside this: a C++ exception becomes a Lua error
+// (never crossing a Lua frame).
+template <typename F>
+int guarded(lua_State* L, F&& f) {
+  std::string err;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  return luaL_error(L, "%s", err.c_str());
+}
+
+int dev_get(lua_State* L) {
+  Impl* r = self(L);
+  need_yield(L, "get");
+  auto names = names_arg(L, 2, "get");
+  return guarded(L, [&] {
+    auto c = r->new_call(Call::Kind::kGet);
+    size_t batch = std::max(1u, r->st->limits().batch_size);
+    for (size_t i = 0; i < names.size(); i += batch) {
+      size_t end = std::min(names.size(), i + batch);
+      r->get_batch(c, std::vector<std::string>(names.begin() + static_cast<std::ptrdiff_t>(i),
+                                               names.begin() + static_cast<std::ptrdiff_t>(end)));
+    }
+    return wait(L, r, k_get);
+  });
+}
+
+// The text CWMP gets for a Lua value, and the type it is sent with.
+void value_of(lua_State* L, int idx, const std::string& name, Impl* r, soap::ParameterValue* out) {
+  idx = lua_absindex(L, idx);
+  int vidx = idx;
+  std::string type;
+  if (lua_istable(L, idx)) {
+    lua_rawgeti(L, idx, 1);
+    lua_rawgeti(L, idx, 2);
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dev:set: type of %s must be a string", name.c_str());
+      type = lua_tostring(L, -1);
+      if (type.rfind("xsd:", 0) == 0) type = type.substr(4);
+    }
+    lua_pop(L, 1);
+    vidx = lua_absindex(L, -1);
+  }
+  const store::StoredParameter* k = r->known(name);
+  switch (lua_type(L, vidx)) {
+    case LUA_TBOOLEAN: {
+      bool b = lua_toboolean(L, vidx);
+      // Answer in the style the device uses ("1"/"0" or "true"/"false").
+      bool numeric = k && (k->value == "0" || k->value == "1");
+      out->value = numeric ? (b ? "1" : "0") : (b ? "true" : "false");
+      if (type.empty()) type = "boolean";
+      break;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, vidx)) {
+        out->value = std::to_string(lua_tointeger(L, vidx));
+        if (type.empty() && !(k && !k->type.empty())) type = "int";
+      } else {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.14g", lua_tonumber(L, vidx));
+        out->value = buf;
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len = 0;
+      const char* s = lua_tolstring(L, vidx, &len);
+      out->value.assign(s, len);
+      break;
+    }
+    default:
+      luaL_error(L, "dev:set: value of %s is a %s", name.c_str(), luaL_typename(L, vidx));
+  }
+  if (type.empty()) type = k && !k->type.empty() ? k->type : "string";
+  out->type = type;
+  out->name = name;
+  if (vidx != idx) lua_pop(L, 1);
+}
+
+bool same_value(const store::StoredParameter& k, const soap::ParameterValue& v) {
+  if (v.type == "boolean" || k.type == "boolean") return truthy(k.value) == truthy(v.value);
+  return k.value == v.value;
+}
+
+int dev_set(lua_State* L) {
+  Impl* r = self(L);
+  need_yield(L, "set");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  bool force = false;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "force");
+    force = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  std::string key = opt_field(L, 3, "key");
+  std::vector<soap::ParameterValue> params;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "dev:set: keys must be parameter names");
+    std::string name = lua_tostring(L, -2);
+    if (name.empty() || name.size() > 256 || name.back() == '.')
+      luaL_error(L, "dev:set: '%s' is not a parameter name", name.c_str());
+    soap::ParameterValue v;
+    value_of(L, -1, name, r, &v);
+    lua_pop(L, 1);
+    const store::StoredParameter* k = r->known(name);
+    if (!force && k && same_value(*k, v)) continue;
+    params.push_back(std::move(v));
+    if (params.size() > kMaxNames) luaL_error(L, "dev:set: at most %d values", static_cast<int>(kMaxNames));
+  }
+  std::sort(params.begin(), params.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (params.empty()) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
+  return guarded(L, [&] {
+    auto c = r->new_call(Call::Kind::kSet);
+    size_t batch = std::max(1u, r->st->limits().batch_size);
+    for (size_t i = 0; i < params.size(); i += batch) {
+      size_t end = std::min(params.size(), i + batch);
+      r->set_batch(c,
+                   std::vector<soap::ParameterValue>(
+                       params.begin() + static_cast<std::ptrdiff_t>(i),
+                       params.begin() + static_cast<std::ptrdiff_t>(end)),
+                   key, false);
+    }
+    return wait(L, r, k_set);
+  });
+}
+
+int send_single(lua_State* L, Impl* r, soap::Body body, const char* what) {
+  need_yield(L, what);
+  return guarded(L, [&] {
+    auto c = r->new_call(Call::Kind::kSingle);
+    r->single(c, std::move(body));
+    return wait(L, r, k_single);
+  });
+}
+
+int dev_names(lua_State* L) {
+  Impl* r = self(L);
+  soap::GetParameterNames g;
+  g.path = luaL_checkstring(L, 2);
+  g.next_level = lua_toboolean(L, 3);
+  return send_single(L, r, std::move(g), "names");
+}
+
+int dev_attributes(lua_State* L) {
+  Impl* r = self(L);
+  need_yield(L, "attributes");
+  auto names = names_arg(L, 2, "attributes");
+  return guarded(L, [&] {
+    auto c = r->new_call(Call::Kind::kAttributes);
+    size_t batch = std::max(1u, r->st->limits().batch_size);
+    for (size_t i = 0; i < names.size(); i += batch) {
+      soap::GetParameterAttributes g;
+      g.names.assign(names.begin() + static_cast<std::ptrdiff_t>(i),
+                     names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), i + batch)));
+      r->send(c, std::move(g), [](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+        if (auto* a = std::get_if<soap::GetParameterAttributesResponse>(&o.response); a && o.ok())
+          c->attributes.insert(c->attributes.end(), a->parameters.begin(), a->parameters.end());
+        else
+          Impl::note_failure(*c, o);
+      });
+    }
+    return wait(L, r, k_attributes);
+  });
+}
+
+int dev_set_attributes(lua_State* L) {
+  Impl* r = self(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  soap::SetParameterAttributes s;
+  lua_Integer n = luaL_len(L, 2);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 2, i);
+    if (!lua_istable(L, -1)) luaL_error(L, "dev:set_attributes: entry %d is not a table", static_cast<int>(i));
+    soap::SetParameterAttributesStruct a;
+    lua_getfield(L, -1, "name");
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dev:set_attributes: entry %d has no name", static_cast<int>(i));
+    a.name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "notification");
+    if (!lua_isnil(L, -1)) {
+      lua_Integer v = lua_tointeger(L, -1);
+      if (v < 0 || v > 6) luaL_error(L, "dev:set_attributes: notification must be 0..6");
+      a.notification_change = true;
+      a.notification = static_cast<int>(v);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "access");
+    if (lua_istable(L, -1)) {
+      a.access_list_change = true;
+      a.access_list = names_arg(L, lua_gettop(L), "set_attributes");
+    }
+    lua_pop(L, 2);
+    s.parameters.push_back(std::move(a));
+  }
+  return send_single(L, r, std::move(s), "set_attributes");
+}
+
+int dev_add(lua_State* L) {
+  Impl* r = self(L);
+  soap::AddObject a;
+  a.object_name = luaL_checkstring(L, 2);
+  a.parameter_key = luaL_optstring(L, 3, "");
+  if (a.object_name.empty() || a.object_name.back() != '.')
+    return luaL_error(L, "dev:add: '%s' is not an object path (it must end with '.')", a.object_name.c_str());
+  return send_single(L, r, std::move(a), "add");
+}
+
+int dev_delete(lua_State* L) {
+  Impl* r = self(L);
+  soap::DeleteObject d;
+  d.object_name = luaL_checkstring(L, 2);
+  d.parameter_key = luaL_optstring(L, 3, "");
+  if (d.object_name.empty() || d.object_name.back() != '.')
+    return luaL_error(L, "dev:delete: '%s' is not an object instance path (it must end with '.')",
+                      d.object_name.c_str());
+  return send_single(L, r, std::move(d), "delete");
+}
+
+int dev_reboot(lua_State* L) {
+  Impl* r = self(L);
+  return send_single(L, r, soap::Reboot{luaL_optstring(L, 2, "")}, "reboot");
+}
+
+int dev_factory_reset(lua_State* L) {
+  Impl* r = self(L);
+  return send_single(L, r, soap::FactoryReset{}, "factory_reset");
+}
+
+int dev_schedule_inform(lua_State* L) {
+  Impl* r = self(L);
+  lua_Integer delay = luaL_checkinteger(L, 2);
+  if (delay < 1 || delay > 0xffffffffLL) return luaL_error(L, "dev:schedule_inform: delay must be >= 1 second");
+  soap::ScheduleInform s;
+  s.delay_seconds = static_cast<uint32_t>(delay);
+  s.command_key = luaL_optstring(L, 3, "");
+  return send_single(L, r, std::move(s), "schedule_inform");
+}
+
+int dev_download(lua_State* L) {
+  Impl* r = self(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  soap::Download d;
+  d.url = opt_field(L, 2, "url");
+  d.file_type = opt_field(L, 2, "file_type");
+  if (d.url.empty() || d.file_type.empty()) return luaL_error(L, "dev:download needs url and file_type");
+  d.command_key = opt_field(L, 2, "command_key");
+  d.username = opt_field(L, 2, "username");
+  d.password = opt_field(L, 2, "password");
+  d.target_file_name = opt_field(L, 2, "target_file_name");
+  d.file_size = opt_uint(L, 2, "file_size");
+  d.delay_seconds = opt_uint(L, 2, "delay");
+  return send_single(L, r, std::move(d), "download");
+}
+
+int dev_upload(lua_State* L) {
+  Impl* r = self(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  soap::Upload u;
+  u.url = opt_field(L, 2, "url");
+  u.file_type = opt_field(L, 2, "file_type");
+  if (u.url.empty() || u.file_type.empty()) return luaL_error(L, "dev:upload needs url and file_type");
+  u.command_key = opt_field(L, 2, "command_key");
+  u.username = opt_field(L, 2, "username");
+  u.password = opt_field(L, 2, "password");
+  u.delay_seconds = opt_uint(L, 2, "delay");
+  return send_single(L, r, std::move(u), "upload");
+}
+
+// Publishes a generated file and sends the Download for it.
+int push_file(lua_State* L, Impl* r, PublishedFile f, soap::Download d, const char* what) {
+  need_yield(L, what);
+  if (!r->files || !r->files->publish)
+    return luaL_error(L, "dev:%s: no file server in this process", what);
+  if (r->ctx.files_base.empty())
+    return luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
+  return guarded(L, [&] {
+    d.file_size = static_cast<uint32_t>(f.bytes.size());
+    d.url = r->ctx.files_base + r->files->publish(std::move(f));
+    auto c = r->new_call(Call::Kind::kSingle);
+    c->returns_key = true;
+    c->command_key = d.command_key;
+    r->single(c, std::move(d));
+    return wait(L, r, k_single);
+  });
+}
+
+int dev_alter(lua_State* L) {
+  Impl* r = self(L);
+  size_t len = 0;
+  const char* script = luaL_checklstring(L, 2, &len);
+  if (len == 0) return luaL_error(L, "dev:alter: the script is empty");
+  if (len > kMaxScriptBytes) return luaL_error(L, "dev:alter: the script is larger than 1 MiB");
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  std::string sha = sha256_hex({script, len});
+  PublishedFile f;
+  f.name = opt_field(L, 3, "name", file_safe(r->device_id()) + "-" + sha.substr(0, 8));
+  if (f.name.size() < 6 || f.name.compare(f.name.size() - 6, 6, ".alter") != 0) f.name += ".alter";
+  if (!valid_file_name(f.name))
+    return luaL_error(L, "dev:alter: '%s' is not a file name ([A-Za-z0-9._-])", f.name.c_str());
+  f.content_type = "text/plain; charset=utf-8";
+  f.bytes.assign(script, len);
+  f.device_id = r->device_id();
+  soap::Download d;
+  d.file_type = "3 Vendor Configuration File";
+  d.command_key = opt_field(L, 3, "command_key", "alter-" + sha.substr(0, 8));
+  d.target_file_name = f.name;
+  d.delay_seconds = opt_uint(L, 3, "delay");
+  return push_file(L, r, std::move(f), std::move(d), "alter");
+}
+
+int dev_upgrade(lua_State* L) {
+  Impl* r = self(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_getfield(L, 2, "links");
+  if (!lua_istable(L, -1) || luaL_len(L, -1) == 0)
+    return luaL_error(L, "dev:upgrade needs links = { url or file name, ... }");
+  auto links = names_arg(L, lua_gettop(L), "upgrade");
+  lua_pop(L, 1);
+  std::string version = opt_field(L, 2, "version");
+  std::string manifest = "<upgrade version=\"1\" type=\"links\">\n   <config/>\n   <links>\n";
+  bool client = false;
+  for (const auto& l : links) {
+    std::string url = l;
+    if (l.rfind("http://", 0) != 0 && l.rfind("https://", 0) != 0) {
+      std::string path = r->files && r->files->path_of ? r->files->path_of(l) : std::string();
+      if (path.empty())
+        return luaL_error(L, "dev:upgrade: no file '%s' on the file server ([files] dir)", l.c_str());
+      url = r->ctx.files_base + path;
+    }
+    if (l.find("tr069-client") != std::string::npos) client = true;
+    manifest += "       <link><url>" + xml_escape(url) + "</url></link>\n";
+  }
+  manifest += "   </links>\n</upgrade>\n";
+  if (!client)
+    log::warn("policy device=" + r->device_id() +
+              ": dev:upgrade without a tr069-client package among the links: the device will "
+              "come back without CWMP");
+  std::string sha = sha256_hex(manifest);
+  PublishedFile f;
+  f.name = "upgrade-" + sha.substr(0, 16) + ".xml";
+  f.content_type = "application/xml";
+  f.bytes = std::move(manifest);
+  soap::Download d;
+  d.file_type = "1 Firmware Upgrade Image";
+  d.command_key = opt_field(L, 2, "command_key",
+                            "upgrade-" + (version.empty() ? sha.substr(0, 8) : version));
+  d.delay_seconds = opt_uint(L, 2, "delay");
+  return push_file(L, r, std::move(f), std::move(d), "upgrade");
+}
+
+int dev_file_url(lua_State* L) {
+  Impl* r = self(L);
+  std::string name = luaL_checkstring(L, 2);
+  std::string path;
+  if (r->files && r->files->path_of) {
+    std::string err;
+    try {
+      path = r->files->path_of(name);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    if (!err.empty()) return luaL_error(L, "dev:file_url: %s", err.c_str());
+  }
+  if (path.empty() || r->ctx.files_base.empty()) {
+    lua_pushnil(L);
+    return 1;
+  }
+  std::string url = r->ctx.files_base + path;
+  lua_pushlstring(L, url.data(), url.size());
+  return 1;
+}
+
+int dev_param(lua_State* L) {
+  Impl* r = self(L);
+  const store::StoredParameter* p = r->known(luaL_checkstring(L, 2));
+  if (!p) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, p->value.data(), p->value.size());
+  lua_pushlstring(L, p->type.data(), p->type.size());
+  lua_pushinteger(L, epoch(p->read_at));
+  return 3;
+}
+
+int dev_params(lua_State* L) {
+  Impl* r = self(L);
+  std::string prefix = luaL_optstring(L, 2, "");
+  r->ready_view();
+  lua_newtable(L);
+  if (r->ctx.device) {
+    const auto& stored = r->ctx.device->parameters;
+    for (auto it = stored.lower_bound(prefix); it != stored.end(); ++it) {
+      if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+      lua_pushlstring(L, it->second.value.data(), it->second.value.size());
+      lua_setfield(L, -2, it->first.c_str());
+    }
+  }
+  for (const auto& [name, p] : r->overlay) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    lua_pushlstring(L, p.value.data(), p.value.size());
+    lua_setfield(L, -2, name.c_str());
+  }
+  return 1;
+}
+
+int dev_summary(lua_State* L) {
+  Impl* r = self(L);
+  static const std::string kPrefix = "Summary.";
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_pushcfunction(L, dev_params);
+    lua_pushvalue(L, 1);
+    lua_pushlstring(L, kPrefix.data(), kPrefix.size());
+    lua_call(L, 2, 1);
+    // Strip the prefix from the keys.
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      std::string k = lua_tostring(L, -2);
+      lua_setfield(L, -3, k.c_str() + kPrefix.size());
+    }
+    return 1;
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  auto now = std::chrono::system_clock::now();
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "dev:summary: keys must be strings");
+    std::string key = lua_tostring(L, -2);
+    if (key.empty() || key.size() > 64 || key.find('.') != std::string::npos)
+      luaL_error(L, "dev:summary: '%s' is not a summary key", key.c_str());
+    size_t len = 0;
+    const char* v = luaL_tolstring(L, -1, &len);
+    soap::ParameterValue p{kPrefix + key, std::string(v, std::min<size_t>(len, 4096)), "string"};
+    lua_pop(L, 2);
+    const store::StoredParameter* k = r->known(p.name);
+    if (k && k->value == p.value) continue;
+    r->learn(p);
+    r->ctx.result->parameters.emplace_back(std::move(p), now);
+  }
+  return 0;
+}
+
+std::string tag_arg(lua_State* L) {
+  size_t len = 0;
+  const char* t = luaL_checklstring(L, 2, &len);
+  if (!valid_tag({t, len}))
+    luaL_error(L, "'%s' is not a tag name (1..64 of A-Z a-z 0-9 _ . : -)", t);
+  return {t, len};
+}
+
+void erase_all(std::vector<std::string>& v, const std::string& s) {
+  v.erase(std::remove(v.begin(), v.end(), s), v.end());
+}
+
+int dev_tag(lua_State* L) {
+  Impl* r = self(L);
+  std::string t = tag_arg(L);
+  auto& res = *r->ctx.result;
+  erase_all(res.tags_removed, t);
+  if (!r->tags().count(t)) res.tags_added.push_back(t);
+  return 0;
+}
+
+int dev_untag(lua_State* L) {
+  Impl* r = self(L);
+  std::string t = tag_arg(L);
+  auto& res = *r->ctx.result;
+  erase_all(res.tags_added, t);
+  if (r->tags().count(t) || (r->ctx.device && r->ctx.device->tags.count(t)))
+    res.tags_removed.push_back(t);
+  return 0;
+}
+
+int dev_has_tag(lua_State* L) {
+  Impl* r = self(L);
+  lua_pushboolean(L, r->tags().count(tag_arg(L)) > 0);
+  return 1;
+}
+
+int dev_tags(lua_State* L) {
+  Impl* r = self(L);
+  auto t = r->tags();
+  lua_createtable(L, static_cast<int>(t.size()), 0);
+  lua_Integer i = 1;
+  for (const auto& s : t) {
+    lua_pushlstring(L, s.data(), s.size());
+    lua_rawseti(L, -2, i++);
+  }
+  return 1;
+}
+
+std::string where(lua_State* L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+    return std::string(ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src) + ":" +
+           std::to_string(ar.currentline);
+  return "?";
+}
+
+std::string message(lua_State* L) {
+  std::string out;
+  for (int i = 2; i <= lua_gettop(L); ++i) {
+    if (i > 2) out += ' ';
+    size_t len = 0;
+    const char* s = luaL_tolstring(L, i, &len);
+    out.append(s, len);
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+int dev_log_at(lua_State* L, log::Level level) {
+  Impl* r = self(L);
+  if (!log::enabled(level)) return 0;
+  std::string line = "policy device=" + r->device_id() + " at " + where(L) + ": " + message(L);
+  switch (level) {
+    case log::Level::kError: log::error(line); break;
+    case log::Level::kWarn: log::warn(line); break;
+    default: log::info(line);
+  }
+  return 0;
+}
+
+int dev_log(lua_State* L) { return dev_log_at(L, log::Level::kInfo); }
+int dev_warn(lua_State* L) { return dev_log_at(L, log::Level::kWarn); }
+int dev_error(lua_State* L) { return dev_log_at(L, log::Level::kError); }
+
+int dev_fault(lua_State* L) {
+  Impl* r = self(L);
+  std::string msg = where(L) + ": " + message(L);
+  nlohmann::json detail = {{"generation", r->st->generation()}};
+  r->add_fault(msg, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return 0;
+}
+
+void push_time(lua_State* L, store::Time t) {
+  if (t == store::Time{})
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, epoch(t));
+}
+
+// dev.<field>, or a method.
+int dev_index(lua_State* L) {
+  std::string_view key;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    size_t len = 0;
+    const char* k = lua_tolstring(L, 2, &len);
+    key = {k, len};
+  }
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  Impl* r = self(L);
+  const soap::Inform& in = r->ctx.session->inform();
+  auto str = [&](const std::string& s) {
+    lua_pushlstring(L, s.data(), s.size());
+    return 1;
+  };
+  if (key == "id") return str(r->device_id());
+  if (key == "oui") return str(in.device_id.oui);
+  if (key == "product_class") return str(in.device_id.product_class);
+  if (key == "serial") return str(in.device_id.serial_number);
+  if (key == "manufacturer") return str(in.device_id.manufacturer);
+  if (key == "root") return str(r->root());
+  if (key == "ip") return str(r->ctx.remote_address);
+  const store::Device* d = r->ctx.device.get();
+  if (key == "is_new") {
+    lua_pushboolean(L, !d || d->first_seen == store::Time{});
+    return 1;
+  }
+  if (key == "first_seen") {
+    push_time(L, d ? d->first_seen : store::Time{});
+    return 1;
+  }
+  if (key == "last_inform") {
+    push_time(L, d ? d->last_inform : store::Time{});
+    return 1;
+  }
+  if (key == "generation") {
+    lua_pushinteger(L, static_cast<lua_Integer>(r->st->generation()));
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+int dev_newindex(lua_State* L) {
+  return luaL_error(L, "dev is read-only (use dev:summary{...} or dev:set{...})");
+}
+
+int dev_tostring(lua_State* L) {
+  auto* h = static_cast<DevHandle*>(luaL_checkudata(L, 1, kDevMeta));
+  std::string s = h->run ? "dev(" + h->run->device_id() + ")" : "dev(stale)";
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
+
+const luaL_Reg kDevMethods[] = {
+    {"get", dev_get},
+    {"set", dev_set},
+    {"names", dev_names},
+    {"attributes", dev_attributes},
+    {"set_attributes", dev_set_attributes},
+    {"add", dev_add},
+    {"delete", dev_delete},
+    {"reboot", dev_reboot},
+    {"factory_reset", dev_factory_reset},
+    {"schedule_inform", dev_schedule_inform},
+    {"download", dev_download},
+    {"upload", dev_upload},
+    {"alter", dev_alter},
+    {"upgrade", dev_upgrade},
+    {"file_url", dev_file_url},
+    {"param", dev_param},
+    {"params", dev_params},
+    {"summary", dev_summary},
+    {"tag", dev_tag},
+    {"untag", dev_untag},
+    {"has_tag", dev_has_tag},
+    {"tags", dev_tags},
+    {"log", dev_log},
+    {"warn", dev_warn},
+    {"error", dev_error},
+    {"fault", dev_fault},
+    {nullptr, nullptr},
+};
+
+void ensure_dev_metatable(lua_State* L) {
+  if (!luaL_newmetatable(L, kDevMeta)) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_newlib(L, kDevMethods);
+  lua_pushcclosure(L, dev_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, dev_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, dev_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "dev");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+// ---- Run ----
+
+Run::Run(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Run::~Run() = default;
+
+void Run::transfer_complete(TransferInfo t) { impl_->transfers.push_back(std::move(t)); }
+
+void Run::add_task(std::string function, std::string args_json, TaskDone done) {
+  Impl::Job j;
+  j.kind = Impl::Job::Kind::kTask;
+  j.function = std::move(function);
+  j.args = std::move(args_json);
+  j.done = std::move(done);
+  impl_->jobs.push_back(std::move(j));
+}
+
+Run::Step Run::advance() { return impl_->advance(); }
+void Run::end() { impl_->end(); }
+uint64_t Run::generation() const { return impl_->st->generation(); }
+
+// ---- Engine ----
+
+Engine::Engine(PolicyManager& manager, FileServices files, int worker)
+    : manager_(manager), files_(std::move(files)), worker_(worker) {}
+
+Engine::~Engine() = default;
+
+std::unique_ptr<Run> Engine::start(RunContext ctx) {
+  uint64_t gen = manager_.generation();
+  if (gen == 0) return nullptr;
+  if ((!current_ || current_->generation() != gen) && gen != failed_generation_) {
+    auto pol = manager_.current();
+    std::string error;
+    auto st = pol ? State::load(pol->files, pol->generation, manager_.limits(), &error) : nullptr;
+    if (st) {
+      ensure_dev_metatable(st->L());
+      current_ = st;
+      std::erase_if(states_, [](const auto& w) { return w.expired(); });
+      states_.push_back(st);
+    } else {
+      failed_generation_ = gen;
+      log::error("policy generation " + std::to_string(gen) + " does not load on worker " +
+                 std::to_string(worker_) + ": " + error + "; keeping generation " +
+                 std::to_string(current_ ? current_->generation() : 0));
+    }
+  }
+  if (!current_ || (!current_->has_hooks() && !current_->has_tasks())) return nullptr;
+  auto impl = std::make_unique<Run::Impl>();
+  impl->st = current_;
+  impl->manager = &manager_;
+  impl->files = &files_;
+  impl->ctx = std::move(ctx);
+  return std::unique_ptr<Run>(new Run(std::move(impl)));
+}
+
+void Engine::idle_gc() {
+  if (current_) lua_gc(current_->L(), LUA_GCSTEP, 0);
+}
+
+size_t Engine::memory() const {
+  size_t total = 0;
+  for (const auto& w : states_)
+    if (auto s = w.lock()) total += s->memory();
+  return total;
+}
+
+uint64_t Engine::generation() const { return current_ ? current_->generation() : 0; }
+
+}  // namespace luacs::lua

@@ -1,0 +1,103 @@
+// Internal to lua/: one Lua state loaded with one policy generation, its
+// sandbox, budget and memory cap.
+#pragma once
+
+#include <lua.hpp>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lua/policy.h"
+
+namespace luacs::lua {
+
+enum Hook { kOnTransferComplete, kOnEvent, kOnInform, kHookCount };
+extern const std::array<const char*, kHookCount> kHookNames;
+
+class State {
+ public:
+  // Builds a sandboxed state, runs every file of `files` in it and resolves
+  // the hooks. On failure returns nullptr with *error = "file:line: message".
+  // `warnings` (optional) collects misspelt hooks and redefinitions.
+  static std::shared_ptr<State> load(const std::vector<SourceFile>& files, uint64_t generation,
+                                     const Limits& limits, std::string* error,
+                                     std::vector<std::string>* warnings = nullptr,
+                                     std::vector<std::string>* hooks = nullptr,
+                                     std::vector<std::string>* tasks = nullptr);
+  ~State();
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  static State* of(lua_State* L) { return *static_cast<State**>(lua_getextraspace(L)); }
+
+  lua_State* L() const { return L_; }
+  uint64_t generation() const { return generation_; }
+  const Limits& limits() const { return limits_; }
+  // Registry reference of a hook function, LUA_NOREF when absent.
+  int hook(Hook h) const { return hooks_[h]; }
+  bool has_hooks() const;
+  bool has_tasks() const { return has_tasks_; }
+  int tasks_ref() const { return tasks_ref_; }
+  size_t memory() const { return used_; }
+
+  // The budget of one hook call. begin() before a call, then every resume
+  // runs between resumed() and paused(); running time and instructions add
+  // up across the resumes of one call.
+  void begin_call();
+  void resumed(lua_State* co);
+  void paused();
+  bool tripped() const { return tripped_; }
+
+  // Runs `nargs` arguments below the function on top of L (already pushed)
+  // in protected mode with the budget; returns the lua_pcall status.
+  int pcall_budgeted(int nargs, int nresults);
+
+  // Error message of a failed call with the position of the failing Lua
+  // line added when the message has none (memory errors).
+  static std::string error_of(lua_State* co, int status);
+
+  // The run whose hook is executing now (set by the engine around resumes):
+  // a `dev` of another session is refused.
+  const void* active_run = nullptr;
+
+ private:
+  State() = default;
+  static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
+  static void count_hook(lua_State* L, lua_Debug* ar);
+  void trip(lua_State* L, std::string why);
+  void open_sandbox();
+
+  lua_State* L_ = nullptr;
+  uint64_t generation_ = 0;
+  Limits limits_;
+  std::array<int, kHookCount> hooks_{LUA_NOREF, LUA_NOREF, LUA_NOREF};
+  int tasks_ref_ = LUA_NOREF;
+  bool has_tasks_ = false;
+
+  // Memory: the cap holds only while policy code runs (our own set-up code
+  // must never see an allocation fail outside a protected call).
+  size_t used_ = 0;
+  bool enforce_ = false;
+
+  // Budget of the current call.
+  uint64_t instructions_ = 0;
+  std::chrono::steady_clock::duration ran_{};
+  std::chrono::steady_clock::time_point resumed_at_{};
+  lua_State* running_ = nullptr;
+  bool tripped_ = false;
+  std::string trip_reason_;
+};
+
+// Reads every *.lua file directly in dir, in byte order of the names.
+// Throws std::runtime_error("dir: ...") when the folder cannot be read or a
+// file is too large.
+std::vector<SourceFile> read_policy_dir(const std::string& dir);
+
+// JSON text <-> Lua values (objects become tables, arrays sequences).
+void push_json(lua_State* L, std::string_view json);  // throws on bad JSON
+std::string to_json(lua_State* L, int index);          // throws on unencodable values
+
+}  // namespace luacs::lua

@@ -1,0 +1,434 @@
+// The policy engine (lua/) through whole simulated sessions: hooks as
+// coroutines, the dev API, batching and 9005 narrowing, faults, tasks,
+// pushes, reload and generations, luacs check.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/cwmp/session.h"
+#include "core/soap/reader.h"
+#include "lua/policy.h"
+#include "policy/harness.h"
+
+namespace luacs::test {
+namespace {
+
+const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim";
+const char* kTr098 = "tr098-huawei-BM632w-genieacs-sim";
+
+std::string summary(const SessionLog& log, const std::string& key) {
+  for (const auto& [p, t] : log.result.parameters)
+    if (p.name == "Summary." + key) return p.value;
+  return "<none>";
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(PolicyEngine, HooksRunInOrderAsCoroutines) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    local order = {}
+    function on_transfer_complete(dev, tc)
+      order[#order + 1] = "tc:" .. tc.command_key .. ":" .. tostring(tc.ok)
+    end
+    function on_event(dev, code, inform)
+      order[#order + 1] = "event:" .. code
+    end
+    function on_inform(dev, inform)
+      local v = dev:get{"Device.DeviceInfo.SoftwareVersion", "Device.DeviceInfo.UpTime"}
+      order[#order + 1] = "inform:" .. v["Device.DeviceInfo.SoftwareVersion"]
+      local sw, ty = dev:param("Device.DeviceInfo.UpTime")
+      order[#order + 1] = "type:" .. ty
+      dev:summary{ order = table.concat(order, "|") }
+      order = {}
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  PolicyWorld::Options o;
+  o.events = {{"1 BOOT", ""}, {"7 TRANSFER COMPLETE", ""}};
+  o.transfers = {{false, "fw-1", 0, "", "", "", false, "", "", "", 0}};
+  auto log = w.session(d, o);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(log.methods, std::vector<std::string>{"GetParameterValues"});
+  EXPECT_EQ(summary(log, "order"),
+            "tc:fw-1:true|event:1 BOOT|event:7 TRANSFER COMPLETE|"
+            "inform:1.12.0 Build 220820 Rel.52419n(4252)|type:unsignedInt");
+  EXPECT_EQ(log.generation, 1u);
+}
+
+TEST(PolicyEngine, AbsentHooksCostNothing) {
+  PolicyWorld w(policy_dir({{"lib.lua", "function helper() return 1 end\n"}}));
+  auto d = w.device(corpus_model(kTr181));
+  // No hook, no task: the engine gives no run at all.
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(log.generation, 0u);
+  EXPECT_TRUE(log.methods.empty());
+}
+
+TEST(PolicyEngine, GetIsBatchedAndA9005IsNarrowedToTheBadNames) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local names = {}
+      for i = 1, 40 do names[#names + 1] = "Device.DeviceInfo.SoftwareVersion" end
+      names[7] = "Device.Nope.One"
+      names[33] = "Device.Nope.Two"
+      local v, fault = dev:get(names)
+      table.sort(fault.invalid)
+      dev:summary{ got = v["Device.DeviceInfo.SoftwareVersion"] ~= nil,
+                   code = fault.code, invalid = table.concat(fault.invalid, ",") }
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(summary(log, "got"), "true");
+  EXPECT_EQ(summary(log, "code"), "9005");
+  EXPECT_EQ(summary(log, "invalid"), "Device.Nope.One,Device.Nope.Two");
+  auto gpvs = log.all<soap::GetParameterValues>();
+  ASSERT_GE(gpvs.size(), 2u);
+  for (const auto& g : gpvs) EXPECT_LE(g.names.size(), 32u);
+  EXPECT_EQ(gpvs[0].names.size(), 32u);
+  EXPECT_EQ(gpvs[1].names.size(), 8u);
+}
+
+TEST(PolicyEngine, ACpeFaultReturnsNilAndTheFault) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local n, fault = dev:add("Device.NAT.PortMapping.")
+      dev:summary{ n = tostring(n), code = fault and fault.code or 0 }
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  PolicyWorld::Options o;
+  o.fault_at[0] = 9004;
+  auto log = w.session(d, o);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(summary(log, "n"), "nil");
+  EXPECT_EQ(summary(log, "code"), "9004");
+}
+
+TEST(PolicyEngine, SetSendsOnlyWhatDiffersWithStoredTypes) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local n = dev:set{
+        ["Device.ManagementServer.PeriodicInformInterval"] = 300,
+        ["Device.WiFi.SSID.1.SSID"] = dev:param("Device.WiFi.SSID.1.SSID") or "x",
+        ["Device.WiFi.SSID.1.Enable"] = true,
+      }
+      dev:summary{ sent = n }
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  auto first = w.session(d);
+  EXPECT_EQ(first.final_status, 204);
+  auto spvs = first.all<soap::SetParameterValues>();
+  ASSERT_EQ(spvs.size(), 1u);
+  std::map<std::string, std::pair<std::string, std::string>> sent;
+  for (const auto& p : spvs[0].parameters) sent[p.name] = {p.value, p.type};
+  // The SSID had that value already (read in the Inform? no: stored after
+  // the first session); what differs goes, typed.
+  EXPECT_TRUE(sent.count("Device.ManagementServer.PeriodicInformInterval"));
+  EXPECT_EQ(sent["Device.ManagementServer.PeriodicInformInterval"].first, "300");
+  // Second session: the stored values match, nothing is sent.
+  auto second = w.session(d);
+  EXPECT_EQ(second.count("SetParameterValues"), 0u);
+  EXPECT_EQ(summary(second, "sent"), "0");
+}
+
+TEST(PolicyEngine, ASetFaultNamesTheBadParametersAndTheOthersStillGo) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local n, fault = dev:set({ ["Device.WiFi.SSID.1.SSID"] = "lab",
+                                 ["Device.Nope.X"] = "1" }, { force = true })
+      dev:summary{ bad = fault.parameters[1].name, sent = fault.sent }
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(summary(log, "bad"), "Device.Nope.X");
+  EXPECT_EQ(summary(log, "sent"), "1");
+  auto spvs = log.all<soap::SetParameterValues>();
+  ASSERT_EQ(spvs.size(), 2u);
+  ASSERT_EQ(spvs[1].parameters.size(), 1u);
+  EXPECT_EQ(spvs[1].parameters[0].name, "Device.WiFi.SSID.1.SSID");
+}
+
+TEST(PolicyEngine, AHookErrorIsAFaultAndTheSessionStillEnds) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_event(dev, code)
+      if code == "1 BOOT" then local t = nil; return t.x end
+    end
+    function on_inform(dev) dev:tag("still-ran") end
+  )"}}));
+  auto d = w.device(corpus_model(kTr098));
+  PolicyWorld::Options o;
+  o.events = {{"1 BOOT", ""}};
+  auto log = w.session(d, o);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_EQ(log.end, cwmp::EndReason::kCompleted);
+  ASSERT_EQ(log.result.faults.size(), 1u);
+  EXPECT_EQ(log.result.faults[0].source, "policy");
+  EXPECT_NE(log.result.faults[0].message.find("on_event: "), std::string::npos);
+  EXPECT_NE(log.result.faults[0].message.find("main.lua:3:"), std::string::npos)
+      << log.result.faults[0].message;
+  EXPECT_TRUE(has(log.result.tags_added, "still-ran"));
+  EXPECT_EQ(w.manager().hook_errors.load(), 1u);
+}
+
+TEST(PolicyEngine, TagsAndIdentity) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      if dev.is_new then dev:tag("pending") end
+      if dev:has_tag("pending") and not dev.is_new then dev:untag("pending"); dev:tag("seen") end
+      dev:summary{ id = dev.id, root = dev.root, ip = dev.ip, tags = table.concat(dev:tags(), ",") }
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr098));
+  auto one = w.session(d);
+  EXPECT_EQ(summary(one, "root"), "InternetGatewayDevice");
+  EXPECT_EQ(summary(one, "id"), "202BC1-BM632w-8KA8WA1151100043");
+  EXPECT_EQ(summary(one, "ip"), "192.0.2.7");
+  EXPECT_EQ(summary(one, "tags"), "pending");
+  auto two = w.session(d);
+  EXPECT_EQ(summary(two, "tags"), "seen");
+  EXPECT_TRUE(has(two.result.tags_removed, "pending"));
+  EXPECT_EQ(d.stored->tags, (std::set<std::string>{"seen"}));
+}
+
+TEST(PolicyEngine, TasksRunPolicyFunctionsWithArgsAndResults) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function tasks.rename(dev, args)
+      local n = dev:set({ ["Device.WiFi.SSID.1.SSID"] = args.ssid }, { force = true })
+      return { sent = n, ssid = args.ssid }
+    end
+    function tasks.broken(dev, args) error("no way") end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  PolicyWorld::Options o;
+  o.tasks = {{"rename", R"({"ssid": "lab-1"})"}, {"broken", "{}"}, {"missing", "{}"}};
+  auto log = w.session(d, o);
+  EXPECT_EQ(log.final_status, 204);
+  ASSERT_EQ(log.task_results.size(), 3u);
+  EXPECT_TRUE(log.task_results[0].first);
+  auto j = nlohmann::json::parse(log.task_results[0].second);
+  EXPECT_EQ(j["result"]["sent"], 1);
+  EXPECT_EQ(j["result"]["ssid"], "lab-1");
+  EXPECT_FALSE(log.task_results[1].first);
+  EXPECT_NE(log.task_results[1].second.find("main.lua:6: no way"), std::string::npos);
+  EXPECT_FALSE(log.task_results[2].first);
+  EXPECT_NE(log.task_results[2].second.find("no function tasks.missing"), std::string::npos);
+  EXPECT_EQ(log.result.faults.size(), 2u);
+}
+
+TEST(PolicyEngine, AlterPublishesTheScriptAndSendsAVendorConfigDownload) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local key, status = dev:alter('/system identity set name="lab"\n')
+      dev:summary{ key = key, status = status }
+    end
+  )"}}));
+  auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  auto dl = log.all<soap::Download>();
+  ASSERT_EQ(dl.size(), 1u);
+  EXPECT_EQ(dl[0].file_type, "3 Vendor Configuration File");
+  EXPECT_EQ(dl[0].url.rfind("http://acs.test:7567/tok0/", 0), 0u) << dl[0].url;
+  EXPECT_EQ(dl[0].url.substr(dl[0].url.size() - 6), ".alter");
+  EXPECT_EQ(dl[0].command_key, summary(log, "key"));
+  EXPECT_EQ(dl[0].command_key.rfind("alter-", 0), 0u);
+  EXPECT_EQ(summary(log, "status"), "1");
+  ASSERT_EQ(w.published().size(), 1u);
+  const auto& f = w.published().begin()->second;
+  EXPECT_EQ(f.bytes, "/system identity set name=\"lab\"\n");
+  EXPECT_EQ(f.device_id, "E48D8C-hAP%20lite-7DCF08DC745D");
+  EXPECT_EQ(dl[0].file_size, f.bytes.size());
+  EXPECT_EQ(dl[0].target_file_name, f.name);
+}
+
+TEST(PolicyEngine, UpgradeBuildsTheMikroTikManifest) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      dev:upgrade{ version = "7.15.3",
+                   links = { "routeros-7.15.3-mipsbe.npk", "https://fw.example.net/tr069-client-7.15.3-mipsbe.npk?a=1&b=2" } }
+    end
+  )"}}));
+  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
+  auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
+  auto log = w.session(d);
+  auto dl = log.all<soap::Download>();
+  ASSERT_EQ(dl.size(), 1u);
+  EXPECT_EQ(dl[0].file_type, "1 Firmware Upgrade Image");
+  EXPECT_EQ(dl[0].command_key, "upgrade-7.15.3");
+  ASSERT_EQ(w.published().size(), 1u);
+  const auto& f = w.published().begin()->second;
+  EXPECT_EQ(f.bytes,
+            "<upgrade version=\"1\" type=\"links\">\n   <config/>\n   <links>\n"
+            "       <link><url>http://acs.test:7567/disk/routeros-7.15.3-mipsbe.npk</url></link>\n"
+            "       <link><url>https://fw.example.net/tr069-client-7.15.3-mipsbe.npk?a=1&amp;b=2"
+            "</url></link>\n   </links>\n</upgrade>\n");
+  EXPECT_EQ(f.content_type, "application/xml");
+}
+
+TEST(PolicyEngine, AHookWaitingWhenTheSessionEndsIsDropped) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      dev:get{"Device.DeviceInfo.UpTime"}
+      dev:tag("never")
+    end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  PolicyWorld::Options o;
+  o.stop_after = 0;
+  auto log = w.session(d, o);
+  EXPECT_EQ(log.end, cwmp::EndReason::kTimeout);
+  EXPECT_TRUE(log.result.tags_added.empty());
+  // The next session runs normally.
+  auto next = w.session(d);
+  EXPECT_EQ(next.final_status, 204);
+  EXPECT_TRUE(has(next.result.tags_added, "never"));
+}
+
+TEST(PolicyEngine, VersionCompare) {
+  using lua::version_compare;
+  EXPECT_EQ(version_compare("6.49.10", "7.1beta2"), -1);
+  EXPECT_EQ(version_compare("7.1beta2", "7.1rc1"), -1);
+  EXPECT_EQ(version_compare("7.1rc1", "7.1"), -1);
+  EXPECT_EQ(version_compare("7.1", "7.1.1"), -1);
+  EXPECT_EQ(version_compare("7.1", "7.1.0"), 0);
+  EXPECT_EQ(version_compare("6.9", "6.10"), -1);
+  EXPECT_EQ(version_compare("7.15.3", "7.15.3"), 0);
+  EXPECT_EQ(version_compare("7.16", "7.15.3"), 1);
+}
+
+// ---- check and reload ----
+
+TEST(PolicyCheck, ReportsSyntaxErrorsWithFileAndLine) {
+  std::string dir = policy_dir({{"10-ok.lua", "x = 1\n"}, {"20-bad.lua", "function on_inform(dev)\n  if then\nend\n"}});
+  auto r = lua::check(dir, {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("20-bad.lua:2:"), std::string::npos) << r.error;
+}
+
+TEST(PolicyCheck, ReportsLoadErrorsAndBadHookTypes) {
+  auto r = lua::check(policy_dir({{"a.lua", "local t = nil\nprint(t.x)\n"}}), {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("a.lua:2:"), std::string::npos) << r.error;
+  r = lua::check(policy_dir({{"a.lua", "on_inform = 42\n"}}), {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "on_inform is a number, not a function");
+  r = lua::check(policy_dir({{"a.lua", "tasks.adopt = 'yes'\n"}}), {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "tasks.adopt is a string, not a function");
+  r = lua::check(policy_dir({{"notes.txt", "hello"}}), {});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no *.lua file"), std::string::npos);
+}
+
+TEST(PolicyCheck, WarnsAboutMisspeltHooksAndRedefinitions) {
+  auto r = lua::check(policy_dir({{"a.lua", "function on_infrom(dev) end\nfunction on_event(dev) end\n"},
+                                  {"b.lua", "function on_event(dev, code) end\n"}}),
+                      {});
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.warnings.size(), 2u);
+  std::string all = r.warnings[0] + "\n" + r.warnings[1];
+  EXPECT_NE(all.find("a.lua:1: global function 'on_infrom' is not a hook (did you mean on_inform?)"),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("b.lua:1: on_event redefines the one of"), std::string::npos) << all;
+  EXPECT_EQ(r.policy->hooks, std::vector<std::string>{"on_event"});
+}
+
+TEST(PolicyReload, ABrokenPolicyKeepsTheOldOneServing) {
+  std::string dir = policy_dir({{"main.lua", "function on_inform(dev) dev:tag('v1') end\n"}});
+  PolicyWorld w(dir);
+  auto d = w.device(corpus_model(kTr181));
+  EXPECT_TRUE(has(w.session(d).result.tags_added, "v1"));
+  std::ofstream(dir + "/main.lua") << "function on_inform(dev)\n  dev:tag('v2'\nend\n";
+  auto r = w.manager().reload();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("main.lua:3:"), std::string::npos) << r.error;
+  EXPECT_EQ(w.manager().generation(), 1u);
+  EXPECT_EQ(w.manager().status().last_error, r.error);
+  auto d2 = w.device(corpus_model(kTr181), "SECOND0000001");
+  auto log = w.session(d2);
+  EXPECT_TRUE(has(log.result.tags_added, "v1"));
+  EXPECT_EQ(log.generation, 1u);
+  std::ofstream(dir + "/main.lua") << "function on_inform(dev) dev:tag('v2') end\n";
+  r = w.manager().reload();
+  ASSERT_TRUE(r.ok) << r.error;
+  auto d3 = w.device(corpus_model(kTr181), "THIRD00000001");
+  log = w.session(d3);
+  EXPECT_TRUE(has(log.result.tags_added, "v2"));
+  EXPECT_EQ(log.generation, 2u);
+  EXPECT_TRUE(w.manager().status().last_error.empty());
+}
+
+// A session in flight keeps the generation it started with; a new one gets
+// the new generation, on the same worker (engine).
+TEST(PolicyReload, SessionsInFlightKeepTheirGeneration) {
+  std::string dir = policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      dev:get{"Device.DeviceInfo.UpTime"}
+      dev:tag("gen" .. luacs.generation)
+    end
+  )"}});
+  PolicyWorld w(dir);
+  auto model = corpus_model(kTr181);
+
+  // Session A, by hand: Inform, empty POST, the GPV goes out and waits.
+  store::SessionResult result_a;
+  std::unique_ptr<lua::Run> run_a;
+  struct H : cwmp::SessionHandler {
+    lua::Engine* e;
+    store::SessionResult* res;
+    std::unique_ptr<lua::Run>* run;
+    void on_inform(cwmp::Session& s) override {
+      lua::RunContext c;
+      c.session = &s;
+      c.result = res;
+      *run = e->start(std::move(c));
+    }
+    void on_acs_turn(cwmp::Session&) override { (*run)->advance(); }
+    void on_end(cwmp::Session&) override { (*run)->end(); }
+  } ha;
+  ha.e = &w.engine();
+  ha.res = &result_a;
+  ha.run = &run_a;
+  auto now = cwmp::Clock::now();
+  cwmp::Session a("a", {}, &ha, now);
+  soap::Envelope inform = loadgen::make_inform(model, "AAAA00000001", {{"2 PERIODIC", ""}}, "t");
+  ASSERT_EQ(a.handle(inform, now).status, 200);
+  soap::Envelope empty;
+  empty.body = soap::Empty{};
+  cwmp::Reply r = a.handle(empty, now);
+  ASSERT_EQ(r.status, 200);
+  soap::Envelope gpv;
+  ASSERT_TRUE(soap::parse(r.body, gpv));
+
+  // Reload; session B runs entirely on generation 2.
+  std::ofstream(dir + "/main.lua") << R"(
+    function on_inform(dev) dev:tag("new" .. luacs.generation) end
+  )";
+  ASSERT_TRUE(w.manager().reload().ok);
+  auto d = w.device(model, "BBBB00000001");
+  auto b = w.session(d);
+  EXPECT_EQ(b.generation, 2u);
+  EXPECT_TRUE(has(b.result.tags_added, "new2"));
+
+  // A resumes on generation 1.
+  loadgen::CpeSession cpe;
+  soap::Envelope answer;
+  answer.header.id = gpv.header.id;
+  answer.body = loadgen::answer_acs_request(model, "AAAA00000001", gpv.body, cpe);
+  EXPECT_EQ(a.handle(answer, now).status, 204);
+  EXPECT_EQ(run_a->generation(), 1u);
+  EXPECT_TRUE(has(result_a.tags_added, "gen1"));
+}
+
+}  // namespace
+}  // namespace luacs::test
