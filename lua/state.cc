@@ -112,6 +112,20 @@ int l_load(lua_State* L) {
   return 1;
 }
 
+// setmetatable without __gc: a finalizer would run outside any hook's
+// budget (during a collection step between sessions).
+int l_setmetatable(lua_State* L) {
+  if (lua_istable(L, 2)) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL) return luaL_error(L, "__gc metamethods are not allowed");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 int l_version_compare(lua_State* L) {
   size_t la = 0, lb = 0;
   const char* a = luaL_checklstring(L, 1, &la);
@@ -311,7 +325,11 @@ void State::count_hook(lua_State* L, lua_Debug*) {
     // policy cannot swallow the stop.
     lua_sethook(L, &State::count_hook, LUA_MASKCOUNT, 1);
     s->enforce_ = false;  // room for the error message
-    luaL_error(L, "%s", s->trip_reason_.c_str());
+    // Level 0 in a hook is the Lua function being run: its line.
+    luaL_where(L, 0);
+    lua_pushstring(L, s->trip_reason_.c_str());
+    lua_concat(L, 2);
+    lua_error(L);
   }
 }
 
@@ -416,6 +434,9 @@ void State::open_sandbox() {
   lua_pop(L, 1);
   lua_pushcfunction(L, l_load);
   lua_setglobal(L, "load");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, l_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
   lua_pushcfunction(L, l_print);
   lua_setglobal(L, "print");
 

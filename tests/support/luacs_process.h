@@ -26,6 +26,9 @@ class LuacsProcess {
   // False when it exited before listening; log() says why.
   bool started() const { return port_ != 0; }
   uint16_t port() const { return port_; }
+  // The child's process id (-1 once it has been waited for), e.g. to send
+  // it SIGHUP.
+  pid_t pid() const { return pid_; }
   // SIGTERM and wait; the exit status (-1 when killed by a signal).
   int stop(std::chrono::seconds wait = std::chrono::seconds(30));
   void kill9();
