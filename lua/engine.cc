@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <deque>
+#include <tuple>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -130,6 +130,12 @@ struct DevHandle {
   Run::Impl* run;
 };
 
+// inform.params: a read-only view of the Inform's ParameterList.
+struct ParamsHandle {
+  Run::Impl* run;
+};
+constexpr const char* kParamsMeta = "luacs.inform_params";
+
 struct Run::Impl {
   std::shared_ptr<State> st;
   PolicyManager* manager = nullptr;
@@ -138,8 +144,8 @@ struct Run::Impl {
 
   // This session's view of the device: the Inform's values and whatever
   // was read or set, on top of the stored parameters.
-  bool view_ready = false;
   std::unordered_map<std::string, store::StoredParameter> overlay;
+  store::StoredParameter scratch;
 
   struct Job {
     enum class Kind { kTransfer, kEvent, kInform, kTask } kind = Kind::kInform;
@@ -148,7 +154,8 @@ struct Run::Impl {
     TaskDone done;
   };
   std::vector<TransferInfo> transfers;
-  std::deque<Job> jobs;
+  std::vector<Job> jobs;
+  size_t next_job = 0;
   bool planned = false;
   Job job;  // the running one
   lua_State* co = nullptr;
@@ -156,6 +163,7 @@ struct Run::Impl {
   int dev_ref = LUA_NOREF;
   int inform_ref = LUA_NOREF;
   DevHandle* dev = nullptr;
+  ParamsHandle* params = nullptr;
   std::shared_ptr<Call> call;
   bool ended = false;
 
@@ -176,30 +184,44 @@ struct Run::Impl {
     luaL_unref(L, LUA_REGISTRYINDEX, inform_ref);
     co = nullptr;
     co_ref = dev_ref = inform_ref = LUA_NOREF;
-    lua_gc(L, LUA_GCSTEP, 0);
+    if (params) params->run = nullptr;
+    // A collection step between sessions, not after every one.
+    if (++st->runs_since_gc >= 64) {
+      st->runs_since_gc = 0;
+      lua_gc(L, LUA_GCSTEP, 0);
+    }
   }
 
   // ---- the view ----
 
-  void ready_view() {
-    if (view_ready) return;
-    view_ready = true;
-    auto now = ctx.result ? ctx.result->inform_time : std::chrono::system_clock::now();
-    for (const auto& p : ctx.session->inform().parameters)
-      overlay[p.name] = store::StoredParameter{p.value, p.type, now};
-  }
-  const store::StoredParameter* known(const std::string& name) {
-    ready_view();
-    if (auto it = overlay.find(name); it != overlay.end()) return &it->second;
+  // The newest known value: read or set in this session, then the Inform's,
+  // then the stored one. The pointer is good until the next call.
+  const store::StoredParameter* known(std::string_view name) {
+    if (!overlay.empty()) {
+      if (auto it = overlay.find(std::string(name)); it != overlay.end()) return &it->second;
+    }
+    for (const auto& p : ctx.session->inform().parameters) {
+      if (p.name == name) {
+        scratch = {p.value, p.type, ctx.result->inform_time};
+        return &scratch;
+      }
+    }
     if (ctx.device) {
-      if (auto it = ctx.device->parameters.find(name); it != ctx.device->parameters.end())
-        return &it->second;
+      const auto& stored = ctx.device->parameters;
+      if (auto it = stored.find(std::string(name)); it != stored.end()) return &it->second;
     }
     return nullptr;
   }
   void learn(const soap::ParameterValue& p) {
-    ready_view();
     overlay[p.name] = store::StoredParameter{p.value, p.type, std::chrono::system_clock::now()};
+  }
+  bool has_tag(const std::string& t) const {
+    const auto& res = *ctx.result;
+    if (std::find(res.tags_removed.begin(), res.tags_removed.end(), t) != res.tags_removed.end())
+      return false;
+    if (std::find(res.tags_added.begin(), res.tags_added.end(), t) != res.tags_added.end())
+      return true;
+    return ctx.device && ctx.device->tags.count(t);
   }
   std::set<std::string> tags() const {
     std::set<std::string> t;
@@ -392,12 +414,11 @@ struct Run::Impl {
       lua_setfield(L, -2, e.code.c_str());
     }
     lua_setfield(L, -2, "command_keys");
-    lua_createtable(L, 0, static_cast<int>(in.parameters.size()));
-    for (const auto& p : in.parameters) {
-      lua_pushlstring(L, p.name.data(), p.name.size());
-      lua_pushlstring(L, p.value.data(), p.value.size());
-      lua_rawset(L, -3);
-    }
+    // inform.params reads the Inform in place: most hooks look at a few
+    // values, if any, so no table of every parameter is built.
+    params = static_cast<ParamsHandle*>(lua_newuserdatauv(L, sizeof(ParamsHandle), 0));
+    params->run = this;
+    luaL_setmetatable(L, kParamsMeta);
     lua_setfield(L, -2, "params");
     lua_pushinteger(L, in.retry_count);
     lua_setfield(L, -2, "retry_count");
@@ -438,8 +459,13 @@ struct Run::Impl {
   bool start(Job j) {
     job = std::move(j);
     lua_State* L = st->L();
-    co = lua_newthread(L);
-    co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!st->thread_pool.empty()) {
+      std::tie(co, co_ref) = st->thread_pool.back();
+      st->thread_pool.pop_back();
+    } else {
+      co = lua_newthread(L);
+      co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     int nargs = 0;
     switch (job.kind) {
       case Job::Kind::kTransfer:
@@ -492,14 +518,12 @@ struct Run::Impl {
     lua_State* L = st->L();
     int nres = 0;
     st->active_run = this;
-    auto t0 = SteadyClock::now();
     st->resumed(co);
     int rc = lua_resume(co, L, nargs, &nres);
-    st->paused();
+    auto ran = st->paused();
     st->active_run = nullptr;
     manager->hook_time_ns.fetch_add(
-        static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t0).count()),
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count()),
         std::memory_order_relaxed);
     if (rc == LUA_YIELD) {
       lua_pop(co, nres);
@@ -532,7 +556,14 @@ struct Run::Impl {
   void release() {
     if (call) call->run = nullptr;
     call.reset();
-    luaL_unref(st->L(), LUA_REGISTRYINDEX, co_ref);
+    if (!co) return;
+    // A coroutine that returned can run the next hook (Lua 5.4 restarts a
+    // finished coroutine with a new function): no new thread per hook.
+    lua_settop(co, 0);
+    if (lua_status(co) == LUA_OK && st->thread_pool.size() < 16)
+      st->thread_pool.emplace_back(co, co_ref);
+    else
+      luaL_unref(st->L(), LUA_REGISTRYINDEX, co_ref);
     co_ref = LUA_NOREF;
     co = nullptr;
   }
@@ -564,9 +595,8 @@ struct Run::Impl {
         if (resume(0)) return Step::kWaiting;
         continue;
       }
-      if (jobs.empty()) return Step::kIdle;
-      Job j = std::move(jobs.front());
-      jobs.pop_front();
+      if (next_job == jobs.size()) return Step::kIdle;
+      Job j = std::move(jobs[next_job++]);
       if (start(std::move(j))) return Step::kWaiting;
     }
   }
@@ -1215,7 +1245,6 @@ int dev_param(lua_State* L) {
 int dev_params(lua_State* L) {
   Impl* r = self(L);
   std::string prefix = luaL_optstring(L, 2, "");
-  r->ready_view();
   lua_newtable(L);
   if (r->ctx.device) {
     const auto& stored = r->ctx.device->parameters;
@@ -1224,6 +1253,11 @@ int dev_params(lua_State* L) {
       lua_pushlstring(L, it->second.value.data(), it->second.value.size());
       lua_setfield(L, -2, it->first.c_str());
     }
+  }
+  for (const auto& p : r->ctx.session->inform().parameters) {
+    if (p.name.compare(0, prefix.size(), prefix) != 0) continue;
+    lua_pushlstring(L, p.value.data(), p.value.size());
+    lua_setfield(L, -2, p.name.c_str());
   }
   for (const auto& [name, p] : r->overlay) {
     if (name.compare(0, prefix.size(), prefix) != 0) continue;
@@ -1288,7 +1322,7 @@ int dev_tag(lua_State* L) {
   std::string t = tag_arg(L);
   auto& res = *r->ctx.result;
   erase_all(res.tags_removed, t);
-  if (!r->tags().count(t)) res.tags_added.push_back(t);
+  if (!r->has_tag(t)) res.tags_added.push_back(t);
   return 0;
 }
 
@@ -1297,14 +1331,14 @@ int dev_untag(lua_State* L) {
   std::string t = tag_arg(L);
   auto& res = *r->ctx.result;
   erase_all(res.tags_added, t);
-  if (r->tags().count(t) || (r->ctx.device && r->ctx.device->tags.count(t)))
+  if (r->has_tag(t) || (r->ctx.device && r->ctx.device->tags.count(t)))
     res.tags_removed.push_back(t);
   return 0;
 }
 
 int dev_has_tag(lua_State* L) {
   Impl* r = self(L);
-  lua_pushboolean(L, r->tags().count(tag_arg(L)) > 0);
+  lua_pushboolean(L, r->has_tag(tag_arg(L)));
   return 1;
 }
 
@@ -1457,6 +1491,58 @@ const luaL_Reg kDevMethods[] = {
     {nullptr, nullptr},
 };
 
+const std::vector<soap::ParameterValue>& inform_params(lua_State* L) {
+  auto* h = static_cast<ParamsHandle*>(luaL_checkudata(L, 1, kParamsMeta));
+  if (!h->run) luaL_error(L, "inform used after its session ended");
+  return h->run->ctx.session->inform().parameters;
+}
+
+int params_index(lua_State* L) {
+  const auto& params = inform_params(L);
+  size_t len = 0;
+  const char* key = lua_tolstring(L, 2, &len);
+  if (key) {
+    std::string_view k(key, len);
+    for (const auto& p : params) {
+      if (p.name == k) {
+        lua_pushlstring(L, p.value.data(), p.value.size());
+        return 1;
+      }
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+// The iterator of pairs(inform.params): the control value is the index.
+int params_next(lua_State* L) {
+  const auto& params = inform_params(L);
+  lua_Integer i = lua_isnil(L, 2) ? 0 : lua_tointeger(L, lua_upvalueindex(1));
+  if (i < 0 || static_cast<size_t>(i) >= params.size()) return 0;
+  const auto& p = params[static_cast<size_t>(i)];
+  lua_pushinteger(L, i + 1);
+  lua_replace(L, lua_upvalueindex(1));
+  lua_pushlstring(L, p.name.data(), p.name.size());
+  lua_pushlstring(L, p.value.data(), p.value.size());
+  return 2;
+}
+
+int params_pairs(lua_State* L) {
+  inform_params(L);
+  lua_pushinteger(L, 0);
+  lua_pushcclosure(L, params_next, 1);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+int params_newindex(lua_State* L) { return luaL_error(L, "inform.params is read-only"); }
+
+int params_len(lua_State* L) {
+  lua_pushinteger(L, static_cast<lua_Integer>(inform_params(L).size()));
+  return 1;
+}
+
 void ensure_dev_metatable(lua_State* L) {
   if (!luaL_newmetatable(L, kDevMeta)) {
     lua_pop(L, 1);
@@ -1470,6 +1556,19 @@ void ensure_dev_metatable(lua_State* L) {
   lua_pushcfunction(L, dev_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "dev");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, kParamsMeta);
+  lua_pushcfunction(L, params_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, params_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushcfunction(L, params_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushcfunction(L, params_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "inform.params");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 }

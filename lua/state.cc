@@ -352,10 +352,12 @@ void State::resumed(lua_State* co) {
   enforce_ = true;
 }
 
-void State::paused() {
+SteadyClock::duration State::paused() {
   enforce_ = false;
-  ran_ += SteadyClock::now() - resumed_at_;
+  auto ran = SteadyClock::now() - resumed_at_;
+  ran_ += ran;
   running_ = nullptr;
+  return ran;
 }
 
 int State::pcall_budgeted(int nargs, int nresults) {

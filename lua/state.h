@@ -48,7 +48,8 @@ class State {
   // up across the resumes of one call.
   void begin_call();
   void resumed(lua_State* co);
-  void paused();
+  // The running time of this resume.
+  std::chrono::steady_clock::duration paused();
   bool tripped() const { return tripped_; }
 
   // Runs `nargs` arguments below the function on top of L (already pushed)
@@ -62,6 +63,9 @@ class State {
   // The run whose hook is executing now (set by the engine around resumes):
   // a `dev` of another session is refused.
   const void* active_run = nullptr;
+  // Finished coroutines kept for the next hooks (thread, registry ref).
+  std::vector<std::pair<lua_State*, int>> thread_pool;
+  unsigned runs_since_gc = 0;
 
  private:
   State() = default;

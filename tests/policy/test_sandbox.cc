@@ -111,6 +111,8 @@ TEST(Sandbox, TheTimeLimitStopsSlowCode) {
 TEST(Sandbox, AMemoryBombIsStoppedAndTheStateRecovers) {
   lua::Limits limits;
   limits.memory_limit = 8 << 20;
+  limits.time_limit = std::chrono::seconds(20);  // the memory cap must be what stops it
+  limits.max_instructions = uint64_t{1} << 40;
   PolicyWorld w(policy_dir({{"main.lua", R"(
     function on_inform(dev)
       if dev.is_new then

@@ -1,0 +1,150 @@
+// What the policy layer adds to an Inform: a whole session in process
+// (Inform -> InformResponse, empty POST -> 204) through the real session
+// engine, without and with a policy, the Inform already parsed. The hook
+// overhead per Inform is the difference between the runs (see
+// bench/README.md).
+//
+//   build/rel/bench/bench_policy --benchmark_repetitions=5
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "bench/loadgen/cpe.h"
+#include "bench/loadgen/datamodel.h"
+#include "core/cwmp/device_id.h"
+#include "core/cwmp/session.h"
+#include "core/util/log.h"
+#include "lua/policy.h"
+
+namespace {
+
+using namespace luacs;
+
+loadgen::DataModel& model() {
+  static loadgen::DataModel m = loadgen::DataModel::load(
+      std::string(LUACS_SHARED_DIR) +
+      "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
+  return m;
+}
+
+std::string write_policy(const std::string& name, const std::string& text) {
+  auto dir = std::filesystem::temp_directory_path() / ("luacs-bench-policy-" + name);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "main.lua") << text;
+  return dir.string();
+}
+
+// Runs the policy of each session the way the server's driver does.
+class Handler final : public cwmp::SessionHandler {
+ public:
+  lua::Engine* engine = nullptr;
+  std::shared_ptr<const store::Device> device;
+  store::SessionResult result;
+  std::unique_ptr<lua::Run> run;
+  void on_inform(cwmp::Session& s) override {
+    if (!engine) return;
+    lua::RunContext ctx;
+    ctx.session = &s;
+    ctx.device = device;
+    ctx.result = &result;
+    run = engine->start(std::move(ctx));
+  }
+  void on_acs_turn(cwmp::Session&) override {
+    if (run) run->advance();
+  }
+  void on_end(cwmp::Session&) override {
+    if (run) run->end();
+  }
+};
+
+// A known, provisioned device whose summary is complete: the periodic
+// Inform of the field, which the default policy must let through without
+// an RPC.
+std::shared_ptr<store::Device> known_device(const soap::Envelope& inform) {
+  auto d = std::make_shared<store::Device>();
+  const auto& in = std::get<soap::Inform>(inform.body);
+  d->id = cwmp::device_id(in.device_id);
+  d->first_seen = d->last_inform = std::chrono::system_clock::now() - std::chrono::hours(24);
+  d->data_model_root = "Device";
+  d->tags = {"provisioned"};
+  auto now = std::chrono::system_clock::now();
+  for (const auto& p : model().all())
+    if (!p.object) d->parameters[p.name] = {p.value, p.type, now};
+  for (const char* k : {"serial", "model", "software_version", "mac", "wan_ip", "ssid"})
+    d->parameters[std::string("Summary.") + k] = {"x", "string", now};
+  return d;
+}
+
+void run_sessions(benchmark::State& state, const std::string& policy_dir) {
+  log::set_level("error");
+  soap::Envelope inform = loadgen::make_inform(model(), model().device_id().serial_number,
+                                               {{"2 PERIODIC", ""}}, "2026-11-21T12:00:00Z");
+  soap::Envelope empty;
+  empty.body = soap::Empty{};
+  std::unique_ptr<lua::PolicyManager> manager;
+  std::unique_ptr<lua::Engine> engine;
+  if (!policy_dir.empty()) {
+    manager = std::make_unique<lua::PolicyManager>(policy_dir, lua::Limits{});
+    auto r = manager->reload();
+    if (!r.ok) throw std::runtime_error(r.error);
+    engine = std::make_unique<lua::Engine>(*manager, lua::FileServices{}, 0);
+  }
+  Handler h;
+  h.engine = engine.get();
+  h.device = known_device(inform);
+  uint64_t rpcs = 0;
+  for (auto _ : state) {
+    auto now = cwmp::Clock::now();
+    h.result = {};
+    cwmp::Session s("bench", {}, &h, now);
+    cwmp::Reply r = s.handle(inform, now);
+    r = s.handle(empty, now);
+    if (r.status != 204) ++rpcs;
+    h.run.reset();
+    benchmark::DoNotOptimize(r);
+  }
+  if (rpcs) state.SkipWithError("the policy sent RPCs: not the path measured here");
+  if (engine) state.counters["lua_bytes"] = static_cast<double>(engine->memory());
+}
+
+void BM_Session_NoPolicy(benchmark::State& state) { run_sessions(state, ""); }
+
+// Hooks that are there but do nothing: the cost of a coroutine per hook
+// and the dev / inform objects.
+void BM_Session_EmptyHooks(benchmark::State& state) {
+  static std::string dir = write_policy("empty", R"(
+    function on_event(dev, code, inform) end
+    function on_inform(dev, inform) end
+  )");
+  run_sessions(state, dir);
+}
+
+// A small realistic hook: reads the identity, a tag and a parameter.
+void BM_Session_SmallPolicy(benchmark::State& state) {
+  static std::string dir = write_policy("small", R"(
+    function on_inform(dev, inform)
+      if dev.is_new then dev:tag("pending") return end
+      if dev:has_tag("provisioned") then
+        local v = dev:param("Device.DeviceInfo.SoftwareVersion")
+        if v and luacs.version_compare(v, "1.0") < 0 then dev:tag("old") end
+      end
+    end
+  )");
+  run_sessions(state, dir);
+}
+
+// The shipped default policy (policies/default): all four jobs on a
+// provisioned device's periodic Inform.
+void BM_Session_DefaultPolicy(benchmark::State& state) {
+  run_sessions(state, std::string(LUACS_SOURCE_DIR) + "/policies/default");
+}
+
+BENCHMARK(BM_Session_NoPolicy);
+BENCHMARK(BM_Session_EmptyHooks);
+BENCHMARK(BM_Session_SmallPolicy);
+BENCHMARK(BM_Session_DefaultPolicy);
+
+}  // namespace
