@@ -84,6 +84,12 @@ listen = 127.0.0.1:$LPORT
 workers = $WORKERS
 [store]
 sql_dir = $REPO/sql
+[policy]
+dir = ${POLICY:-$REPO/policies/default}
+[files]
+listen = 127.0.0.1:0
+[control]
+socket = $OUT/luacs.sock
 [log]
 level = warn
 INI
@@ -95,7 +101,7 @@ if [ "${STORE:-1}" = 1 ]; then
   STORE_ARGS=(--store-dsn "$DSN dbname=luacs_bench")
   echo "== store: $DSN dbname=luacs_bench (every session persisted)"
 fi
-echo "== luacs: $LUACS --config $OUT/luacs.ini (workers $WORKERS, log level warn)"
+echo "== luacs: $LUACS --config $OUT/luacs.ini (workers $WORKERS, policy ${POLICY:-policies/default}, log level warn)"
 start_server "$OUT/luacs.log" "$LUACS" --config "$OUT/luacs.ini" "${STORE_ARGS[@]}"
 wait_port "$LPORT"
 load luacs "$LPORT" "$SERVER"
