@@ -115,6 +115,10 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   if (!s.last_error.empty()) out += "last_error " + s.last_error + "\n";
   out += "hook_calls " + std::to_string(policies.hook_calls.load()) + " hook_errors " +
          std::to_string(policies.hook_errors.load()) + "\n";
+  out += "lua_bytes";
+  for (unsigned w = 0; w < server.workers() && w < luacs::lua::PolicyManager::kMaxWorkers; ++w)
+    out += " " + std::to_string(policies.lua_bytes[w].load());
+  out += "\n";
   out += "sessions_live " + std::to_string(st.sessions_live.load()) + " sessions_completed " +
          std::to_string(st.sessions_completed.load()) + "\n";
   return out;

@@ -1621,6 +1621,8 @@ std::unique_ptr<Run> Engine::start(RunContext ctx) {
                  std::to_string(current_ ? current_->generation() : 0));
     }
   }
+  if (worker_ >= 0 && worker_ < PolicyManager::kMaxWorkers)
+    manager_.lua_bytes[static_cast<size_t>(worker_)].store(memory(), std::memory_order_relaxed);
   if (!current_ || (!current_->has_hooks() && !current_->has_tasks())) return nullptr;
   auto impl = std::make_unique<Run::Impl>();
   impl->st = current_;

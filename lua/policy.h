@@ -18,6 +18,7 @@
 // store. The server hands it what it needs through FileServices.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -106,6 +107,9 @@ class PolicyManager {
   std::atomic<uint64_t> hook_calls{0};
   std::atomic<uint64_t> hook_errors{0};
   std::atomic<uint64_t> hook_time_ns{0};
+  // Bytes held by each worker's Lua states, as of its last new session.
+  static constexpr int kMaxWorkers = 256;
+  std::array<std::atomic<uint64_t>, kMaxWorkers> lua_bytes{};
 
  private:
   std::string dir_;
