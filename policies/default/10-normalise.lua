@@ -21,7 +21,10 @@
 -- IP.Interface is the WAN differs per device (on the TP-Link EC220 of the
 -- corpus, Interface.1 is the LAN at 192.168.0.1 and the PPPoE WAN is
 -- Interface.3). The ConnectionRequestURL, a forced Inform parameter, carries
--- the address the device listens on for the ACS, which is its WAN address.
+-- the address the device listens on for the ACS, which is its WAN address
+-- when the ACS is reached over the WAN. (Not in the corpus EC220 dump: its
+-- URL holds the LAN address 192.168.0.1, so that device's wan_ip reads
+-- 192.168.0.1.)
 
 -- Parameters read for model, mac and ssid, per data model, first found wins.
 -- Checked against the full dumps in corpus/datamodels/ (Huawei BM632w for

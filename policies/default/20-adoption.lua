@@ -134,7 +134,15 @@ local function remembered_config(dev)
   return {}
 end
 
+-- The sessions (by their `dev` handle, valid for one session only) in which
+-- a push failed: on_inform then leaves the retry to the next session, so a
+-- failure reported by a TransferComplete or by the 0 BOOTSTRAP push is seen
+-- as provision_failed, not pushed again at once. Weak keys: an entry goes
+-- with its session.
+local failed_in_session = setmetatable({}, { __mode = "k" })
+
 local function failed(dev, message)
+  failed_in_session[dev] = true
   local attempts = (tonumber(dev:summary().provision_attempts) or 0) + 1
   dev:untag("provisioned")
   dev:tag("provision_failed")
@@ -197,6 +205,7 @@ local function on_inform(dev)
   if dev:has_tag("provisioned") then return end  -- the common case
 
   if dev:has_tag("provision_failed") then
+    if failed_in_session[dev] then return end  -- failed just now: next session
     local attempts = tonumber(dev:summary().provision_attempts) or 0
     if attempts < ((settings.adoption or {}).max_attempts or 0) then provision(dev) end
     return

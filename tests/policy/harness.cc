@@ -113,7 +113,7 @@ PolicyWorld::PolicyWorld(const std::string& dir, lua::Limits limits)
 }
 
 PolicyWorld::Device PolicyWorld::device(loadgen::DataModel m, std::string serial) {
-  Device d{std::move(m), {}, {}, nullptr, {}};
+  Device d{std::move(m), {}, {}, nullptr};
   d.serial = serial.empty() ? d.model.device_id().serial_number : serial;
   return d;
 }

@@ -65,10 +65,8 @@ class PolicyWorld {
   struct Device {
     loadgen::DataModel model;
     std::string serial;
-    loadgen::CpeSession cpe;
+    loadgen::CpeSession cpe;  // kept across sessions: what the CPE accepted stays set
     std::shared_ptr<store::Device> stored;  // null before the first session
-    // Values the CPE keeps across sessions (SetParameterValues it accepted).
-    std::map<std::string, std::string> kept;
   };
   Device device(loadgen::DataModel m, std::string serial = "");
 
