@@ -110,7 +110,7 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   std::string out = "ok generation " + std::to_string(s.generation) + "\n";
   out += "policy " + (s.dir.empty() ? std::string("none") : s.dir) + "\n";
   out += "hooks " + join(s.hooks) + "\ntasks " + join(s.tasks) + "\n";
-  out += "reloads " + std::to_string(s.reloads) + " failed " + std::to_string(s.reload_failures) +
+  out += "loads " + std::to_string(s.reloads) + " failed " + std::to_string(s.reload_failures) +
          "\n";
   if (!s.last_error.empty()) out += "last_error " + s.last_error + "\n";
   out += "hook_calls " + std::to_string(policies.hook_calls.load()) + " hook_errors " +
@@ -135,6 +135,7 @@ void make_parent(const std::string& path) {
 
 int main(int argc, char** argv) {
   std::string config_path = "etc/luacs.ini";
+  bool config_given = false;  // -c: a config that must exist
   std::string verb;  // "", "check", "reload", "status", "check-config"
   std::string check_dir;
   std::optional<std::string> dsn_override;
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
       config_path = argv[++i];
+      config_given = true;
     } else if (a == "--store-dsn" && i + 1 < argc) {
       dsn_override = argv[++i];
     } else if (a == "check-config" && i + 1 < argc && verb.empty()) {
@@ -165,8 +167,10 @@ int main(int argc, char** argv) {
   }
 
   luacs::config::Config cfg;
-  if (verb == "check" && !check_dir.empty() && access(config_path.c_str(), R_OK) != 0) {
-    // A folder checked without a config: the default limits.
+  if (verb == "check" && !check_dir.empty() && !config_given &&
+      access(config_path.c_str(), R_OK) != 0) {
+    // A folder checked without a config (none named, no etc/luacs.ini): the
+    // default limits. A config named with -c must load.
     return check_policy(check_dir, luacs::lua::Limits{});
   }
   try {

@@ -97,7 +97,7 @@ class PolicyManager {
     // The last reload that failed, if it came after the current generation.
     std::string last_error;
     std::chrono::system_clock::time_point last_error_at{};
-    uint64_t reloads = 0, reload_failures = 0;
+    uint64_t reloads = 0, reload_failures = 0;  // every load, the first at start-up included
   };
   Status status() const;
   const Limits& limits() const { return limits_; }
