@@ -26,10 +26,7 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
     : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
   setup(fd);
-  http::Limits limits;
-  limits.max_header_bytes = w_.cfg().max_header_bytes;
-  limits.max_body_bytes = w_.cfg().max_body_bytes;
-  parser_ = std::make_unique<http::RequestParser>(limits);
+  make_parser();
   arm_timer(w_.cfg().header_timeout);
 }
 
@@ -122,6 +119,7 @@ void Connection::process() {
     if (!in_request_) {
       if (avail == 0) return;
       in_request_ = true;
+      if (!parser_) make_parser();
       arm_timer(w_.cfg().header_timeout);
     }
     evbuffer_iovec vec{};
@@ -515,9 +513,22 @@ void Connection::send_reply(const cwmp::Reply& reply, bool new_session, bool clo
   }
 }
 
+void Connection::make_parser() {
+  http::Limits limits;
+  limits.max_header_bytes = w_.cfg().max_header_bytes;
+  limits.max_body_bytes = w_.cfg().max_body_bytes;
+  parser_ = std::make_unique<http::RequestParser>(limits);
+}
+
 void Connection::finish_request(bool close) {
   if (closing_) return;
-  parser_->reset();
+  // Between the requests of a session the parser keeps its buffers for
+  // reuse; a connection left idle by a finished session (a CPE keeping it
+  // open until its next periodic Inform) holds none.
+  if (cookie_.empty())
+    parser_.reset();
+  else
+    parser_->reset();
   in_request_ = false;
   if (close) {
     closing_ = true;

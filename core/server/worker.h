@@ -202,6 +202,7 @@ class Connection final : public http::BodySink {
   void send_error(int status, std::string_view reason, bool close);
   void send_challenge(bool stale, bool close);
   void arm_timer(std::chrono::milliseconds t);
+  void make_parser();
   void finish_request(bool close);
 
   Worker& w_;
