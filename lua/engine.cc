@@ -1271,18 +1271,21 @@ int dev_summary(lua_State* L) {
   Impl* r = self(L);
   static const std::string kPrefix = "Summary.";
   if (lua_isnoneornil(L, 2)) {
-    lua_settop(L, 1);
-    lua_pushcfunction(L, dev_params);
-    lua_pushvalue(L, 1);
-    lua_pushlstring(L, kPrefix.data(), kPrefix.size());
-    lua_call(L, 2, 1);
-    // Strip the prefix from the keys.
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {
-      std::string k = lua_tostring(L, -2);
-      lua_setfield(L, -3, k.c_str() + kPrefix.size());
+    // The stored fields, then this session's (an Inform never carries any).
+    lua_createtable(L, 0, 8);
+    auto put = [&](const std::string& name, const std::string& value) {
+      lua_pushlstring(L, name.data() + kPrefix.size(), name.size() - kPrefix.size());
+      lua_pushlstring(L, value.data(), value.size());
+      lua_rawset(L, -3);
+    };
+    if (r->ctx.device) {
+      const auto& stored = r->ctx.device->parameters;
+      for (auto it = stored.lower_bound(kPrefix);
+           it != stored.end() && it->first.compare(0, kPrefix.size(), kPrefix) == 0; ++it)
+        put(it->first, it->second.value);
     }
+    for (const auto& [name, p] : r->overlay)
+      if (name.compare(0, kPrefix.size(), kPrefix) == 0) put(name, p.value);
     return 1;
   }
   luaL_checktype(L, 2, LUA_TTABLE);
