@@ -1,7 +1,5 @@
 // The per-worker engine and the policy side of a session: hooks and policy
 // tasks as coroutines, and the `dev` API they call.
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -12,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files/catalog.h"
+#include "core/util/json.h"
 #include "core/util/log.h"
 #include "lua/policy.h"
 #include "lua/state.h"
@@ -27,20 +27,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 int64_t epoch(store::Time t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
 }
 
 bool valid_tag(std::string_view t) {
@@ -62,13 +48,6 @@ std::string file_safe(std::string_view s) {
     out += ok ? c : '_';
   }
   return out.substr(0, 120);
-}
-
-bool valid_file_name(std::string_view n) {
-  if (n.empty() || n.size() > 200 || n[0] == '.') return false;
-  for (char c : n)
-    if (file_safe(std::string_view(&c, 1))[0] != c) return false;
-  return true;
 }
 
 std::string xml_escape(std::string_view s) {
@@ -577,12 +556,12 @@ struct Run::Impl {
                 " device=" + device_id() + ": " + msg);
     nlohmann::json detail = {{"hook", hook}, {"generation", st->generation()}};
     add_fault(hook + ": " + msg,
-              detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+              util::json_text(detail));
     auto done = std::move(job.done);
     release();
     if (done) {
       nlohmann::json j = {{"error", msg}};
-      done(false, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      done(false, util::json_text(j));
     }
   }
 
@@ -1095,33 +1074,32 @@ int dev_schedule_inform(lua_State* L) {
   return send_single(L, r, std::move(s), "schedule_inform");
 }
 
+// The fields Download and Upload share, from the options table at 2.
+template <typename Transfer>
+void transfer_fields(lua_State* L, const char* what, Transfer& t) {
+  luaL_checktype(L, 2, LUA_TTABLE);
+  t.url = opt_field(L, 2, "url");
+  t.file_type = opt_field(L, 2, "file_type");
+  if (t.url.empty() || t.file_type.empty()) luaL_error(L, "dev:%s needs url and file_type", what);
+  t.command_key = opt_field(L, 2, "command_key");
+  t.username = opt_field(L, 2, "username");
+  t.password = opt_field(L, 2, "password");
+  t.delay_seconds = opt_uint(L, 2, "delay");
+}
+
 int dev_download(lua_State* L) {
   Impl* r = self(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
   soap::Download d;
-  d.url = opt_field(L, 2, "url");
-  d.file_type = opt_field(L, 2, "file_type");
-  if (d.url.empty() || d.file_type.empty()) return luaL_error(L, "dev:download needs url and file_type");
-  d.command_key = opt_field(L, 2, "command_key");
-  d.username = opt_field(L, 2, "username");
-  d.password = opt_field(L, 2, "password");
+  transfer_fields(L, "download", d);
   d.target_file_name = opt_field(L, 2, "target_file_name");
   d.file_size = opt_uint(L, 2, "file_size");
-  d.delay_seconds = opt_uint(L, 2, "delay");
   return send_single(L, r, std::move(d), "download");
 }
 
 int dev_upload(lua_State* L) {
   Impl* r = self(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
   soap::Upload u;
-  u.url = opt_field(L, 2, "url");
-  u.file_type = opt_field(L, 2, "file_type");
-  if (u.url.empty() || u.file_type.empty()) return luaL_error(L, "dev:upload needs url and file_type");
-  u.command_key = opt_field(L, 2, "command_key");
-  u.username = opt_field(L, 2, "username");
-  u.password = opt_field(L, 2, "password");
-  u.delay_seconds = opt_uint(L, 2, "delay");
+  transfer_fields(L, "upload", u);
   return send_single(L, r, std::move(u), "upload");
 }
 
@@ -1150,11 +1128,11 @@ int dev_alter(lua_State* L) {
   if (len == 0) return luaL_error(L, "dev:alter: the script is empty");
   if (len > kMaxScriptBytes) return luaL_error(L, "dev:alter: the script is larger than 1 MiB");
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  std::string sha = sha256_hex({script, len});
+  std::string sha = files::sha256_hex({script, len});
   PublishedFile f;
   f.name = opt_field(L, 3, "name", file_safe(r->device_id()) + "-" + sha.substr(0, 8));
   if (f.name.size() < 6 || f.name.compare(f.name.size() - 6, 6, ".alter") != 0) f.name += ".alter";
-  if (!valid_file_name(f.name))
+  if (!files::valid_name(f.name))
     return luaL_error(L, "dev:alter: '%s' is not a file name ([A-Za-z0-9._-])", f.name.c_str());
   f.content_type = "text/plain; charset=utf-8";
   f.bytes.assign(script, len);
@@ -1194,7 +1172,7 @@ int dev_upgrade(lua_State* L) {
     log::warn("policy device=" + r->device_id() +
               ": dev:upgrade without a tr069-client package among the links: the device will "
               "come back without CWMP");
-  std::string sha = sha256_hex(manifest);
+  std::string sha = files::sha256_hex(manifest);
   PublishedFile f;
   f.name = "upgrade-" + sha.substr(0, 16) + ".xml";
   f.content_type = "application/xml";
@@ -1357,30 +1335,10 @@ int dev_tags(lua_State* L) {
   return 1;
 }
 
-std::string where(lua_State* L) {
-  lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-    return std::string(ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src) + ":" +
-           std::to_string(ar.currentline);
-  return "?";
-}
-
-std::string message(lua_State* L) {
-  std::string out;
-  for (int i = 2; i <= lua_gettop(L); ++i) {
-    if (i > 2) out += ' ';
-    size_t len = 0;
-    const char* s = luaL_tolstring(L, i, &len);
-    out.append(s, len);
-    lua_pop(L, 1);
-  }
-  return out;
-}
-
 int dev_log_at(lua_State* L, log::Level level) {
   Impl* r = self(L);
   if (!log::enabled(level)) return 0;
-  std::string line = "policy device=" + r->device_id() + " at " + where(L) + ": " + message(L);
+  std::string line = "policy device=" + r->device_id() + " at " + caller_position(L) + ": " + joined_args(L, 2);
   switch (level) {
     case log::Level::kError: log::error(line); break;
     case log::Level::kWarn: log::warn(line); break;
@@ -1395,9 +1353,9 @@ int dev_error(lua_State* L) { return dev_log_at(L, log::Level::kError); }
 
 int dev_fault(lua_State* L) {
   Impl* r = self(L);
-  std::string msg = where(L) + ": " + message(L);
+  std::string msg = caller_position(L) + ": " + joined_args(L, 2);
   nlohmann::json detail = {{"generation", r->st->generation()}};
-  r->add_fault(msg, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  r->add_fault(msg, util::json_text(detail));
   return 0;
 }
 
@@ -1546,31 +1504,36 @@ int params_len(lua_State* L) {
   return 1;
 }
 
+const luaL_Reg kParamsMethods[] = {
+    {"__index", params_index},
+    {"__pairs", params_pairs},
+    {"__len", params_len},
+    {"__newindex", params_newindex},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kDevMetamethods[] = {
+    {"__newindex", dev_newindex},
+    {"__tostring", dev_tostring},
+    {nullptr, nullptr},
+};
+
+// The metatables of `dev` and `inform.params`, made once per state.
 void ensure_dev_metatable(lua_State* L) {
   if (!luaL_newmetatable(L, kDevMeta)) {
     lua_pop(L, 1);
     return;
   }
+  luaL_setfuncs(L, kDevMetamethods, 0);
   luaL_newlib(L, kDevMethods);
-  lua_pushcclosure(L, dev_index, 1);
+  lua_pushcclosure(L, dev_index, 1);  // methods first, then fields
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, dev_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, dev_tostring);
-  lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, "dev");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 
   luaL_newmetatable(L, kParamsMeta);
-  lua_pushcfunction(L, params_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, params_pairs);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushcfunction(L, params_len);
-  lua_setfield(L, -2, "__len");
-  lua_pushcfunction(L, params_newindex);
-  lua_setfield(L, -2, "__newindex");
+  luaL_setfuncs(L, kParamsMethods, 0);
   lua_pushliteral(L, "inform.params");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -13,12 +13,35 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/util/json.h"
 #include "core/util/log.h"
 
 namespace luacs::lua {
 
 const std::array<const char*, kHookCount> kHookNames = {"on_transfer_complete", "on_event",
                                                          "on_inform"};
+
+std::string joined_args(lua_State* L, int from) {
+  std::string out;
+  int n = lua_gettop(L);
+  for (int i = from; i <= n; ++i) {
+    if (i > from) out += ' ';
+    size_t len = 0;
+    const char* s = luaL_tolstring(L, i, &len);
+    out.append(s, len);
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+std::string caller_position(lua_State* L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+    std::string src = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+    return src + ":" + std::to_string(ar.currentline);
+  }
+  return "?";
+}
 
 namespace {
 
@@ -57,37 +80,14 @@ std::string where_defined(lua_State* L) {
 
 // ---- functions of the sandbox ----
 
-std::string joined_args(lua_State* L, int from) {
-  std::string out;
-  int n = lua_gettop(L);
-  for (int i = from; i <= n; ++i) {
-    if (i > from) out += ' ';
-    size_t len = 0;
-    const char* s = luaL_tolstring(L, i, &len);
-    out.append(s, len);
-    lua_pop(L, 1);
-  }
-  return out;
-}
-
-// "file:line" of the Lua code that called the running C function.
-std::string caller(lua_State* L) {
-  lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
-    std::string src = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
-    return src + ":" + std::to_string(ar.currentline);
-  }
-  return "?";
-}
-
 int l_print(lua_State* L) {
-  std::string line = "policy " + caller(L) + ": " + joined_args(L, 1);
+  std::string line = "policy " + caller_position(L) + ": " + joined_args(L, 1);
   log::info(line);
   return 0;
 }
 
 int l_warn(lua_State* L) {
-  std::string line = "policy " + caller(L) + ": " + joined_args(L, 1);
+  std::string line = "policy " + caller_position(L) + ": " + joined_args(L, 1);
   log::warn(line);
   return 0;
 }
@@ -280,7 +280,7 @@ void push_json(lua_State* L, std::string_view json) {
 }
 
 std::string to_json(lua_State* L, int index) {
-  return json_of(L, index, 0).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return util::json_text(json_of(L, index, 0));
 }
 
 // ---- State ----
@@ -442,17 +442,15 @@ void State::open_sandbox() {
   lua_pushcfunction(L, l_print);
   lua_setglobal(L, "print");
 
-  lua_createtable(L, 0, 8);
-  lua_pushcfunction(L, l_version_compare);
-  lua_setfield(L, -2, "version_compare");
-  lua_pushcfunction(L, l_json_encode);
-  lua_setfield(L, -2, "json_encode");
-  lua_pushcfunction(L, l_json_decode);
-  lua_setfield(L, -2, "json_decode");
-  lua_pushcfunction(L, l_print);
-  lua_setfield(L, -2, "log");
-  lua_pushcfunction(L, l_warn);
-  lua_setfield(L, -2, "warn");
+  static const luaL_Reg kLuacs[] = {
+      {"version_compare", l_version_compare},
+      {"json_encode", l_json_encode},
+      {"json_decode", l_json_decode},
+      {"log", l_print},
+      {"warn", l_warn},
+      {nullptr, nullptr},
+  };
+  luaL_newlib(L, kLuacs);
   lua_pushinteger(L, static_cast<lua_Integer>(generation_));
   lua_setfield(L, -2, "generation");
   lua_setglobal(L, "luacs");

@@ -100,6 +100,12 @@ class State {
 // file is too large.
 std::vector<SourceFile> read_policy_dir(const std::string& dir);
 
+// "file:line" of the Lua code that called the running C function ("?" if
+// none), and the arguments from `from` on joined by " " (tostring), for
+// policy log lines.
+std::string caller_position(lua_State* L);
+std::string joined_args(lua_State* L, int from);
+
 // JSON text <-> Lua values (objects become tables, arrays sequences).
 void push_json(lua_State* L, std::string_view json);  // throws on bad JSON
 std::string to_json(lua_State* L, int index);          // throws on unencodable values

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "core/util/hex.h"
+
 namespace luacs::files {
 
 bool valid_name(std::string_view name) {
@@ -21,13 +23,7 @@ std::string sha256_hex(std::string_view data) {
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("sha256: EVP_Digest failed");
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(2 * len, '0');
-  for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = kHex[md[i] >> 4];
-    out[2 * i + 1] = kHex[md[i] & 15];
-  }
-  return out;
+  return util::to_hex(md, len);
 }
 
 void Catalog::put(std::shared_ptr<const File> f) {

@@ -18,6 +18,8 @@
 #include <stdexcept>
 
 #include "core/files/file_request.h"
+#include "core/util/hex.h"
+#include "core/util/net.h"
 #include "core/files/file_server_loop.h"
 #include "core/util/log.h"
 
@@ -28,16 +30,6 @@ constexpr size_t kMaxMissing = 10000;                   // names the store said 
 constexpr std::chrono::milliseconds kMissingTtl{2000};  // ... for this long
 constexpr size_t kHashChunk = 1 << 20;
 
-std::string to_hex(const unsigned char* p, size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s(2 * n, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = kHex[p[i] >> 4];
-    s[2 * i + 1] = kHex[p[i] & 15];
-  }
-  return s;
-}
-
 std::string random_bytes(size_t n) {
   std::string s(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(n)) != 1)
@@ -46,23 +38,7 @@ std::string random_bytes(size_t n) {
 }
 
 std::string random_token() {
-  const std::string raw = random_bytes(kTokenLength / 2);
-  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-}
-
-std::string format_peer(const sockaddr* sa) {
-  char buf[INET6_ADDRSTRLEN + 8] = {};
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (sa->sa_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "?";
+  return util::random_hex(kTokenLength / 2);
 }
 
 DirStamp stamp_of(const struct stat& st) {
@@ -97,7 +73,7 @@ std::string hash_file(const std::string& path, const DirStamp& stamp,
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return {};
   if (fstat(fd, &st) != 0 || !(stamp_of(st) == stamp)) return {};
-  return to_hex(md, len);
+  return util::to_hex(md, len);
 }
 
 }  // namespace
@@ -236,7 +212,7 @@ void FileServer::Impl::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* 
     return;
   }
   const uint64_t id = ++self->last_connection_id;
-  self->connections.emplace(id, std::make_unique<FileConnection>(*self, id, fd, format_peer(sa)));
+  self->connections.emplace(id, std::make_unique<FileConnection>(*self, id, fd, util::format_peer(sa)));
 }
 
 std::string FileServer::Impl::derived_token(std::string_view name) const {
@@ -245,7 +221,7 @@ std::string FileServer::Impl::derived_token(std::string_view name) const {
   if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
             reinterpret_cast<const unsigned char*>(name.data()), name.size(), md, &len))
     throw std::runtime_error("HMAC failed");
-  return to_hex(md, kTokenLength / 2);
+  return util::to_hex(md, kTokenLength / 2);
 }
 
 std::string FileServer::Impl::cached_hash(const std::string& name, const DirStamp& stamp) const {

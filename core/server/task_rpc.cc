@@ -1,5 +1,7 @@
 #include "core/server/task_rpc.h"
 
+#include "core/util/json.h"
+
 #include <nlohmann/json.hpp>
 
 namespace luacs::server {
@@ -179,7 +181,7 @@ std::string outcome_json(const cwmp::RpcOutcome& o) {
           o.response);
       break;
   }
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return util::json_text(j);
 }
 
 }  // namespace luacs::server

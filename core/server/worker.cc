@@ -14,7 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/server/task_rpc.h"
+#include "core/util/hex.h"
+#include "core/util/json.h"
 #include "core/util/log.h"
+#include "core/util/net.h"
 
 namespace luacs::server {
 namespace {
@@ -43,7 +46,7 @@ std::string summary_json(const cwmp::Session& s) {
                       {"cpe_requests", s.cpe_requests()},
                       {"rpcs", rpcs},
                       {"duration_ms", ms.count()}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return util::json_text(j);
 }
 
 // The base URL CPEs fetch pushed files from: [files] url, else the host the
@@ -229,7 +232,7 @@ class Driver final : public cwmp::SessionHandler {
 
   void fail(SessionSlot& slot, const store::Task& t, const std::string& why) {
     nlohmann::json j = {{"error", why}};
-    std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string json = util::json_text(j);
     slot.result.task_results.push_back({t.id, false, json});
     slot.result.faults.push_back({t.device_id, "task", 0, "task '" + t.name + "': " + why, json});
   }
@@ -239,31 +242,8 @@ class Driver final : public cwmp::SessionHandler {
 
 namespace {
 
-std::string format_peer(const sockaddr* sa) {
-  char buf[INET6_ADDRSTRLEN + 8] = {};
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (sa->sa_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "?";
-}
-
 std::string new_cookie() {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
-  static const char hex[] = "0123456789abcdef";
-  std::string s(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    s[2 * i] = hex[raw[i] >> 4];
-    s[2 * i + 1] = hex[raw[i] & 15];
-  }
-  return s;
+  return util::random_hex(16);
 }
 
 // The one log line a session leaves behind.
@@ -451,7 +431,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, v
     evutil_closesocket(fd);
     return;
   }
-  auto c = std::make_unique<Connection>(*w, fd, format_peer(sa));
+  auto c = std::make_unique<Connection>(*w, fd, util::format_peer(sa));
   w->connections_.emplace(c->id(), std::move(c));
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/util/json.h"
+
 namespace luacs::store {
 
 // Runs of ordinary bytes are copied in one append; only the rare bytes
@@ -129,7 +131,7 @@ Time from_epoch_seconds(double s) {
 std::string valid_json(std::string json) {
   if (json.empty()) return "{}";
   if (nlohmann::json::accept(json)) return json;
-  return nlohmann::json(json).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return util::json_text(nlohmann::json(json));
 }
 
 }  // namespace luacs::store

@@ -24,6 +24,8 @@
 #include <string>
 #include <thread>
 
+#include "support/cpe_client.h"
+
 namespace luacs::files {
 namespace {
 
@@ -44,17 +46,7 @@ struct Response {
 // A blocking HTTP client with a timeout on every read.
 class Client {
  public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
+  explicit Client(uint16_t port) : fd_(luacs::test::connect_loopback(port)) {}
   ~Client() {
     if (fd_ >= 0) ::close(fd_);
   }

@@ -26,17 +26,22 @@ bool HttpResponse::closes() const {
   return c == "close";
 }
 
-CpeClient::CpeClient(uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+int connect_loopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    return;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+CpeClient::CpeClient(uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
+  fd_ = connect_loopback(port);
+  if (fd_ < 0) return;
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }

@@ -19,6 +19,9 @@ struct HttpResponse {
   bool closes() const;                                // Connection: close
 };
 
+// A blocking TCP connection to 127.0.0.1:port; -1 when refused.
+int connect_loopback(uint16_t port);
+
 class CpeClient {
  public:
   explicit CpeClient(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
