@@ -13,6 +13,7 @@
 #include "core/files/catalog.h"
 #include "core/util/json.h"
 #include "core/util/log.h"
+#include "core/util/net.h"
 #include "lua/policy.h"
 #include "lua/state.h"
 
@@ -149,6 +150,9 @@ struct Run::Impl {
   ~Impl() { end(); }
 
   lua_State* L() const { return st->L(); }
+  std::string files_base() const {
+    return files && files->base_url ? files->base_url(ctx.host) : std::string();
+  }
   const std::string& device_id() const { return ctx.session->device_id(); }
 
   void end() {
@@ -1108,11 +1112,11 @@ int push_file(lua_State* L, Impl* r, PublishedFile f, soap::Download d, const ch
   need_yield(L, what);
   if (!r->files || !r->files->publish)
     return luaL_error(L, "dev:%s: no file server in this process", what);
-  if (r->ctx.files_base.empty())
-    return luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
+  std::string base = r->files_base();
+  if (base.empty()) return luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
   return guarded(L, [&] {
     d.file_size = static_cast<uint32_t>(f.bytes.size());
-    d.url = r->ctx.files_base + r->files->publish(std::move(f));
+    d.url = base + r->files->publish(std::move(f));
     auto c = r->new_call(Call::Kind::kSingle);
     c->returns_key = true;
     c->command_key = d.command_key;
@@ -1162,7 +1166,7 @@ int dev_upgrade(lua_State* L) {
       std::string path = r->files && r->files->path_of ? r->files->path_of(l) : std::string();
       if (path.empty())
         return luaL_error(L, "dev:upgrade: no file '%s' on the file server ([files] dir)", l.c_str());
-      url = r->ctx.files_base + path;
+      url = r->files_base() + path;
     }
     if (l.find("tr069-client") != std::string::npos) client = true;
     manifest += "       <link><url>" + xml_escape(url) + "</url></link>\n";
@@ -1198,11 +1202,12 @@ int dev_file_url(lua_State* L) {
     }
     if (!err.empty()) return luaL_error(L, "dev:file_url: %s", err.c_str());
   }
-  if (path.empty() || r->ctx.files_base.empty()) {
+  std::string base = r->files_base();
+  if (path.empty() || base.empty()) {
     lua_pushnil(L);
     return 1;
   }
-  std::string url = r->ctx.files_base + path;
+  std::string url = base + path;
   lua_pushlstring(L, url.data(), url.size());
   return 1;
 }
@@ -1389,7 +1394,7 @@ int dev_index(lua_State* L) {
   if (key == "serial") return str(in.device_id.serial_number);
   if (key == "manufacturer") return str(in.device_id.manufacturer);
   if (key == "root") return str(r->root());
-  if (key == "ip") return str(r->ctx.remote_address);
+  if (key == "ip") return str(util::address_of(r->ctx.peer));
   const store::Device* d = r->ctx.device.get();
   if (key == "is_new") {
     lua_pushboolean(L, !d || d->first_seen == store::Time{});

@@ -141,6 +141,9 @@ struct FileServices {
   // The path ("/<token>/<name>") of a file the file server already has (a
   // firmware image in [files] dir, or a published file), or "" if none.
   std::function<std::string(std::string_view name)> path_of;
+  // The base URL CPEs fetch files from ("http://acs.example.net:7567"),
+  // given the Host header a CPE sent; "" when there is none.
+  std::function<std::string(std::string_view host)> base_url;
 };
 
 // A TransferComplete or AutonomousTransferComplete the CPE sent in this
@@ -165,8 +168,9 @@ struct RunContext {
   cwmp::Session* session = nullptr;
   std::shared_ptr<const store::Device> device;  // as stored; null or empty id: a new device
   store::SessionResult* result = nullptr;       // the policy adds tags, faults, values
-  std::string files_base;                       // "http://acs.example.net:7567"
-  std::string remote_address;                   // the CPE's IP address
+  // Borrowed from the session's slot, read only when a policy asks:
+  std::string_view host;  // the Host header the CPE sent (for file URLs)
+  std::string_view peer;  // "192.0.2.7:4711"
 };
 
 // Called with the task's JSON result: ok and {"result": ...}, or not ok and

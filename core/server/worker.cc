@@ -22,12 +22,6 @@
 namespace luacs::server {
 namespace {
 
-// "192.0.2.1:4711" -> "192.0.2.1", "[2001:db8::1]:4711" -> "2001:db8::1".
-std::string address_of(const std::string& peer) {
-  if (!peer.empty() && peer.front() == '[') return peer.substr(1, peer.find(']') - 1);
-  return peer.substr(0, peer.rfind(':'));
-}
-
 // "InternetGatewayDevice" or "Device", from the Inform's parameter names.
 std::string data_model_root(const soap::Inform& in) {
   for (const auto& p : in.parameters) {
@@ -51,10 +45,10 @@ std::string summary_json(const cwmp::Session& s) {
 
 // The base URL CPEs fetch pushed files from: [files] url, else the host the
 // CPE reached the CWMP port on, with the file server's port.
-std::string files_base(const Shared& sh, const std::string& host) {
+std::string files_base(const Shared& sh, std::string_view host) {
   if (!sh.cfg.files_url.empty()) return sh.cfg.files_url;
   if (!sh.files_port || host.empty()) return {};
-  std::string h = host;
+  std::string h(host);
   if (h.front() == '[') {
     auto close = h.find(']');
     if (close == std::string::npos) return {};
@@ -89,8 +83,8 @@ class Driver final : public cwmp::SessionHandler {
     ctx.session = &s;
     ctx.device = slot->device;
     ctx.result = &slot->result;
-    ctx.files_base = files_base(w_.shared(), slot->host);
-    ctx.remote_address = address_of(slot->peer);
+    ctx.host = slot->host;
+    ctx.peer = slot->peer;
     slot->run = engine->start(std::move(ctx));
   }
   void on_cpe_request(cwmp::Session& s, const soap::Body& b) override {
@@ -367,8 +361,11 @@ void Worker::start() {
 
 void Worker::run() {
   if (shared_.factory) handler_ = shared_.factory(index_);
-  if (shared_.policies)
-    engine_ = std::make_unique<lua::Engine>(*shared_.policies, shared_.files, index_);
+  if (shared_.policies) {
+    lua::FileServices files = shared_.files;
+    files.base_url = [&sh = shared_](std::string_view host) { return files_base(sh, host); };
+    engine_ = std::make_unique<lua::Engine>(*shared_.policies, std::move(files), index_);
+  }
   driver_ = std::make_unique<Driver>(*this);
   timeval one_second{1, 0};
   event_add(sweep_event_, &one_second);
@@ -515,7 +512,7 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   r.device_id = s.device_id();
   r.identity = in.device_id;
   r.data_model_root = data_model_root(in);
-  r.remote_address = address_of(slot->peer);
+  r.remote_address = util::address_of(slot->peer);
   r.events = in.events;
   // The Inform's values first: values read later in the session win.
   std::vector<std::pair<soap::ParameterValue, store::Time>> params;

@@ -20,4 +20,9 @@ std::string format_peer(const sockaddr* sa) {
   return "?";
 }
 
+std::string address_of(std::string_view peer) {
+  if (!peer.empty() && peer.front() == '[') return std::string(peer.substr(1, peer.find(']') - 1));
+  return std::string(peer.substr(0, peer.rfind(':')));
+}
+
 }  // namespace luacs::util

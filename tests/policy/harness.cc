@@ -106,7 +106,8 @@ PolicyWorld::PolicyWorld(const std::string& dir, lua::Limits limits)
                   [this](std::string_view name) {
                     auto it = disk_.find(std::string(name));
                     return it == disk_.end() ? std::string() : it->second;
-                  }},
+                  },
+                  [](std::string_view) { return std::string("http://acs.test:7567"); }},
               0) {
   auto r = manager_.reload();
   if (!r.ok) throw std::runtime_error("policy does not load: " + r.error);
@@ -130,8 +131,8 @@ class Handler final : public cwmp::SessionHandler {
     ctx.session = &s;
     ctx.device = d_.stored;
     ctx.result = &log_.result;
-    ctx.files_base = "http://acs.test:7567";
-    ctx.remote_address = "192.0.2.7";
+    ctx.host = "acs.test:7547";
+    ctx.peer = "192.0.2.7:4711";
     run_ = engine_.start(std::move(ctx));
     if (run_) log_.generation = run_->generation();
   }
