@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cwmp/device_id.h"
 #include "core/files/catalog.h"
 #include "core/util/json.h"
 #include "core/util/log.h"
@@ -215,11 +216,7 @@ struct Run::Impl {
   }
   std::string root() const {
     if (ctx.device && !ctx.device->data_model_root.empty()) return ctx.device->data_model_root;
-    for (const auto& p : ctx.session->inform().parameters) {
-      auto dot = p.name.find('.');
-      if (dot != std::string::npos && dot > 0) return p.name.substr(0, dot);
-    }
-    return {};
+    return cwmp::data_model_root(ctx.session->inform());
   }
 
   void add_fault(const std::string& message, const std::string& detail) {

@@ -102,4 +102,12 @@ std::string device_id(const soap::DeviceIdStruct& id) {
   return out;
 }
 
+std::string data_model_root(const soap::Inform& in) {
+  for (const auto& p : in.parameters) {
+    auto dot = p.name.find('.');
+    if (dot != std::string::npos && dot > 0) return p.name.substr(0, dot);
+  }
+  return {};
+}
+
 }  // namespace luacs::cwmp

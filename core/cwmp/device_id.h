@@ -24,4 +24,8 @@ std::string escape_id_part(std::string_view s);
 
 std::string device_id(const soap::DeviceIdStruct& id);
 
+// The data-model root of an Inform: "InternetGatewayDevice" or "Device" (the
+// first segment of its first dotted parameter name), "" when none.
+std::string data_model_root(const soap::Inform& in);
+
 }  // namespace luacs::cwmp

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cwmp/device_id.h"
 #include "core/server/task_rpc.h"
 #include "core/util/hex.h"
 #include "core/util/json.h"
@@ -21,15 +22,6 @@
 
 namespace luacs::server {
 namespace {
-
-// "InternetGatewayDevice" or "Device", from the Inform's parameter names.
-std::string data_model_root(const soap::Inform& in) {
-  for (const auto& p : in.parameters) {
-    auto dot = p.name.find('.');
-    if (dot != std::string::npos && dot > 0) return p.name.substr(0, dot);
-  }
-  return {};
-}
 
 std::string summary_json(const cwmp::Session& s) {
   nlohmann::json rpcs = nlohmann::json::array();
@@ -511,7 +503,7 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   const soap::Inform& in = s.inform();
   r.device_id = s.device_id();
   r.identity = in.device_id;
-  r.data_model_root = data_model_root(in);
+  r.data_model_root = cwmp::data_model_root(in);
   r.remote_address = util::address_of(slot->peer);
   r.events = in.events;
   // The Inform's values first: values read later in the session win.

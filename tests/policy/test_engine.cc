@@ -129,8 +129,7 @@ TEST(PolicyEngine, SetSendsOnlyWhatDiffersWithStoredTypes) {
   ASSERT_EQ(spvs.size(), 1u);
   std::map<std::string, std::pair<std::string, std::string>> sent;
   for (const auto& p : spvs[0].parameters) sent[p.name] = {p.value, p.type};
-  // The SSID had that value already (read in the Inform? no: stored after
-  // the first session); what differs goes, typed.
+  // First session: the values differ from what is known and go.
   EXPECT_TRUE(sent.count("Device.ManagementServer.PeriodicInformInterval"));
   EXPECT_EQ(sent["Device.ManagementServer.PeriodicInformInterval"].first, "300");
   // Second session: the stored values match, nothing is sent.
