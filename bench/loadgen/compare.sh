@@ -1,16 +1,37 @@
 #!/bin/bash
 # luacs against the baseline server under the same load, one after the other,
-# on this box. Prints both summaries and the ratio; keeps the JSON in $OUT.
+# on this box. Prints both summaries, a table of the figures and the ratio;
+# keeps the JSON in $OUT.
 #
 #   bench/loadgen/compare.sh [BUILD_DIR] [extra luacs-loadgen options...]
 #
 # Environment: DURATION (20), CONCURRENCY (64), WORKERS (2), PORT (17547; the
 # next port is used too), OUT (/tmp/luacs-compare), PIN_SERVER / PIN_LOADGEN
 # (taskset CPU lists such as 0 and 1; unset = no pinning), STORE (1: luacs
-# persists every session in a fresh database `luacs_bench` of the private
-# PostgreSQL cluster, started with scripts/pg-private; 0: no store).
+# persists every session in a fresh database $DB of the private PostgreSQL
+# cluster, started with scripts/pg-private; 0: no store), DB (luacs_bench),
+# POLICY (policy folder, default policies/default), WARMUP (1: before the
+# measured luacs run, every device of the fleet plays one session with
+# --each-device-once, so the measured run is the steady state of a known
+# fleet; default 0), LUACS_INI_EXTRA (lines appended to luacs' ini; "\n"
+# breaks lines).
+#
+# The extra options go to every load generator run, the warm-up included (so
+# it plays the same fleet): --devices, --model, --events, not --sessions.
+#
+# With STORE=1 the session_log rows of the measured run are counted (before
+# it, and after luacs stopped, which flushes its queue) and must equal the
+# sessions it completed. Exit status: 0 when every load generator run passed
+# and the rows check out, 1 otherwise (everything is still run and printed),
+# 2 for a missing binary.
 set -eu
 
+case "${1:-}" in
+  -h | --help)
+    sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
 DURATION=${DURATION:-20}
@@ -18,7 +39,11 @@ CONCURRENCY=${CONCURRENCY:-64}
 WORKERS=${WORKERS:-2}
 PORT=${PORT:-17547}
 OUT=${OUT:-/tmp/luacs-compare}
+DB=${DB:-luacs_bench}
+STORE=${STORE:-1}
+WARMUP=${WARMUP:-0}
 mkdir -p "$OUT"
+case $DB in luacs_bench*) ;; *) echo "DB must start with luacs_bench (it is dropped)" >&2; exit 2 ;; esac
 
 LOADGEN="$BUILD/bench/luacs-loadgen"
 BASELINE="$BUILD/bench/luacs-baseline"
@@ -26,6 +51,12 @@ LUACS="$BUILD/luacs"
 for b in "$LOADGEN" "$BASELINE" "$LUACS"; do
   [ -x "$b" ] || { echo "missing $b (build it first)" >&2; exit 2; }
 done
+
+FAILED=0
+fail() {
+  echo "FAILED: $*" >&2
+  FAILED=1
+}
 
 pin() {  # pin CPULIST command... (empty CPULIST: no pinning)
   local cpus=$1
@@ -58,16 +89,46 @@ wait_port() {
   return 1
 }
 
-load() {  # load NAME PORT SERVER_PID
+load() {  # load NAME PORT SERVER_PID: the measured run
   echo "-- $LOADGEN --url http://127.0.0.1:$2/ --new-connection --concurrency $CONCURRENCY" \
        "--duration $DURATION $EXTRA"
   pin "${PIN_LOADGEN:-}" "$LOADGEN" --url "http://127.0.0.1:$2/" --new-connection \
     --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$3" \
-    --json "$OUT/$1.json" "${ARGS[@]}" || true
+    --json "$OUT/$1.json" "${ARGS[@]}" || fail "$1: the load generator reported errors"
+}
+
+warm_up() {  # warm_up PORT SERVER_PID: every device of the fleet once
+  echo "-- warm-up: $LOADGEN --url http://127.0.0.1:$1/ --new-connection --concurrency" \
+       "$CONCURRENCY --each-device-once --busy-retry 100 $EXTRA"
+  pin "${PIN_LOADGEN:-}" "$LOADGEN" --url "http://127.0.0.1:$1/" --new-connection \
+    --concurrency "$CONCURRENCY" --each-device-once --busy-retry 100 --server-pid "$2" \
+    --json "$OUT/luacs-warmup.json" "${ARGS[@]}" || fail "warm-up: not every device got through"
+}
+
+# Figures of a luacs-loadgen JSON (its layout: one key per line, one
+# histogram per line).
+top() { sed -n "s/^  \"$2\": \([0-9.]*\).*/\1/p" "$1"; }
+lat() { sed -n "s/^    \"$2\": {.*\"$3\": \([0-9]*\).*/\1/p" "$1"; }
+sessions() { sed -n "s/^  \"sessions\": {.*\"$2\": \([0-9]*\).*/\1/p" "$1"; }
+errors() { sed -n 's/^  "errors": {.*"total": \([0-9]*\).*/\1/p' "$1"; }
+row() {  # row NAME JSON
+  local j=$2
+  [ -s "$j" ] || { printf '%-9s (no figures: %s missing)\n' "$1" "$j"; return; }
+  local cpu
+  cpu=$(top "$j" server_cpu_s)
+  awk -v n="$1" -v r="$(top "$j" sessions_per_s)" -v c="$(sessions "$j" completed)" \
+      -v cpu="${cpu:--1}" -v ip50="$(lat "$j" inform p50)" -v ip99="$(lat "$j" inform p99)" \
+      -v sp50="$(lat "$j" session p50)" -v sp99="$(lat "$j" session p99)" \
+      -v busy="$(sessions "$j" busy_503)" -v err="$(errors "$j")" 'BEGIN {
+    per = (cpu >= 0 && c > 0) ? sprintf("%.0f", cpu * 1e6 / c) : "?"
+    printf "%-9s %11.1f %10s %18s %19s %12s %6s %7s\n", n, r, c, ip50 " / " ip99,
+           sp50 " / " sp99, per, busy, err
+  }'
 }
 
 ARGS=("$@")
 EXTRA="$*"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 echo "== baseline: $BASELINE --listen 127.0.0.1:$PORT --workers $WORKERS"
 start_server "$OUT/baseline.log" "$BASELINE" --listen "127.0.0.1:$PORT" --workers "$WORKERS"
@@ -77,7 +138,6 @@ load baseline "$PORT" "$SERVER"
 stop_server
 
 LPORT=$((PORT + 1))
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cat >"$OUT/luacs.ini" <<INI
 [cwmp]
 listen = 127.0.0.1:$LPORT
@@ -93,26 +153,73 @@ socket = $OUT/luacs.sock
 [log]
 level = warn
 INI
+# printf %b: "\n" in the variable is a line break too.
+if [ -n "${LUACS_INI_EXTRA:-}" ]; then printf '%b\n' "$LUACS_INI_EXTRA" >>"$OUT/luacs.ini"; fi
 STORE_ARGS=()
-if [ "${STORE:-1}" = 1 ]; then
+if [ "$STORE" = 1 ]; then
   "$REPO/scripts/pg-private" start >/dev/null
   DSN=$("$REPO/scripts/pg-private" dsn)
-  "$REPO/scripts/pg-private" psql -qc "DROP DATABASE IF EXISTS luacs_bench" -c "CREATE DATABASE luacs_bench" >/dev/null
-  STORE_ARGS=(--store-dsn "$DSN dbname=luacs_bench")
-  echo "== store: $DSN dbname=luacs_bench (every session persisted)"
+  "$REPO/scripts/pg-private" psql -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+  STORE_ARGS=(--store-dsn "$DSN dbname=$DB")
+  echo "== store: $DSN dbname=$DB (every session persisted)"
 fi
+count() { psql -X "$DSN dbname=$DB" -Atc "SELECT count(*) FROM $1"; }
+# The session_log rows once at least $1 are there and the count holds still
+# (the write-behind queue flushed); at most ~30 s.
+settled_rows() {
+  local n last=-1
+  for _ in $(seq 150); do
+    n=$(count session_log)
+    if [ "$n" -ge "$1" ] && [ "$n" = "$last" ]; then break; fi
+    last=$n
+    sleep 0.2
+  done
+  echo "$n"
+}
+
 echo "== luacs: $LUACS --config $OUT/luacs.ini (workers $WORKERS, policy ${POLICY:-policies/default}, log level warn)"
 start_server "$OUT/luacs.log" "$LUACS" --config "$OUT/luacs.ini" "${STORE_ARGS[@]}"
 wait_port "$LPORT"
+rm -f "$OUT/luacs-warmup.json"
+if [ "$WARMUP" = 1 ]; then warm_up "$LPORT" "$SERVER"; fi
+ROWS_BEFORE=0
+if [ "$STORE" = 1 ]; then
+  expect=0
+  [ -s "$OUT/luacs-warmup.json" ] && expect=$(sessions "$OUT/luacs-warmup.json" completed)
+  ROWS_BEFORE=$(settled_rows "$expect")
+fi
 load luacs "$LPORT" "$SERVER"
 stop_server
 trap - EXIT
 
-rate() { sed -n 's/.*"sessions_per_s": \([0-9.]*\).*/\1/p' "$1"; }
-B=$(rate "$OUT/baseline.json")
-L=$(rate "$OUT/luacs.json")
-echo "== sessions/s: luacs $L, baseline $B, luacs/baseline $(awk "BEGIN { printf \"%.2f\", $L / $B }")"
-if [ "${STORE:-1}" = 1 ]; then
-  count() { psql -X "$DSN dbname=luacs_bench" -Atc "SELECT count(*) FROM $1"; }
-  echo "== stored: $(count session_log) session rows, $(count devices) devices"
+echo
+echo "== results (JSON in $OUT)"
+printf '%-9s %11s %10s %18s %19s %12s %6s %7s\n' server sessions/s completed \
+  "inform p50/p99 us" "session p50/p99 us" "CPU/session" 503s errors
+row baseline "$OUT/baseline.json"
+row luacs "$OUT/luacs.json"
+W="$OUT/luacs-warmup.json"
+if [ -s "$W" ]; then row warm-up "$W"; fi
+B=$(top "$OUT/baseline.json" sessions_per_s 2>/dev/null || true)
+L=$(top "$OUT/luacs.json" sessions_per_s 2>/dev/null || true)
+if [ -n "$B" ] && [ -n "$L" ]; then
+  echo "== sessions/s: luacs $L, baseline $B, luacs/baseline $(awk "BEGIN { printf \"%.2f\", $L / $B }")"
 fi
+if [ -s "$W" ]; then
+  echo "== warm-up (luacs, first contact of each device): $(top "$W" devices_done) of" \
+       "$(top "$W" devices) devices, $(top "$W" sessions_per_s) sessions/s," \
+       "drained in $(sed -n 's/^  "drain_s": \(.*\),$/\1/p' "$W") s," \
+       "$(sessions "$W" busy_503) 503s, $(errors "$W") errors"
+fi
+if [ "$STORE" = 1 ]; then
+  ROWS_AFTER=$(count session_log)
+  WRITTEN=$((ROWS_AFTER - ROWS_BEFORE))
+  DONE=$(sessions "$OUT/luacs.json" completed 2>/dev/null || true)
+  echo "== stored: $ROWS_AFTER session rows, $(count devices) devices"
+  if [ "$WRITTEN" = "${DONE:-none}" ]; then
+    echo "== persistence: $WRITTEN session_log rows written during the measured run = $DONE sessions completed: ok"
+  else
+    fail "persistence: $WRITTEN session_log rows written during the measured run, ${DONE:-?} sessions completed"
+  fi
+fi
+exit "$FAILED"

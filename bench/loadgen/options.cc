@@ -141,6 +141,37 @@ Target parse_url(std::string_view url, bool allow_remote) {
   return t;
 }
 
+std::chrono::microseconds retry_wait(const Options& o, unsigned n, double u) {
+  double low_ms = 0;
+  switch (o.busy_retry) {
+    case BusyRetry::kNone:
+      return std::chrono::microseconds(0);
+    case BusyRetry::kFixed:
+      low_ms = static_cast<double>(o.busy_retry_ms.count());
+      break;
+    case BusyRetry::kCwmp: {
+      // CWMPRetryMinimumWaitInterval 5 s, CWMPRetryIntervalMultiplier 2000.
+      unsigned e = std::clamp(n, 1u, 10u);
+      low_ms = 5000.0 * static_cast<double>(1u << (e - 1));
+      break;
+    }
+  }
+  // [low, 2 * low): k = 2 for both.
+  return std::chrono::microseconds(static_cast<int64_t>(low_ms * 1000 * (1 + u)));
+}
+
+std::string busy_retry_name(const Options& o) {
+  switch (o.busy_retry) {
+    case BusyRetry::kNone:
+      return "none";
+    case BusyRetry::kCwmp:
+      return "cwmp";
+    case BusyRetry::kFixed:
+      return std::to_string(o.busy_retry_ms.count());
+  }
+  return "?";
+}
+
 std::string usage() {
   return R"(usage: luacs-loadgen [options]
 Simulates CWMP CPEs (Inform, optional TransferComplete, empty POST, answers to
@@ -157,6 +188,12 @@ Load
   --duration S          stop starting sessions after S seconds (default 10)
   --sessions K          stop after K completed sessions
   --threads T           event-loop threads (default 1)
+  --each-device-once    every device completes one session, then rests; the
+                        run ends when all have (--duration: hard limit, default
+                        600 s); open loop: --rate new devices per second
+  --busy-retry SPEC     after a 503 or a failed session (--each-device-once):
+                        cwmp (default: the TR-069 retry schedule, 5-10 s,
+                        10-20 s, ...), MS (a wait in [MS, 2*MS) ms) or none
 Simulated CPEs
   --devices D           fleet size (default max(10000, N)); round-robin over devices
   --model M             tr098 | tr181 | mixed (default mixed)
@@ -185,6 +222,7 @@ Options parse_options(int argc, char** argv) {
   std::string events(kDefaultEvents);
   std::string model = "mixed";
   bool keep_alive_set = false, new_conn_set = false;
+  std::string busy_retry;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     std::string_view value;
@@ -226,6 +264,11 @@ Options parse_options(int argc, char** argv) {
       o.duration_s = to_double(arg, next());
     } else if (arg == "--sessions") {
       o.sessions = to_u64(arg, next());
+    } else if (arg == "--each-device-once") {
+      o.each_device_once = true;
+    } else if (arg == "--busy-retry") {
+      busy_retry = next();
+      if (busy_retry.empty()) bad("--busy-retry: cwmp, none or a number of milliseconds");
     } else if (arg == "--devices") {
       o.devices = to_u64(arg, next());
       if (o.devices == 0) bad("--devices must be > 0");
@@ -272,6 +315,24 @@ Options parse_options(int argc, char** argv) {
   if (keep_alive_set && new_conn_set) bad("--keep-alive and --new-connection exclude each other");
   if (o.concurrency > 0 && o.rate > 0) bad("--concurrency and --rate exclude each other");
   if (o.concurrency == 0 && o.rate == 0) o.concurrency = 16;
+  if (o.each_device_once) {
+    if (o.sessions) bad("--each-device-once and --sessions exclude each other");
+    if (o.duration_s == 0) o.duration_s = kEachDeviceOnceLimitS;
+    o.busy_retry = BusyRetry::kCwmp;
+  }
+  if (busy_retry == "cwmp") {
+    o.busy_retry = BusyRetry::kCwmp;
+  } else if (busy_retry == "none") {
+    o.busy_retry = BusyRetry::kNone;
+  } else if (!busy_retry.empty()) {
+    o.busy_retry = BusyRetry::kFixed;
+    o.busy_retry_ms = std::chrono::milliseconds(to_u64("--busy-retry", busy_retry));
+    if (o.busy_retry_ms.count() == 0) bad("--busy-retry: a number of milliseconds must be > 0");
+  }
+  // Retrying is part of playing each device to completion; the other modes
+  // count a 503 and move on to the next device.
+  if (o.busy_retry != BusyRetry::kNone && !o.each_device_once)
+    bad("--busy-retry needs --each-device-once");
   if (o.duration_s == 0 && o.sessions == 0) o.duration_s = 10;
   if (!o.username.empty() && o.password.empty()) bad("--username needs --password");
   if (model == "tr098")

@@ -21,6 +21,13 @@ struct EventMixEntry {
 
 enum class ModelChoice { kTr098, kTr181, kMixed };
 
+// What a simulated CPE does after a 503 or a failed session (--busy-retry).
+enum class BusyRetry {
+  kNone,   // nothing: the session is counted and the device moves on
+  kCwmp,   // the CWMP session retry schedule (TR-069 Amendment 6, 3.2.1.1)
+  kFixed,  // a random wait in [busy_retry_ms, 2 * busy_retry_ms)
+};
+
 // The ACS endpoint, resolved once.
 struct Target {
   std::string host;  // as written in the URL
@@ -46,6 +53,13 @@ struct Options {
   double duration_s = 0;
   uint64_t sessions = 0;
 
+  // --each-device-once: every device completes one session, then rests; the
+  // run ends when all have (duration_s is then a hard limit). A device whose
+  // session got a 503 or failed starts again as --busy-retry says.
+  bool each_device_once = false;
+  BusyRetry busy_retry = BusyRetry::kNone;
+  std::chrono::milliseconds busy_retry_ms{0};  // kFixed
+
   uint64_t devices = 0;  // simulated fleet size (0: 10000, at least the concurrency)
   bool keep_alive = false;
   bool echo_cookie = true;
@@ -63,12 +77,24 @@ struct Options {
   uint64_t seed = 1;
 };
 
+// --each-device-once without --duration: the run's hard limit in seconds.
+inline constexpr double kEachDeviceOnceLimitS = 600;
+
 // Throws std::invalid_argument with a message for the user.
 Options parse_options(int argc, char** argv);
 std::string usage();
 
 // "0 BOOTSTRAP:1,1 BOOT:2,2 PERIODIC:90" (codes may be joined with '+').
 std::vector<EventMixEntry> parse_event_mix(std::string_view spec);
+
+// The wait before retry number `n` (1 = the first retry after a failed
+// session) under `o.busy_retry`, from a uniform draw u in [0, 1). kCwmp:
+// [m * k^(n-1), m * k^n) with m = 5 s, k = 2 and n capped at 10 (the table of
+// TR-069 3.2.1.1: 5-10 s, 10-20 s, ... 2560-5120 s from the 10th retry on).
+std::chrono::microseconds retry_wait(const Options& o, unsigned n, double u);
+
+// "cwmp", "none" or the milliseconds of --busy-retry MS.
+std::string busy_retry_name(const Options& o);
 
 // http://host[:port][/path]. Refuses hosts that are not loopback unless
 // allow_remote. Throws std::invalid_argument.

@@ -66,7 +66,22 @@ double Report::error_rate() const {
          static_cast<double>(attempts);
 }
 
+double Report::drain_s() const {
+  if (stats.devices_not_done > 0 || !stats.first_start_us) return -1;
+  return static_cast<double>(stats.last_device_us - stats.first_start_us) / 1e6;
+}
+
 bool Report::passed() const {
+  if (opt->each_device_once) {
+    // Every device done; what overload did to sessions (503, connect
+    // failures, timeouts, resets) was retried and is no failure. Any other
+    // error is, within --max-error-rate of the attempts.
+    if (gave_up || stats.devices_not_done > 0 || stats.unfinished > 0) return false;
+    uint64_t hard = stats.error_total() - stats.overload_errors();
+    if (opt->max_error_rate == 0) return hard == 0;
+    uint64_t attempts = stats.completed + stats.busy + stats.error_total();
+    return static_cast<double>(hard) <= opt->max_error_rate * static_cast<double>(attempts);
+  }
   if (opt->sessions && stats.completed < opt->sessions) return false;
   if (opt->max_error_rate == 0) return stats.error_total() == 0 && stats.unfinished == 0;
   return error_rate() <= opt->max_error_rate;
@@ -108,6 +123,20 @@ std::string human_summary(const Report& r) {
   if (r.gave_up)
     out << "stopped early: more sessions failed than --max-error-rate allows, the run cannot "
            "pass\n";
+  if (o.each_device_once) {
+    out << "each device once: " << s.devices_done << " of " << o.devices << " devices done, "
+        << s.retries << " retries (--busy-retry " << busy_retry_name(o) << ")";
+    if (r.drain_s() >= 0)
+      out << ", drained in " << fmt("%.2f", r.drain_s()) << " s\n";
+    else
+      out << ", NOT drained: " << s.devices_not_done << " devices not done\n";
+    if (!s.not_done.empty()) {
+      out << "not done:";
+      for (size_t i = 0; i < s.not_done.size() && i < 10; ++i) out << " " << s.not_done[i];
+      if (s.devices_not_done > 10) out << " ...";
+      out << "\n";
+    }
+  }
   out << "sessions/s: " << fmt("%.1f", r.sessions_per_s()) << "\n";
   out << "latency (us)      p50       p90       p99     p99.9       max      mean\n";
   out << human_row("inform", s.inform_us);
@@ -164,6 +193,23 @@ std::string json_report(const Report& r) {
   j << "  \"devices\": " << o.devices << ",\n";
   j << "  \"duration_limit_s\": " << o.duration_s << ",\n";
   j << "  \"sessions_limit\": " << o.sessions << ",\n";
+  j << "  \"each_device_once\": " << (o.each_device_once ? "true" : "false") << ",\n";
+  j << "  \"busy_retry\": \"" << busy_retry_name(o) << "\",\n";
+  if (o.each_device_once) {
+    j << "  \"devices_done\": " << s.devices_done << ",\n";
+    j << "  \"devices_not_done\": " << s.devices_not_done << ",\n";
+    j << "  \"retries\": " << s.retries << ",\n";
+    j << "  \"drain_s\": ";
+    if (r.drain_s() >= 0)
+      j << fmt("%.3f", r.drain_s());
+    else
+      j << "null";
+    j << ",\n";
+    j << "  \"not_done\": [";
+    for (size_t i = 0; i < s.not_done.size(); ++i)
+      j << (i ? ", " : "") << json_string(s.not_done[i]);
+    j << "],\n";
+  }
   j << "  \"elapsed_s\": " << fmt("%.3f", r.elapsed_s) << ",\n";
   j << "  \"sessions\": {\"started\": " << s.started << ", \"completed\": " << s.completed
     << ", \"busy_503\": " << s.busy << ", \"failed\": " << s.error_total()

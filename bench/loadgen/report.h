@@ -21,6 +21,9 @@ struct Report {
   double sessions_per_s() const;
   // Non-503 errors (and abandoned sessions) per session attempted.
   double error_rate() const;
+  // --each-device-once: first start -> last device done, -1 when some
+  // device is not done.
+  double drain_s() const;
   bool passed() const;  // what the exit status says
 };
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "bench/loadgen/cpe.h"
 #include "bench/loadgen/runner_impl.h"
 
 namespace luacs::loadgen {
@@ -43,6 +44,10 @@ std::string_view error_name(ErrorKind k) {
   return "?";
 }
 
+bool overload_error(ErrorKind k) {
+  return k == ErrorKind::kConnect || k == ErrorKind::kTimeout || k == ErrorKind::kReset;
+}
+
 void RunStats::merge(const RunStats& o) {
   inform_us.merge(o.inform_us);
   session_us.merge(o.session_us);
@@ -63,11 +68,26 @@ void RunStats::merge(const RunStats& o) {
   late_starts += o.late_starts;
   skipped_starts += o.skipped_starts;
   for (const auto& [k, v] : o.acs_requests) acs_requests[k] += v;
+  retries += o.retries;
+  devices_done += o.devices_done;
+  devices_not_done += o.devices_not_done;
+  if (o.first_start_us && (!first_start_us || o.first_start_us < first_start_us))
+    first_start_us = o.first_start_us;
+  last_device_us = std::max(last_device_us, o.last_device_us);
+  for (const auto& serial : o.not_done)
+    if (not_done.size() < kNotDoneListed) not_done.push_back(serial);
 }
 
 uint64_t RunStats::error_total() const {
   uint64_t n = 0;
   for (uint64_t e : errors) n += e;
+  return n;
+}
+
+uint64_t RunStats::overload_errors() const {
+  uint64_t n = 0;
+  for (size_t i = 0; i < errors.size(); ++i)
+    if (overload_error(static_cast<ErrorKind>(i))) n += errors[i];
   return n;
 }
 
@@ -88,6 +108,10 @@ Runner::Impl::Impl(Shared& s, unsigned idx) : sh(s), opt(s.opt), index(idx) {
   dev_step = threads;
   dev_count = static_cast<size_t>((opt.devices - idx + threads - 1) / threads);
   busy.assign(dev_count, 0);
+  if (opt.each_device_once) {
+    dev_state.assign(dev_count, DevState::kNew);
+    dev_failures.assign(dev_count, 0);
+  }
 
   rng.seed(opt.seed * 0x9E3779B97F4A7C15ULL + idx);
   std::vector<double> weights;
@@ -181,6 +205,7 @@ void Runner::Impl::run() {
     next_arrival = static_cast<double>(sh.start_us);
   }
   if (max_slots > 0) event_base_dispatch(base);
+  if (opt.each_device_once) count_not_done();
 }
 
 bool Runner::Impl::may_start() {
@@ -201,27 +226,40 @@ bool Runner::Impl::may_start() {
 
 void Runner::Impl::check_finish() {
   if (inflight > 0) return;
-  if (draining || (opt.sessions && sh.budget.load() <= 0)) event_base_loopbreak(base);
+  if (draining || (opt.sessions && sh.budget.load() <= 0) ||
+      (opt.each_device_once && settled == dev_count))
+    event_base_loopbreak(base);
+}
+
+Slot* Runner::Impl::free_slot() {
+  if (!idle.empty()) {
+    Slot* s = idle.back();
+    idle.pop_back();
+    return s;
+  }
+  if (slots.size() < max_slots) {
+    slots.push_back(std::make_unique<Slot>(this, opt));
+    return slots.back().get();
+  }
+  return nullptr;
 }
 
 void Runner::Impl::on_tick() {
   int64_t now = monotonic_us();
+  if (opt.each_device_once) start_due_retries(now);
   while (static_cast<int64_t>(next_arrival) <= now) {
+    // Each device once: the schedule draws new devices only; once all have
+    // started, what is left is their retries.
+    if (opt.each_device_once && next_new == dev_count) break;
     int64_t scheduled = static_cast<int64_t>(next_arrival);
     next_arrival += opt.poisson ? gaps(rng) : interval_us;
     if (!may_start()) {
       if (draining) break;
       continue;  // --sessions budget used up for now
     }
-    Slot* s = nullptr;
-    if (!idle.empty()) {
-      s = idle.back();
-      idle.pop_back();
-    } else if (slots.size() < max_slots) {
-      slots.push_back(std::make_unique<Slot>(this, opt));
-      s = slots.back().get();
-    } else {
-      ++stats.skipped_starts;
+    Slot* s = free_slot();
+    if (!s) {
+      ++stats.skipped_starts;  // each device once: the device waits for the next arrival
       if (opt.sessions) sh.budget.fetch_add(1);
       continue;
     }
@@ -230,7 +268,7 @@ void Runner::Impl::on_tick() {
     if (lag > kLateUs) ++stats.late_starts;
     // Latency counts from the scheduled start, so a stall of the generator
     // or the server is not hidden by starting late (coordinated omission).
-    begin_session(*s, scheduled);
+    begin_session(*s, scheduled, opt.each_device_once ? next_new++ : pick_device(), -1);
   }
   if (draining) event_del(tick);
   check_finish();
@@ -255,23 +293,92 @@ void Runner::Impl::on_kick(evutil_socket_t, short, void* arg) {
     r.check_finish();
     return;
   }
-  r.begin_session(s, monotonic_us());
+  if (r.opt.each_device_once) return r.kick_once(s);
+  r.begin_session(s, monotonic_us(), r.pick_device(), -1);
 }
 
-uint64_t Runner::Impl::pick_device(size_t* local) {
+size_t Runner::Impl::pick_device() {
   for (size_t k = 0; k < dev_count; ++k) {
     size_t i = cursor;
     cursor = cursor + 1 == dev_count ? 0 : cursor + 1;
-    if (!busy[i]) {
-      *local = i;
-      return dev_first + i * dev_step;
-    }
+    if (!busy[i]) return i;
   }
   // Fewer devices than sessions in flight: share one.
   size_t i = cursor;
   cursor = cursor + 1 == dev_count ? 0 : cursor + 1;
-  *local = i;
-  return dev_first + i * dev_step;
+  return i;
+}
+
+// ---- each device once --------------------------------------------------------
+
+// Closed loop: a retry that is due, else the next device that has not
+// started, else sleep until the earliest retry is due. A retry pushed while
+// this slot sleeps is never earlier than its own slot's wake-up: that slot
+// comes here as its session ends.
+void Runner::Impl::kick_once(Slot& s) {
+  int64_t now = monotonic_us();
+  if (!retry_queue.empty() && retry_queue.top().due <= now) {
+    Retry t = retry_queue.top();
+    retry_queue.pop();
+    ++stats.retries;
+    return begin_session(s, now, t.local, t.entry);
+  }
+  if (next_new < dev_count) return begin_session(s, now, next_new++, -1);
+  if (!retry_queue.empty()) {
+    timeval tv = to_timeval(retry_queue.top().due - now);
+    event_add(s.kick, &tv);
+    return;
+  }
+  check_finish();
+}
+
+// Open loop: retries are starts on top of the arrival schedule, at their
+// due time (the session's latency counts from it). With --max-inflight
+// reached they wait for a free slot.
+void Runner::Impl::start_due_retries(int64_t now) {
+  while (!retry_queue.empty() && retry_queue.top().due <= now) {
+    if (!may_start()) return;
+    Slot* s = free_slot();
+    if (!s) return;
+    Retry t = retry_queue.top();
+    retry_queue.pop();
+    int64_t lag = now - t.due;
+    stats.schedule_lag_us.record(static_cast<uint64_t>(lag));
+    if (lag > kLateUs) ++stats.late_starts;
+    ++stats.retries;
+    begin_session(*s, t.due, t.local, t.entry);
+  }
+}
+
+// A session of a device ended: done, or its next try per --busy-retry. A
+// real CPE retries any failed session (TR-069 3.2.1.1), with the same events.
+void Runner::Impl::settle_once(const Slot& s, Outcome outcome, int64_t now) {
+  if (outcome == Outcome::kCompleted) {
+    dev_state[s.local] = DevState::kDone;
+    ++settled;
+    ++stats.devices_done;
+    stats.last_device_us = now;
+    return;
+  }
+  if (opt.busy_retry == BusyRetry::kNone) {
+    dev_state[s.local] = DevState::kLost;
+    ++settled;
+    return;
+  }
+  uint8_t& n = dev_failures[s.local];
+  if (n < 255) ++n;
+  double u = std::uniform_real_distribution<double>(0, 1)(rng);
+  dev_state[s.local] = DevState::kWaiting;
+  retry_queue.push({now + retry_wait(opt, n, u).count(), s.local, s.entry});
+}
+
+void Runner::Impl::count_not_done() {
+  stats.devices_not_done = dev_count - stats.devices_done;
+  for (size_t i = 0; i < dev_count && stats.not_done.size() < RunStats::kNotDoneListed; ++i) {
+    if (dev_state[i] == DevState::kDone) continue;
+    uint64_t device = dev_first + i * dev_step;
+    stats.not_done.push_back(serial_for(sh.fleet.kit(device).model, device));
+  }
 }
 
 // ---- Runner ----------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench/loadgen/fleet.h"
 #include "bench/loadgen/histogram.h"
@@ -29,6 +30,9 @@ enum class ErrorKind : uint8_t {
   kCount
 };
 std::string_view error_name(ErrorKind k);
+// What an overloaded server does to a session: connect_failed, timeout,
+// connection_reset.
+bool overload_error(ErrorKind k);
 
 struct RunStats {
   Histogram inform_us;        // Inform sent -> InformResponse received (incl. a 401 round trip)
@@ -44,8 +48,19 @@ struct RunStats {
   uint64_t skipped_starts = 0;                   // open loop: not started, --max-inflight reached
   std::map<std::string, uint64_t> acs_requests;  // ACS RPCs answered, by method
 
+  // --each-device-once.
+  uint64_t retries = 0;  // sessions started again for a device after a 503 or a failure
+  uint64_t devices_done = 0, devices_not_done = 0;
+  int64_t first_start_us = 0, last_device_us = 0;  // monotonic; 0 = none
+  std::vector<std::string> not_done;               // serials, the first kNotDoneListed
+
+  static constexpr size_t kNotDoneListed = 100;
+
   void merge(const RunStats& o);
   uint64_t error_total() const;
+  // Failures an overloaded server causes (connect_failed, timeout,
+  // connection_reset): with --each-device-once they are retried like a 503.
+  uint64_t overload_errors() const;
 };
 
 // What the threads share.
@@ -61,7 +76,8 @@ struct Shared {
   std::atomic<int64_t> give_backs{0};
   // --sessions: once more sessions failed than --max-error-rate allows, the
   // run cannot pass any more; it stops instead of retrying (a hung server
-  // would otherwise cost K / N timeouts).
+  // would otherwise cost K / N timeouts). --each-device-once: the same with
+  // K = devices, counting only errors other than overload_errors().
   std::atomic<uint64_t> errors{0};
   std::atomic<bool> gave_up{false};
   std::atomic<bool> stop{false};  // SIGINT, or gave_up: finish what is in flight

@@ -8,7 +8,9 @@
 #include <sys/time.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <random>
 #include <string>
 #include <string_view>
@@ -61,6 +63,7 @@ struct Slot {
   Phase phase = Phase::kIdle;
   uint64_t device = 0;
   size_t local = 0;  // device index within this thread's share
+  int entry = -1;    // the event-mix entry played (-1: pending reports), again on a retry
   const ModelKit* kit = nullptr;
   std::string serial;
   CpeSession cpe;
@@ -86,8 +89,16 @@ struct Runner::Impl {
   void on_tick();
   void abort_all();
 
-  // A session.
-  void begin_session(Slot& s, int64_t t_start);
+  // --each-device-once.
+  void kick_once(Slot& s);
+  void start_due_retries(int64_t now);
+  void settle_once(const Slot& s, Outcome outcome, int64_t now);
+  void count_not_done();
+  Slot* free_slot();
+
+  // A session of device `local` of this thread's share; `entry` is the
+  // event-mix entry to play, -1 to draw one.
+  void begin_session(Slot& s, int64_t t_start, size_t local, int entry);
   void send_request(Slot& s);
   bool open_connection(Slot& s);
   void close_conn(Slot& s);
@@ -98,7 +109,7 @@ struct Runner::Impl {
   void fail(Slot& s, ErrorKind kind);
   void end_session(Slot& s, Outcome outcome);
 
-  uint64_t pick_device(size_t* local);
+  size_t pick_device();
   const std::string& now_string();
   std::string cnonce();
 
@@ -124,6 +135,21 @@ struct Runner::Impl {
   size_t dev_count = 0, cursor = 0;
   std::vector<uint8_t> busy;
   std::unordered_map<uint64_t, PendingActions> pending;
+
+  // --each-device-once: where each device of the share stands, and the
+  // retries waiting for their time (earliest first).
+  enum class DevState : uint8_t { kNew, kActive, kWaiting, kDone, kLost };
+  struct Retry {
+    int64_t due = 0;  // monotonic µs
+    size_t local = 0;
+    int entry = -1;
+    bool operator>(const Retry& o) const { return due > o.due; }
+  };
+  std::vector<DevState> dev_state;
+  std::vector<uint8_t> dev_failures;  // failed sessions so far (the retry number)
+  std::priority_queue<Retry, std::vector<Retry>, std::greater<Retry>> retry_queue;
+  size_t next_new = 0;  // the next device that has not started
+  size_t settled = 0;   // devices done, or lost (not retried)
 
   std::mt19937_64 rng;
   std::discrete_distribution<size_t> mix;

@@ -56,11 +56,16 @@ std::string Runner::Impl::cnonce() {
   return buf;
 }
 
-void Runner::Impl::begin_session(Slot& s, int64_t t_start) {
+void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int entry) {
   ++stats.started;
   ++inflight;
-  s.device = pick_device(&s.local);
+  s.local = local;
+  s.device = dev_first + local * dev_step;
   ++busy[s.local];
+  if (opt.each_device_once) {
+    dev_state[local] = DevState::kActive;
+    if (!stats.first_start_us || t_start < stats.first_start_us) stats.first_start_us = t_start;
+  }
   s.kit = &sh.fleet.kit(s.device);
   s.serial = serial_for(s.kit->model, s.device);
   s.cpe.clear();
@@ -71,6 +76,7 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start) {
   s.send_tc = false;
   s.reports_pending = false;
   s.body.clear();
+  s.entry = entry;
 
   auto it = pending.find(s.device);
   if (it != pending.end()) {
@@ -90,7 +96,8 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start) {
     soap::write(s.body, make_inform(s.kit->model, s.serial, std::move(events), now_string()));
     s.reports_pending = true;
   } else {
-    size_t e = mix(rng);
+    size_t e = entry >= 0 ? static_cast<size_t>(entry) : mix(rng);
+    s.entry = static_cast<int>(e);
     s.kit->informs[e].render(s.body, s.serial, now_string());
     if (opt.events[e].transfer_complete) {
       s.send_tc = true;
@@ -380,8 +387,11 @@ void Runner::Impl::after_inform(Slot& s) {
 
 void Runner::Impl::fail(Slot& s, ErrorKind kind) {
   ++stats.errors[static_cast<size_t>(kind)];
-  if (opt.sessions) {
-    auto allowed = static_cast<uint64_t>(opt.max_error_rate * static_cast<double>(opt.sessions));
+  // Each device once: what overload does to a session is retried, as a 503 is.
+  bool counts = opt.sessions || (opt.each_device_once && !overload_error(kind));
+  if (counts) {
+    uint64_t k = opt.sessions ? opt.sessions : opt.devices;
+    auto allowed = static_cast<uint64_t>(opt.max_error_rate * static_cast<double>(k));
     if (sh.errors.fetch_add(1) + 1 > allowed) {
       sh.gave_up = true;
       sh.stop = true;
@@ -415,6 +425,7 @@ void Runner::Impl::end_session(Slot& s, Outcome outcome) {
     }
   }
   --busy[s.local];
+  if (opt.each_device_once) settle_once(s, outcome, now);
   if (outcome != Outcome::kCompleted && opt.sessions) {
     if (sh.give_backs.fetch_add(1) < static_cast<int64_t>(opt.sessions)) sh.budget.fetch_add(1);
   }

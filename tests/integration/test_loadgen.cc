@@ -26,6 +26,7 @@ TEST(Loadgen, NotBuilt) {
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -486,6 +487,47 @@ TEST(LoadgenOptions, LoopbackOnlyUnlessAllowedAndEventMix) {
   EXPECT_THROW(parse_event_mix(":3"), std::invalid_argument);
 }
 
+Options parse_args(std::vector<std::string> args) {
+  args.insert(args.begin(), "luacs-loadgen");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(LoadgenOptions, EachDeviceOnceAndTheRetrySchedule) {
+  Options o = parse_args({});
+  EXPECT_FALSE(o.each_device_once);
+  EXPECT_EQ(o.busy_retry, BusyRetry::kNone);
+  EXPECT_EQ(o.duration_s, 10);
+
+  o = parse_args({"--each-device-once", "--rate", "100"});
+  EXPECT_TRUE(o.each_device_once);
+  EXPECT_EQ(o.busy_retry, BusyRetry::kCwmp);
+  EXPECT_EQ(o.duration_s, kEachDeviceOnceLimitS);  // a hard limit, not a run length
+  o = parse_args({"--each-device-once", "--busy-retry", "250", "--duration", "5"});
+  EXPECT_EQ(o.busy_retry, BusyRetry::kFixed);
+  EXPECT_EQ(o.busy_retry_ms, 250ms);
+  EXPECT_EQ(o.duration_s, 5);
+  EXPECT_EQ(parse_args({"--each-device-once", "--busy-retry", "none"}).busy_retry,
+            BusyRetry::kNone);
+  EXPECT_THROW(parse_args({"--busy-retry", "cwmp"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--each-device-once", "--sessions", "5"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--each-device-once", "--busy-retry", "0"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--each-device-once", "--busy-retry", "soon"}), std::invalid_argument);
+
+  // TR-069 3.2.1.1: retry n waits in [5 s * 2^(n-1), 5 s * 2^n), n capped at 10.
+  o = parse_args({"--each-device-once"});
+  EXPECT_EQ(retry_wait(o, 1, 0), 5s);
+  EXPECT_EQ(retry_wait(o, 1, 0.999999), 9999995us);
+  EXPECT_EQ(retry_wait(o, 2, 0), 10s);
+  EXPECT_EQ(retry_wait(o, 9, 0), 1280s);
+  EXPECT_EQ(retry_wait(o, 10, 0), 2560s);
+  EXPECT_EQ(retry_wait(o, 200, 0.5), 3840s);
+  o = parse_args({"--each-device-once", "--busy-retry", "20"});
+  EXPECT_EQ(retry_wait(o, 1, 0), 20ms);
+  EXPECT_EQ(retry_wait(o, 7, 0.5), 30ms);
+}
+
 // ---- the binaries -------------------------------------------------------------
 
 TEST(Loadgen, BaselineServerAnswersWholeSessions) {
@@ -526,16 +568,18 @@ TEST(Loadgen, ReportsErrorsWhenNothingListens) {
 // A scripted ACS on a plain socket: it sends the simulated CPE a fixed list
 // of requests per session and records what comes back, so the CPE side of
 // the RPCs (and what a Reboot or Download does to the next session) is
-// checked over the wire.
+// checked over the wire. The first `busy_informs` Informs get a 503, as from
+// an overloaded ACS.
 class ScriptedAcs {
  public:
-  explicit ScriptedAcs(std::vector<std::vector<soap::Body> > script) : script_(std::move(script)) {
+  explicit ScriptedAcs(std::vector<std::vector<soap::Body> > script, size_t busy_informs = 0)
+      : script_(std::move(script)), busy_left_(busy_informs) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd_, 16);
+    listen(fd_, 64);
     socklen_t len = sizeof a;
     getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port = ntohs(a.sin_port);
@@ -548,6 +592,11 @@ class ScriptedAcs {
   }
   uint16_t port = 0;
   std::vector<soap::Envelope> received;  // every CPE message, in order
+  // By serial number: the sessions that ended with a 204, when the last 503
+  // was sent, and the shortest wait from a 503 to the next Inform.
+  std::map<std::string, int> completed;
+  std::map<std::string, std::chrono::steady_clock::time_point> refused_at;
+  std::chrono::steady_clock::duration shortest_retry = std::chrono::hours(1);
 
  private:
   void serve() {
@@ -595,6 +644,18 @@ class ScriptedAcs {
     soap::Envelope out;
     out.cwmp_ns = env.cwmp_ns;
     out.header.id = "acs-" + std::to_string(received.size());
+    if (const auto* inform = std::get_if<soap::Inform>(&env.body)) {
+      auto now = std::chrono::steady_clock::now();
+      serial_ = inform->device_id.serial_number;
+      if (auto it = refused_at.find(serial_); it != refused_at.end())
+        shortest_retry = std::min(shortest_retry, now - it->second);
+      if (busy_left_ > 0) {
+        --busy_left_;
+        refused_at[serial_] = now;
+        return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nConnection: close\r\n"
+               "Content-Length: 0\r\n\r\n";
+      }
+    }
     if (std::holds_alternative<soap::Inform>(env.body)) {
       queue_ = session_ < script_.size() ? script_[session_] : std::vector<soap::Body>{};
       ++session_;
@@ -605,6 +666,7 @@ class ScriptedAcs {
       out.body = queue_.front();
       queue_.erase(queue_.begin());
     } else {
+      ++completed[serial_];
       return "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
     }
     std::string xml = soap::write(out);
@@ -616,6 +678,8 @@ class ScriptedAcs {
   std::vector<std::vector<soap::Body> > script_;
   std::vector<soap::Body> queue_;
   size_t session_ = 0;
+  size_t busy_left_ = 0;
+  std::string serial_;  // of the session on the connection being served
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -681,6 +745,56 @@ TEST(Loadgen, AnswersAcsRequestsAndReportsRebootAndDownloadNextSession) {
   ASSERT_TRUE(in3);
   EXPECT_EQ(in3->events, (std::vector<soap::EventStruct>{{"2 PERIODIC", ""}}));
   EXPECT_EQ(in3->device_id, in2->device_id);
+}
+
+// A boot storm in small: 50 devices once each, the ACS refuses the first 20
+// Informs; every refused device comes back (same serial, same event) after
+// the --busy-retry wait and the run passes.
+TEST(Loadgen, EachDeviceOnceRetriesRefusedDevices) {
+  constexpr size_t kDevices = 50, kRefused = 20;
+  ScriptedAcs acs({}, kRefused);
+  LoadgenRun r = run_loadgen(acs.port,
+                             {"--each-device-once", "--devices", std::to_string(kDevices),
+                              "--busy-retry", "20", "--rate", "500", "--events", "0 BOOTSTRAP:1"},
+                             "each-once");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("devices_done"), kDevices) << r.json;
+  EXPECT_EQ(r.figure("devices_not_done"), 0u) << r.json;
+  EXPECT_EQ(r.figure("retries"), kRefused) << r.json;
+  EXPECT_EQ(r.figure("busy_503"), kRefused) << r.json;
+  EXPECT_EQ(r.figure("completed"), kDevices) << r.json;
+  EXPECT_EQ(r.figure("started"), kDevices + kRefused) << r.json;
+  EXPECT_EQ(r.json.find("\"drain_s\": null"), std::string::npos) << r.json;
+
+  // Each device completed exactly once, every Inform was its 0 BOOTSTRAP.
+  EXPECT_EQ(acs.completed.size(), kDevices);
+  for (const auto& [serial, n] : acs.completed) EXPECT_EQ(n, 1) << serial;
+  size_t informs = 0;
+  for (const auto& e : acs.received) {
+    const auto* in = std::get_if<soap::Inform>(&e.body);
+    if (!in) continue;
+    ++informs;
+    EXPECT_EQ(in->events, (std::vector<soap::EventStruct>{{"0 BOOTSTRAP", ""}}));
+  }
+  EXPECT_EQ(informs, kDevices + kRefused);
+  // A retry may be refused again (it comes 20-40 ms later, while the first
+  // 20 Informs take ~40 ms to arrive); every refused device got in at last.
+  EXPECT_GE(acs.refused_at.size(), 1u);
+  EXPECT_LE(acs.refused_at.size(), kRefused);
+  for (const auto& [serial, at] : acs.refused_at) EXPECT_EQ(acs.completed.count(serial), 1u);
+  EXPECT_GE(acs.shortest_retry, 20ms);  // --busy-retry 20: a wait in [20, 40) ms
+
+  // Without retries the refused devices stay not done, and the run fails.
+  ScriptedAcs strict({}, 5);
+  r = run_loadgen(
+      strict.port,
+      {"--each-device-once", "--devices", "10", "--busy-retry", "none", "--concurrency", "2"},
+      "each-once-none");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.figure("devices_done"), 5u) << r.json;
+  EXPECT_EQ(r.figure("devices_not_done"), 5u) << r.json;
+  EXPECT_EQ(r.figure("retries"), 0u) << r.json;
+  EXPECT_EQ(strict.completed.size(), 5u);
 }
 
 class LoadgenAgainstLuacs : public ::testing::Test {
