@@ -104,7 +104,8 @@ std::string reload(luacs::lua::PolicyManager& policies, const char* why) {
   return answer;
 }
 
-std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Server& server) {
+std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Server& server,
+                   const luacs::store::Store* store) {
   auto s = policies.status();
   const auto& st = server.stats();
   std::string out = "ok generation " + std::to_string(s.generation) + "\n";
@@ -117,10 +118,35 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
          std::to_string(policies.hook_errors.load()) + "\n";
   out += "lua_bytes";
   for (unsigned w = 0; w < server.workers() && w < luacs::lua::PolicyManager::kMaxWorkers; ++w)
-    out += " " + std::to_string(policies.lua_bytes[w].load());
+  {
+    out += ' ';
+    out += std::to_string(policies.lua_bytes[w].load());
+  }
   out += "\n";
   out += "sessions_live " + std::to_string(st.sessions_live.load()) + " sessions_completed " +
-         std::to_string(st.sessions_completed.load()) + "\n";
+         std::to_string(st.sessions_completed.load()) + " rejected_busy " +
+         std::to_string(st.rejected_busy.load()) + " rejected_backlog " +
+         std::to_string(st.rejected_backlog.load()) + "\n";
+  if (store) {
+    const auto ss = store->stats();
+    auto field = [&out](const char* name, uint64_t v) {
+      out += ' ';
+      out += name;
+      out += ' ';
+      out += std::to_string(v);
+    };
+    out += ss.available ? "store up" : "store down";
+    field("pending", ss.pending);
+    field("rows_written", ss.rows_written);
+    field("dropped", ss.dropped);
+    out += "\ncache";
+    field("devices", ss.cache_size);
+    field("bytes", ss.cache_bytes);
+    field("hits", ss.cache_hits);
+    field("misses", ss.cache_misses);
+    field("evictions", ss.cache_evictions);
+    out += '\n';
+  }
   return out;
 }
 
@@ -220,6 +246,7 @@ int main(int argc, char** argv) {
     opts.batch_rows = cfg.store_batch_rows;
     opts.max_pending = cfg.store_max_pending;
     opts.cache_devices = cfg.store_cache_devices;
+    opts.cache_bytes = cfg.store_cache_bytes;
     opts.session_log_retention =
         std::chrono::duration_cast<std::chrono::hours>(cfg.session_log_retention);
     try {
@@ -279,7 +306,7 @@ int main(int argc, char** argv) {
       control = std::make_unique<luacs::control::ControlServer>(
           base, cfg.control_socket, [&](std::string_view command) -> std::string {
             if (command == "reload") return reload(policies, "luacs reload");
-            if (command == "status") return status(policies, server);
+            if (command == "status") return status(policies, server, store.get());
             return "error unknown command '" + std::string(command) + "'\n";
           });
     } catch (const std::exception& e) {

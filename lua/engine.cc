@@ -218,6 +218,19 @@ struct Run::Impl {
     if (ctx.device && !ctx.device->data_model_root.empty()) return ctx.device->data_model_root;
     return cwmp::data_model_root(ctx.session->inform());
   }
+  // The key of State::invalid_names: what fixes a device's data model.
+  const std::string& model_key() {
+    if (model_key_.empty()) {
+      const soap::Inform& in = ctx.session->inform();
+      const std::string version_name = root() + ".DeviceInfo.SoftwareVersion";
+      std::string version;
+      for (const auto& p : in.parameters)
+        if (p.name == version_name) version = p.value;
+      model_key_ = in.device_id.oui + '\x1f' + in.device_id.product_class + '\x1f' + version;
+    }
+    return model_key_;
+  }
+  std::string model_key_;
 
   void add_fault(const std::string& message, const std::string& detail) {
     ctx.result->faults.push_back({device_id(), "policy", 0, message, detail});
@@ -268,6 +281,7 @@ struct Run::Impl {
              // Narrow the batch down to the names the CPE does not know.
              if (names.size() == 1) {
                c->invalid.push_back(names[0]);
+               r->st->invalid_names.add(r->model_key(), names[0]);
                return;
              }
              auto mid = names.begin() + static_cast<std::ptrdiff_t>(names.size() / 2);
@@ -850,6 +864,16 @@ int dev_get(lua_State* L) {
   auto names = names_arg(L, 2, "get");
   return guarded(L, [&] {
     auto c = r->new_call(Call::Kind::kGet);
+    // Names this model is known to refuse are answered as refused at once.
+    const auto& invalid = r->st->invalid_names;
+    if (!invalid.by_model.empty()) {
+      const std::string& model = r->model_key();
+      std::erase_if(names, [&](const std::string& n) {
+        if (!invalid.has(model, n)) return false;
+        c->invalid.push_back(n);
+        return true;
+      });
+    }
     size_t batch = std::max(1u, r->st->limits().batch_size);
     for (size_t i = 0; i < names.size(); i += batch) {
       size_t end = std::min(names.size(), i + batch);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "lua/policy.h"
@@ -66,6 +68,25 @@ class State {
   // Finished coroutines kept for the next hooks (thread, registry ref).
   std::vector<std::pair<lua_State*, int>> thread_pool;
   unsigned runs_since_gc = 0;
+
+  // Parameter names a model refused with 9005 (a model: OUI, ProductClass
+  // and SoftwareVersion), so dev:get does not ask the next device of that
+  // model for them and narrow a fault down again. Bounded: past kMaxModels
+  // models (or kMaxNames names for one) it starts over.
+  struct InvalidNames {
+    static constexpr size_t kMaxModels = 4096, kMaxNames = 512;
+    std::unordered_map<std::string, std::unordered_set<std::string>> by_model;
+    bool has(const std::string& model, const std::string& name) const {
+      auto it = by_model.find(model);
+      return it != by_model.end() && it->second.count(name);
+    }
+    void add(const std::string& model, const std::string& name) {
+      if (by_model.size() >= kMaxModels && !by_model.count(model)) by_model.clear();
+      auto& names = by_model[model];
+      if (names.size() >= kMaxNames) names.clear();
+      names.insert(name);
+    }
+  } invalid_names;
 
  private:
   State() = default;

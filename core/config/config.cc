@@ -364,6 +364,14 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.store_cache_devices = unsigned_in(v, 0, 100'000'000);
      }},
+    {"store", "cache_memory",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_cache_bytes = size_in(v, 1 << 20, uint64_t{1} << 40);
+     }},
+    {"store", "max_backlog",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_max_backlog = unsigned_in(v, 1, 100'000'000);
+     }},
     {"store", "session_log_retention",
      [](Parser& p, std::string_view v) {
        p.cfg.session_log_retention = duration_in(v, milliseconds{60'000}, kDay * 3650);

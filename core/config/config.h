@@ -87,6 +87,8 @@ struct Config {
   unsigned store_batch_rows = 500;                    // ... or when a batch has this many rows
   unsigned store_max_pending = 200'000;               // results kept while PostgreSQL is away
   unsigned store_cache_devices = 1'000'000;           // devices kept in memory
+  uint64_t store_cache_bytes = uint64_t{64} << 20;    // ... and at most about this much of them
+  unsigned store_max_backlog = 20'000;  // writes not yet committed: more -> new sessions get 503
   std::chrono::milliseconds session_log_retention{7 * 24 * 3'600'000};
 
   // [policy]

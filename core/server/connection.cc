@@ -244,6 +244,13 @@ bool Connection::route() {
       send(503, kText, h, "Store unavailable, retry later\n", true);
       return false;
     }
+    if (store && store->backlog() >= w_.cfg().store_max_backlog) {
+      st.rejected_backlog.fetch_add(1, std::memory_order_relaxed);
+      std::string retry = std::to_string(w_.cfg().retry_after_s);
+      http::Header h[] = {{"Retry-After", retry}};
+      send(503, kText, h, "Store behind, retry later\n", true);
+      return false;
+    }
     if (st.sessions_live.load(std::memory_order_relaxed) >=
         static_cast<int64_t>(w_.cfg().max_sessions)) {
       st.rejected_busy.fetch_add(1, std::memory_order_relaxed);

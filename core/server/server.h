@@ -34,7 +34,8 @@ struct Stats {
   std::atomic<uint64_t> sessions_failed{0};
   std::atomic<int64_t> sessions_live{0};
   std::atomic<uint64_t> handovers{0};
-  std::atomic<uint64_t> rejected_busy{0};  // 503
+  std::atomic<uint64_t> rejected_busy{0};     // 503: too many sessions, device busy, store down
+  std::atomic<uint64_t> rejected_backlog{0};  // 503: the store is behind ([store] max_backlog)
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
 };

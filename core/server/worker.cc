@@ -23,16 +23,41 @@
 namespace luacs::server {
 namespace {
 
+// {"result", "detail", "cpe_requests", "rpcs": [[method, outcome]...],
+// "duration_ms"}, written directly: this runs for every session.
 std::string summary_json(const cwmp::Session& s) {
-  nlohmann::json rpcs = nlohmann::json::array();
-  for (const auto& r : s.rpcs()) rpcs.push_back({r.method, r.outcome});
+  auto quoted = [](std::string& out, std::string_view text) {
+    bool plain = true;
+    for (unsigned char c : text) plain = plain && c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+    if (plain) {
+      out += '"';
+      out += text;
+      out += '"';
+    } else {
+      out += util::json_text(std::string(text));  // escapes, and replaces invalid UTF-8
+    }
+  };
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cwmp::Clock::now() - s.started());
-  nlohmann::json j = {{"result", cwmp::to_string(s.end_reason())},
-                      {"detail", s.end_detail()},
-                      {"cpe_requests", s.cpe_requests()},
-                      {"rpcs", rpcs},
-                      {"duration_ms", ms.count()}};
-  return util::json_text(j);
+  std::string out = "{\"result\": ";
+  quoted(out, cwmp::to_string(s.end_reason()));
+  out += ", \"detail\": ";
+  quoted(out, s.end_detail());
+  out += ", \"cpe_requests\": ";
+  out += std::to_string(s.cpe_requests());
+  out += ", \"rpcs\": [";
+  bool first = true;
+  for (const auto& r : s.rpcs()) {
+    out += first ? "[" : ", [";
+    first = false;
+    quoted(out, r.method);
+    out += ", ";
+    quoted(out, r.outcome);
+    out += ']';
+  }
+  out += "], \"duration_ms\": ";
+  out += std::to_string(ms.count());
+  out += '}';
+  return out;
 }
 
 // The base URL CPEs fetch pushed files from: [files] url, else the host the
@@ -506,13 +531,29 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   r.data_model_root = cwmp::data_model_root(in);
   r.remote_address = util::address_of(slot->peer);
   r.events = in.events;
-  // The Inform's values first: values read later in the session win.
+  // The Inform's values first: values read later in the session win. An
+  // Inform value the store already holds is not written again (its read_at
+  // stays the time it was first seen so; last_inform says it still was): a
+  // periodic Inform then rewrites no parameters at all.
+  const store::Device* known = slot->device.get();
   std::vector<std::pair<soap::ParameterValue, store::Time>> params;
   params.reserve(in.parameters.size() + r.parameters.size());
-  for (const auto& p : in.parameters) params.emplace_back(p, r.inform_time);
+  for (const auto& p : in.parameters) {
+    if (known) {
+      auto it = known->parameters.find(p.name);
+      if (it != known->parameters.end() && it->second.value == p.value &&
+          it->second.type == p.type)
+        continue;
+    }
+    params.emplace_back(p, r.inform_time);
+  }
   std::move(r.parameters.begin(), r.parameters.end(), std::back_inserter(params));
   r.parameters = std::move(params);
   r.summary = summary_json(s);
+  // The snapshot goes before the write: held by nobody else, the cached
+  // device is then updated in place instead of copied.
+  slot->run.reset();
+  slot->device.reset();
   bool durable = !r.tags_added.empty() || !r.tags_removed.empty() || !r.faults.empty() ||
                  !r.task_results.empty();
   if (durable && committed) {

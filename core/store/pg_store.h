@@ -104,7 +104,9 @@ inline Options sane(Options o) {
 class PgStore final : public Store {
  public:
   explicit PgStore(const Options& opts)
-      : opts_(sane(opts)), cache_(opts_.cache_devices), queue_(opts_.max_pending) {}
+      : opts_(sane(opts)), cache_(opts_.cache_devices, opts_.cache_bytes), queue_(opts_.max_pending) {
+    cache_.set_unflushed(&unflushed_from_);
+  }
 
   ~PgStore() override { close(); }
 
@@ -115,6 +117,9 @@ class PgStore final : public Store {
   }
 
   bool available() const override { return writer_up_ && reader_up_; }
+  uint64_t backlog() const override {
+    return pending_.load(std::memory_order_relaxed) + inbox_count_.load(std::memory_order_relaxed);
+  }
   std::shared_ptr<const Device> cached(const std::string& id) const override;
   void load_device(const std::string& id, Executor exec,
                    std::function<void(std::shared_ptr<const Device>, bool ok)> done) override;
@@ -139,7 +144,10 @@ class PgStore final : public Store {
   void pump_reader();
   void fail_loads();
   void run_file_load(FileLoadRequest req);
-  void pump_writer();
+  void pump_writer();       // pump_writer_once, then watch_inbox
+  void pump_writer_once();  // start the next write if one is due
+  void watch_inbox();       // keep the flush timer running while there is work
+  void publish_watermark();
   void run_batch(uint64_t limit);
   void batch_done(std::vector<Queued> items, const PgReply& reply);
   void run_op();
@@ -168,6 +176,13 @@ class PgStore final : public Store {
   std::vector<Op> inbox_ops_;
   std::vector<FileLoadRequest> inbox_file_loads_;
   bool inbox_close_ = false;
+  // True while the flush timer will drain the inbox by itself: writers then
+  // queue without waking the thread.
+  bool inbox_watched_ = false;
+  std::atomic<uint64_t> inbox_count_{0};
+  // Every session write numbered below this is committed (or dropped); the
+  // cache keeps devices written later (DeviceCache::set_unflushed).
+  std::atomic<uint64_t> unflushed_from_{0};
   bool inbox_sealed_ = false;  // the thread has finished: nothing is queued any more
   uint64_t next_seq_ = 1;
   std::atomic<bool> closed_{false};
@@ -189,6 +204,7 @@ class PgStore final : public Store {
   bool writer_busy_ = false;
   bool last_was_op_ = false;  // the writer's last turn went to a durable single write
   size_t inflight_items_ = 0;
+  uint64_t inflight_min_seq_ = UINT64_MAX;  // lowest seq of the batch being written
   std::unordered_map<std::string, std::vector<LoadRequest>> loads_waiting_;
   std::deque<std::string> load_order_;
   bool reader_busy_ = false;

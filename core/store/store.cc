@@ -130,23 +130,34 @@ void PgStore::write_session(SessionResult r, Executor exec, std::function<void(b
   for (auto& f : r.faults) f.detail = valid_json(std::move(f.detail));
   for (auto& t : r.task_results) t.result = valid_json(std::move(t.result));
 
-  // The next session of this device sees the result before it is flushed.
-  cache_.update(r.device_id, [&](CacheEntry& e) {
-    // A known-absent entry holds only the tasks queued for the new device.
-    e = CacheEntry{apply_session(e.device.get(), r), true};
-  });
-
   Queued q;
   q.queued = Clock::now();
-  q.session = std::move(r);
   q.exec = std::move(exec);
   q.done = std::move(done);
+  const bool durable = static_cast<bool>(q.done);
   {
     std::lock_guard lock(inbox_mu_);
     if (!inbox_sealed_) {
       q.seq = next_seq_++;
+      // The next session of this device sees the result before it is
+      // flushed. Done under the inbox lock so the entry's write number and
+      // the queue agree on order (see publish_watermark).
+      cache_.update(
+          r.device_id,
+          [&](CacheEntry& e) {
+            // A known-absent entry holds only the tasks queued for the new device.
+            apply_session(e.device, r);
+            e.exists = true;
+          },
+          q.seq);
+      q.session = std::move(r);
       inbox_writes_.push_back(std::move(q));
-      event_active(wake_.get(), 0, 0);
+      inbox_count_.store(inbox_writes_.size(), std::memory_order_relaxed);
+      // The store thread looks at the inbox by itself while its flush timer
+      // runs: wake it only when it is not watching, for a full batch, or
+      // for a caller waiting on the commit.
+      if (!inbox_watched_ || durable || inbox_writes_.size() >= opts_.batch_rows)
+        event_active(wake_.get(), 0, 0);
       return;
     }
   }
@@ -164,6 +175,7 @@ void PgStore::record_transfer_sent(Transfer t) {
   if (inbox_sealed_) return;
   q.seq = next_seq_++;
   inbox_writes_.push_back(std::move(q));
+  inbox_count_.store(inbox_writes_.size(), std::memory_order_relaxed);
   event_active(wake_.get(), 0, 0);
 }
 
@@ -252,6 +264,8 @@ Stats PgStore::stats() const {
   s.cache_hits = cache_hits_;
   s.cache_misses = cache_misses_;
   s.cache_size = cache_.size();
+  s.cache_bytes = cache_.bytes();
+  s.cache_evictions = cache_.evictions();
   s.reconnects = (writer_ ? writer_->reconnects() : 0) + (reader_ ? reader_->reconnects() : 0);
   s.rejected = rejected_;
   s.available = available();
@@ -265,7 +279,8 @@ void PgStore::on_wake(evutil_socket_t, short, void* self) {
 }
 
 void PgStore::on_flush_timer(evutil_socket_t, short, void* self) {
-  static_cast<PgStore*>(self)->pump_writer();
+  // Writers do not wake the thread while this timer runs: look at the inbox.
+  static_cast<PgStore*>(self)->drain_inbox();
 }
 
 void PgStore::on_tick(evutil_socket_t, short, void* self) {
@@ -283,6 +298,7 @@ void PgStore::drain_inbox() {
     loads.swap(inbox_loads_);
     file_loads.swap(inbox_file_loads_);
     writes.swap(inbox_writes_);
+    inbox_count_.store(0, std::memory_order_relaxed);
     ops.swap(inbox_ops_);
     close_now = inbox_close_;
   }

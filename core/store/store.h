@@ -130,7 +130,8 @@ struct Options {
   size_t max_pending = 200'000;  // queued session results kept while PostgreSQL is away
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
-  size_t cache_devices = 1'000'000;  // device cache bound
+  size_t cache_devices = 1'000'000;      // device cache bound, in devices
+  size_t cache_bytes = size_t{64} << 20;  // and in memory (approx_bytes of the devices)
   std::chrono::hours session_log_retention{24 * 7};
   // Added with the implementation:
   // A durable write (write_transfer, add_task, a write_session with `done`)
@@ -160,7 +161,7 @@ struct StoredFile {
 struct Stats {
   uint64_t batches = 0, rows_written = 0, last_batch_rows = 0, max_batch_rows = 0;
   uint64_t pending = 0, dropped = 0;  // dropped: queue bound hit
-  uint64_t cache_hits = 0, cache_misses = 0, cache_size = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_size = 0, cache_bytes = 0, cache_evictions = 0;
   uint64_t reconnects = 0;
   uint64_t rejected = 0;  // writes PostgreSQL refused even alone (logged and dropped)
   bool available = false;
@@ -177,6 +178,10 @@ class Store {
 
   // False while PostgreSQL is unreachable: new sessions get 503.
   virtual bool available() const = 0;
+  // Session results and durable writes queued and not yet committed. The
+  // server refuses new sessions (503) above [store] max_backlog, so a
+  // store that falls behind slows the fleet down instead of losing writes.
+  virtual uint64_t backlog() const = 0;
 
   // The device if it is in the cache (no I/O, any thread), else nullptr. The
   // Inform path tries this first and calls load_device() only on a miss.

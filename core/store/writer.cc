@@ -60,6 +60,30 @@ std::string bytea_hex(std::string_view bytes) {
 // ---- writes
 
 void PgStore::pump_writer() {
+  pump_writer_once();
+  publish_watermark();
+  watch_inbox();
+}
+
+void PgStore::publish_watermark() {
+  uint64_t w = std::min(queue_.oldest_seq(), inflight_min_seq_);
+  std::lock_guard lock(inbox_mu_);
+  w = std::min(w, inbox_writes_.empty() ? next_seq_ : inbox_writes_.front().seq);
+  unflushed_from_.store(w, std::memory_order_release);
+}
+
+void PgStore::watch_inbox() {
+  const bool busy = writer_busy_ || !queue_.empty();
+  std::lock_guard lock(inbox_mu_);
+  const bool work = busy || !inbox_writes_.empty();
+  if (work && !finished_ && !event_pending(flush_timer_.get(), EV_TIMEOUT, nullptr)) {
+    const timeval tv = to_timeval(opts_.flush_interval);
+    event_add(flush_timer_.get(), &tv);
+  }
+  inbox_watched_ = work && !finished_;
+}
+
+void PgStore::pump_writer_once() {
   if (finished_ || writer_busy_ || !writer_->available()) return;
   const bool batch_due =
       !queue_.empty() && (closing_ || queue_.size() >= opts_.batch_rows ||
@@ -143,6 +167,7 @@ void PgStore::run_batch(uint64_t limit) {
   EncodedBatch batch = encode_batch(sessions, sent);
   writer_busy_ = true;
   inflight_items_ = items.size();
+  inflight_min_seq_ = items.front().seq;
   update_pending();
   auto shared_items = std::make_shared<std::vector<Queued>>(std::move(items));
   run_sequence(std::move(batch.statements), [this, shared_items](PgReply reply) {
@@ -153,6 +178,7 @@ void PgStore::run_batch(uint64_t limit) {
 void PgStore::batch_done(std::vector<Queued> items, const PgReply& reply) {
   writer_busy_ = false;
   inflight_items_ = 0;
+  inflight_min_seq_ = UINT64_MAX;
   if (reply.ok()) {
     const uint64_t n = items.size();
     ++batches_;

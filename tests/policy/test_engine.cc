@@ -95,6 +95,42 @@ TEST(PolicyEngine, GetIsBatchedAndA9005IsNarrowedToTheBadNames) {
   EXPECT_EQ(gpvs[1].names.size(), 8u);
 }
 
+TEST(PolicyEngine, NamesAModelRefusedAreNotAskedOfItsNextDevice) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local v, fault = dev:get{ "Device.DeviceInfo.ModelName", "Device.Nope.One",
+                                "Device.DeviceInfo.SoftwareVersion", "Device.Nope.Two" }
+      table.sort(fault.invalid)
+      dev:summary{ model = v["Device.DeviceInfo.ModelName"], code = fault.code,
+                   invalid = table.concat(fault.invalid, ",") }
+    end
+  )"}}));
+  auto first = w.device(corpus_model(kTr181), "FIRST0001");
+  auto log1 = w.session(first);
+  // The first device of the model: the fault is narrowed, one RPC per half.
+  EXPECT_GE(log1.all<soap::GetParameterValues>().size(), 3u);
+  EXPECT_EQ(summary(log1, "invalid"), "Device.Nope.One,Device.Nope.Two");
+
+  // Same OUI, ProductClass and SoftwareVersion: one GetParameterValues of the
+  // good names, and the same answer for the policy.
+  auto second = w.device(corpus_model(kTr181), "SECOND002");
+  auto log2 = w.session(second);
+  auto gpvs = log2.all<soap::GetParameterValues>();
+  ASSERT_EQ(gpvs.size(), 1u);
+  EXPECT_EQ(gpvs[0].names, (std::vector<std::string>{"Device.DeviceInfo.ModelName",
+                                                     "Device.DeviceInfo.SoftwareVersion"}));
+  EXPECT_EQ(summary(log2, "model"), summary(log1, "model"));
+  EXPECT_NE(summary(log2, "model"), "<none>");
+  EXPECT_EQ(summary(log2, "code"), "9005");
+  EXPECT_EQ(summary(log2, "invalid"), "Device.Nope.One,Device.Nope.Two");
+
+  // Another model (TR-098 here) is asked in full.
+  auto other = w.device(corpus_model(kTr098), "OTHER0003");
+  auto log3 = w.session(other);
+  EXPECT_GE(log3.all<soap::GetParameterValues>().size(), 1u);
+  EXPECT_EQ(log3.all<soap::GetParameterValues>()[0].names.size(), 4u);
+}
+
 TEST(PolicyEngine, ACpeFaultReturnsNilAndTheFault) {
   PolicyWorld w(policy_dir({{"main.lua", R"(
     function on_inform(dev)

@@ -221,6 +221,39 @@ TEST(StoreHttp, TasksTagsFaultsAndTransfersRoundTrip) {
   EXPECT_EQ(luacs.stop(), 0);
 }
 
+TEST(StoreHttp, AStoreThatFallsBehindGets503sNotLostWrites) {
+  TempDatabase db("backlog");
+  // Writes wait 1.5 s for their batch; two waiting is the most allowed.
+  LuacsProcess luacs("[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = 7\n[store]\nsql_dir = " +
+                         std::string(LUACS_SOURCE_DIR) +
+                         "/sql\nflush_interval = 1500ms\nbatch_rows = 1000\nmax_backlog = 2\n"
+                         "[log]\nlevel = info\n",
+                     {"--store-dsn", db.dsn()});
+  ASSERT_TRUE(luacs.started()) << luacs.log();
+  ASSERT_TRUE(plain_session(luacs.port(), "B1"));
+  ASSERT_TRUE(plain_session(luacs.port(), "B2"));
+
+  // A new session now is refused before anything is done for it.
+  {
+    CpeClient c(luacs.port());
+    HttpResponse r = c.post(inform_xml("B3", "E48D8C", "hAP lite"));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.header("retry-after"), "7");
+    EXPECT_NE(r.body.find("Store behind"), std::string::npos) << r.body;
+  }
+  // Once the batch is committed, sessions are taken again.
+  bool accepted = false;
+  for (int i = 0; i < 50 && !accepted; ++i) {
+    std::this_thread::sleep_for(100ms);
+    accepted = plain_session(luacs.port(), "B3");
+  }
+  EXPECT_TRUE(accepted) << luacs.log();
+  EXPECT_EQ(luacs.stop(), 0) << luacs.log();
+  Pg pg(db.dsn());
+  EXPECT_EQ(pg.value("SELECT count(*) FROM devices"), "3");
+  EXPECT_EQ(pg.value("SELECT count(*) FROM session_log"), "3");
+}
+
 TEST(StoreHttp, TenThousandDevicesAreAllStored) {
   if (!*LUACS_LOADGEN) GTEST_SKIP() << "needs the load generator (LUACS_BENCH=ON)";
   TempDatabase db("tenk");
