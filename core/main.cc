@@ -126,7 +126,8 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   out += "sessions_live " + std::to_string(st.sessions_live.load()) + " sessions_completed " +
          std::to_string(st.sessions_completed.load()) + " rejected_busy " +
          std::to_string(st.rejected_busy.load()) + " rejected_backlog " +
-         std::to_string(st.rejected_backlog.load()) + "\n";
+         std::to_string(st.rejected_backlog.load()) + " rejected_overload " +
+         std::to_string(st.rejected_overload.load()) + "\n";
   if (store) {
     const auto ss = store->stats();
     auto field = [&out](const char* name, uint64_t v) {

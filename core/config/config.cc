@@ -308,6 +308,11 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) { p.cfg.max_sessions = unsigned_in(v, 1, 100'000'000); }},
     {"limits", "max_connections",
      [](Parser& p, std::string_view v) { p.cfg.max_connections = unsigned_in(v, 1, 100'000'000); }},
+    {"limits", "max_queue_delay",
+     [](Parser& p, std::string_view v) {
+       p.cfg.max_queue_delay =
+           v == "0" ? milliseconds{0} : duration_in(v, milliseconds{1}, milliseconds{60'000});
+     }},
     {"limits", "retry_after_s",
      [](Parser& p, std::string_view v) { p.cfg.retry_after_s = unsigned_in(v, 1, 86'400); }},
 

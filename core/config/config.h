@@ -67,6 +67,10 @@ struct Config {
   std::chrono::milliseconds keepalive_timeout{60'000};  // idle connection between requests
   unsigned max_sessions = 100'000;  // live CWMP sessions; more -> 503 + Retry-After
   unsigned max_connections = 200'000;
+  // A new connection whose first request waited longer than this inside
+  // luacs (accepted, not yet read: the workers are saturated) gets 503 for a
+  // new session; 0 = never. Keeps latency bounded at overload (CoDel-like).
+  std::chrono::milliseconds max_queue_delay{50};
   unsigned retry_after_s = 60;
 
   // [auth]

@@ -24,7 +24,9 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 }  // namespace
 
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
-    : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
+    : w_(w),
+      id_(w.next_connection_id()),
+      peer_(std::move(peer)) {
   setup(fd);
   make_parser();
   arm_timer(w_.cfg().header_timeout);
@@ -55,6 +57,7 @@ void Connection::setup(evutil_socket_t fd) {
   bev_ = bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
   bufferevent_setcb(bev_, &Connection::on_read_cb, &Connection::on_write_cb,
                     &Connection::on_event_cb, this);
+  bufferevent_priority_set(bev_, kPriorityNew);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
   timer_ = evtimer_new(w_.base(), &Connection::on_timer_cb, this);
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -251,6 +254,18 @@ bool Connection::route() {
       send(503, kText, h, "Store behind, retry later\n", true);
       return false;
     }
+    // Overload: new work waits here longer than max_queue_delay (sessions
+    // in flight go first). Shed new sessions, but never down to an idle
+    // worker: with fewer than kMinLive sessions in flight it still takes
+    // them, so a saturated box keeps completing sessions.
+    constexpr size_t kMinLive = 32;
+    if (w_.saturated() && w_.live_sessions() >= kMinLive) {
+      st.rejected_overload.fetch_add(1, std::memory_order_relaxed);
+      std::string retry = std::to_string(w_.cfg().retry_after_s);
+      http::Header h[] = {{"Retry-After", retry}};
+      send(503, kText, h, "Overloaded, retry later\n", true);
+      return false;
+    }
     if (st.sessions_live.load(std::memory_order_relaxed) >=
         static_cast<int64_t>(w_.cfg().max_sessions)) {
       st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
@@ -418,6 +433,7 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
   SessionSlot* slot = w_.find_session(cookie);
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
   slot->conn = this;
+  bufferevent_priority_set(bev_, kPriorityInFlight);
   cwmp::Reply reply = slot->session->handle(env, cwmp::Clock::now());
   bool close = reply.close || !parser_->request().keep_alive;
 
@@ -532,10 +548,12 @@ void Connection::finish_request(bool close) {
   // Between the requests of a session the parser keeps its buffers for
   // reuse; a connection left idle by a finished session (a CPE keeping it
   // open until its next periodic Inform) holds none.
-  if (cookie_.empty())
+  if (cookie_.empty()) {
     parser_.reset();
-  else
+    bufferevent_priority_set(bev_, kPriorityNew);
+  } else {
     parser_->reset();
+  }
   in_request_ = false;
   if (close) {
     closing_ = true;

@@ -289,9 +289,16 @@ std::string session_line(const cwmp::Session& s, const std::string& peer) {
 Worker::Worker(Shared& shared, int index) : shared_(shared), index_(index) {
   base_ = event_base_new();
   if (!base_) throw std::runtime_error("event_base_new failed");
+  // Two priorities: sessions in flight (and the store's answers they wait
+  // for) before new connections. Saturated, a worker finishes what it
+  // started; new arrivals wait, and past [limits] max_queue_delay get 503.
+  event_base_priority_init(base_, 2);
   inbox_event_ = event_new(base_, -1, 0, &Worker::on_inbox, this);
+  event_priority_set(inbox_event_, kPriorityInFlight);
   mailbox_->wake = inbox_event_;
   sweep_event_ = event_new(base_, -1, EV_PERSIST, &Worker::on_sweep, this);
+  pulse_event_ = event_new(base_, -1, EV_PERSIST, &Worker::on_pulse, this);
+  event_priority_set(pulse_event_, kPriorityNew);
   stop_event_ = event_new(
       base_, -1, 0,
       [](evutil_socket_t, short, void* arg) {
@@ -321,6 +328,7 @@ Worker::~Worker() {
   }
   event_free(inbox_event_);
   event_free(sweep_event_);
+  event_free(pulse_event_);
   event_free(stop_event_);
   handler_.reset();
   engine_.reset();
@@ -386,6 +394,11 @@ void Worker::run() {
   driver_ = std::make_unique<Driver>(*this);
   timeval one_second{1, 0};
   event_add(sweep_event_, &one_second);
+  if (cfg().max_queue_delay.count() > 0) {
+    last_pulse_ = std::chrono::steady_clock::now();
+    const timeval pulse{0, std::chrono::microseconds(kPulse).count()};
+    event_add(pulse_event_, &pulse);
+  }
   event_base_dispatch(base_);
 }
 
@@ -447,6 +460,14 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, v
   }
   auto c = std::make_unique<Connection>(*w, fd, util::format_peer(sa));
   w->connections_.emplace(c->id(), std::move(c));
+}
+
+void Worker::on_pulse(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  const auto now = std::chrono::steady_clock::now();
+  const auto late = now - w->last_pulse_ - kPulse;
+  w->last_pulse_ = now;
+  w->saturated_ = late > w->cfg().max_queue_delay;
 }
 
 void Worker::on_sweep(evutil_socket_t, short, void* arg) {

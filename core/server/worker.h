@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -28,6 +29,11 @@ namespace luacs::server {
 
 class Worker;
 class Connection;
+
+// Event priorities of a worker's loop (libevent runs lower numbers first).
+inline constexpr int kPriorityInFlight = 0;  // connections with a session, store answers
+inline constexpr int kPriorityNew = 1;       // the listener, connections without a session
+inline constexpr std::chrono::milliseconds kPulse{10};  // period of the saturation probe
 
 // What all workers share. Everything in here is thread-safe.
 struct Shared {
@@ -101,6 +107,9 @@ class Worker {
   void release_reader(soap::Reader* r);
 
   SessionSlot* find_session(const std::string& cookie);
+  size_t live_sessions() const { return sessions_.size(); }
+  // New connections wait longer than [limits] max_queue_delay to be served.
+  bool saturated() const { return saturated_; }
   // Registers a new session for `device`; nullptr when the device is already
   // in a session elsewhere.
   SessionSlot* create_session(const std::string& device, const std::string& peer);
@@ -123,6 +132,7 @@ class Worker {
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
   static void on_inbox(evutil_socket_t, short, void*);
   static void on_sweep(evutil_socket_t, short, void*);
+  static void on_pulse(evutil_socket_t, short, void*);
   void run();
   void sweep();
 
@@ -132,6 +142,10 @@ class Worker {
   std::vector<evconnlistener*> listeners_;
   event* inbox_event_ = nullptr;
   event* sweep_event_ = nullptr;
+  // A low-priority tick: how late it runs is how long new work waits here.
+  event* pulse_event_ = nullptr;
+  std::chrono::steady_clock::time_point last_pulse_{};
+  bool saturated_ = false;  // the last pulse was later than [limits] max_queue_delay
   event* stop_event_ = nullptr;
   std::thread thread_;
 
@@ -220,6 +234,7 @@ class Connection final : public http::BodySink {
   ConnAuth auth_;
   std::string cookie_;  // the session this connection serves
   std::string peer_;
+
   bool closing_ = false;
   bool handed_over_ = false;
   bool in_request_ = false;

@@ -258,6 +258,46 @@ TEST(CwmpHttp, SessionLimitGives503) {
   EXPECT_EQ(b.post("").status, 204);
 }
 
+// Stalls its worker's loop for a while on the Inform of device "...-STALL":
+// what a saturated worker looks like from outside.
+class Staller final : public cwmp::SessionHandler {
+ public:
+  void on_inform(cwmp::Session& s) override {
+    if (s.device_id().ends_with("-STALL")) std::this_thread::sleep_for(150ms);
+  }
+};
+
+TEST(CwmpHttp, ASaturatedWorkerShedsNewSessionsAndFinishesItsOwn) {
+  auto cfg = test::test_config(1);
+  cfg.max_queue_delay = 20ms;
+  TestServer srv(cfg, [](int) { return std::make_unique<Staller>(); });
+  // 32 sessions in flight: below that a worker never sheds.
+  std::vector<std::unique_ptr<CpeClient>> live;
+  for (int i = 0; i < 32; ++i) {
+    live.push_back(std::make_unique<CpeClient>(srv.port()));
+    ASSERT_EQ(live.back()->post(inform_xml("LIVE" + std::to_string(i))).status, 200);
+  }
+  // The worker stalls for 150 ms; a CPE that arrives meanwhile is refused.
+  CpeClient stall(srv.port());
+  std::thread t([&] { EXPECT_EQ(stall.post(inform_xml("STALL")).status, 200); });
+  std::this_thread::sleep_for(50ms);
+  CpeClient late(srv.port());
+  HttpResponse r = late.post(inform_xml("LATE"));
+  t.join();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("retry-after"), "60");
+  EXPECT_NE(r.body.find("Overloaded"), std::string::npos) << r.body;
+  EXPECT_EQ(srv.server().stats().rejected_overload.load(), 1u);
+
+  // Sessions in flight complete, and once the worker keeps up again new
+  // sessions are taken.
+  for (auto& c : live) EXPECT_EQ(c->post("").status, 204);
+  EXPECT_EQ(stall.post("").status, 204);
+  std::this_thread::sleep_for(50ms);
+  CpeClient again(srv.port());
+  plain_session(again, inform_xml("LATE"));
+}
+
 TEST(CwmpHttp, BadInputGetsAClearAnswerAndTheServerKeepsServing) {
   auto cfg = test::test_config(1);
   cfg.max_body_bytes = 64 * 1024;

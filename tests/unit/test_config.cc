@@ -42,6 +42,9 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.keepalive_timeout, d.keepalive_timeout);
   EXPECT_EQ(c.max_sessions, d.max_sessions);
   EXPECT_EQ(c.max_connections, d.max_connections);
+  EXPECT_EQ(c.max_queue_delay, d.max_queue_delay);
+  EXPECT_EQ(c.store_cache_bytes, d.store_cache_bytes);
+  EXPECT_EQ(c.store_max_backlog, d.store_max_backlog);
   EXPECT_EQ(c.retry_after_s, d.retry_after_s);
   EXPECT_EQ(c.auth_mode, d.auth_mode);
   EXPECT_EQ(c.realm, d.realm);
@@ -113,6 +116,7 @@ body_timeout = 20
 keepalive_timeout = 1h
 max_sessions = 5000
 max_connections = 6000
+max_queue_delay = 0
 retry_after_s = 120
 
 [auth]
@@ -152,6 +156,7 @@ file = /var/log/luacs.log
   EXPECT_EQ(c.keepalive_timeout, milliseconds(3'600'000));
   EXPECT_EQ(c.max_sessions, 5000u);
   EXPECT_EQ(c.max_connections, 6000u);
+  EXPECT_EQ(c.max_queue_delay, milliseconds(0));
   EXPECT_EQ(c.retry_after_s, 120u);
   EXPECT_EQ(c.auth_mode, AuthMode::kDigest);
   EXPECT_EQ(c.realm, "ACS Realm");
