@@ -467,7 +467,11 @@ void Worker::on_pulse(evutil_socket_t, short, void* arg) {
   const auto now = std::chrono::steady_clock::now();
   const auto late = now - w->last_pulse_ - kPulse;
   w->last_pulse_ = now;
-  w->saturated_ = late > w->cfg().max_queue_delay;
+  // Shed for a while after a late pulse (hysteresis, as CoDel keeps
+  // dropping for an interval): one on-time pulse between two bursts does
+  // not mean the worker keeps up again.
+  const auto delay = w->cfg().max_queue_delay;
+  if (late > delay) w->saturated_until_ = now + std::max<std::chrono::nanoseconds>(2 * delay, 10 * kPulse);
 }
 
 void Worker::on_sweep(evutil_socket_t, short, void* arg) {

@@ -109,7 +109,7 @@ class Worker {
   SessionSlot* find_session(const std::string& cookie);
   size_t live_sessions() const { return sessions_.size(); }
   // New connections wait longer than [limits] max_queue_delay to be served.
-  bool saturated() const { return saturated_; }
+  bool saturated() const { return std::chrono::steady_clock::now() < saturated_until_; }
   // Registers a new session for `device`; nullptr when the device is already
   // in a session elsewhere.
   SessionSlot* create_session(const std::string& device, const std::string& peer);
@@ -145,7 +145,8 @@ class Worker {
   // A low-priority tick: how late it runs is how long new work waits here.
   event* pulse_event_ = nullptr;
   std::chrono::steady_clock::time_point last_pulse_{};
-  bool saturated_ = false;  // the last pulse was later than [limits] max_queue_delay
+  // Until then new sessions are shed: a pulse was later than max_queue_delay.
+  std::chrono::steady_clock::time_point saturated_until_{};
   event* stop_event_ = nullptr;
   std::thread thread_;
 

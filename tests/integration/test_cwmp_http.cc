@@ -293,7 +293,7 @@ TEST(CwmpHttp, ASaturatedWorkerShedsNewSessionsAndFinishesItsOwn) {
   // sessions are taken.
   for (auto& c : live) EXPECT_EQ(c->post("").status, 204);
   EXPECT_EQ(stall.post("").status, 204);
-  std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(150ms);  // past the shedding interval (10 pulses)
   CpeClient again(srv.port());
   plain_session(again, inform_xml("LATE"));
 }
