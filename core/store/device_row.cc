@@ -42,6 +42,102 @@ Task task_from_json(const std::string& device_id, const nlohmann::json& a) {
   return t;
 }
 
+// The parameters column, {"name": [value, type, read_at_seconds], ...}, read
+// as a stream straight into the map: loading devices on a cache miss is the
+// store thread's main work with a fleet larger than the cache, and a JSON
+// tree per device was most of it. Returns false (the map then holds a part)
+// on anything but that shape with string values; the caller reads those
+// rows with a tree instead.
+class ParametersSax final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit ParametersSax(std::map<std::string, StoredParameter>& out) : out_(out) {}
+
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t n) override { return number(static_cast<double>(n)); }
+  bool number_unsigned(number_unsigned_t n) override { return number(static_cast<double>(n)); }
+  bool number_float(number_float_t n, const string_t&) override { return number(n); }
+  bool binary(binary_t&) override { return false; }
+  bool string(string_t& v) override {
+    if (depth_ != 2) return depth_ == 1 ? add_bare() : false;
+    if (index_ == 0) {
+      param_.value = std::move(v);
+    } else if (index_ == 1) {
+      param_.type = std::move(v);
+    }  // a string read time: none
+    ++index_;
+    return true;
+  }
+  bool start_object(std::size_t) override { return depth_++ == 0; }
+  bool key(string_t& k) override {
+    name_ = std::move(k);
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ != 1) return false;
+    ++depth_;
+    index_ = 0;
+    param_ = StoredParameter{};
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    if (index_ < 3) param_ = StoredParameter{};  // as the tree reading treats a short array
+    out_.insert_or_assign(std::move(name_), std::move(param_));
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool number(double n) {
+    if (depth_ != 2) return depth_ == 1 ? add_bare() : false;
+    if (index_ == 0) return false;  // a number as the value: the tree path formats it
+    if (index_ == 1) param_.type = "string";
+    if (index_ == 2) param_.read_at = from_epoch_seconds(n);
+    ++index_;
+    return true;
+  }
+  bool scalar() {
+    if (depth_ != 2) return depth_ == 1 ? add_bare() : false;
+    if (index_ == 0) return false;
+    if (index_ == 1) param_.type = "string";
+    ++index_;
+    return true;
+  }
+  bool add_bare() {  // "name": not-an-array
+    out_.insert_or_assign(std::move(name_), StoredParameter{});
+    return true;
+  }
+
+  std::map<std::string, StoredParameter>& out_;
+  int depth_ = 0;
+  int index_ = 0;
+  std::string name_;
+  StoredParameter param_;
+};
+
+void read_parameters(std::string_view text, std::map<std::string, StoredParameter>& out) {
+  ParametersSax sax(out);
+  if (nlohmann::json::sax_parse(text, &sax)) return;
+  out.clear();
+  const auto params = nlohmann::json::parse(text);
+  for (const auto& [name, v] : params.items()) {
+    StoredParameter p;
+    if (v.is_array() && v.size() >= 3) {
+      p.value = v[0].is_string() ? v[0].get<std::string>() : v[0].dump();
+      p.type = v[1].is_string() ? v[1].get<std::string>() : "string";
+      if (v[2].is_number()) p.read_at = from_epoch_seconds(v[2].get<double>());
+    }
+    out.emplace(name, std::move(p));
+  }
+}
+
 }  // namespace
 
 Task task_from_json_text(const std::string& device_id, const std::string& json) {
@@ -73,16 +169,7 @@ std::vector<LoadedDevice> parse_loaded_devices(const PgReply& reply) {
         for (const auto& e : nlohmann::json::parse(reply.get(i, 12))) d.last_events.push_back(e);
         for (const auto& t : nlohmann::json::parse(reply.get(i, 13)))
           d.tags.insert(t.get<std::string>());
-        const auto params = nlohmann::json::parse(reply.get(i, 14));
-        for (const auto& [name, v] : params.items()) {
-          StoredParameter p;
-          if (v.is_array() && v.size() >= 3) {
-            p.value = v[0].is_string() ? v[0].get<std::string>() : v[0].dump();
-            p.type = v[1].is_string() ? v[1].get<std::string>() : "string";
-            if (v[2].is_number()) p.read_at = from_epoch_seconds(v[2].get<double>());
-          }
-          d.parameters.emplace(name, std::move(p));
-        }
+        read_parameters(reply.get(i, 14), d.parameters);
       }
       if (!reply.is_null(i, 15)) {
         for (const auto& a : nlohmann::json::parse(reply.get(i, 15)))

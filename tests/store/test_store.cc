@@ -190,6 +190,36 @@ TEST_F(StoreTest, LoadsWhatWasWrittenFromPostgresAndThenFromTheCache) {
   EXPECT_EQ(d->tags.size(), 2u) << "a snapshot handed out never changes";
 }
 
+TEST_F(StoreTest, LoadsParametersOfEveryShapeTheColumnMayHold) {
+  // Rows written by hand or by an older luacs: a number as the value, a
+  // short array, a bare value, a type that is not a string, escapes.
+  open();
+  sql("INSERT INTO devices (id, first_seen, last_inform, parameters) VALUES ('odd', now(), now(),"
+      " '{\"A\": [\"v \\\"q\\\" \\u00e9\", \"string\", 1700000000.5],"
+      " \"B\": [42, \"int\", 1700000001], \"C\": \"bare\", \"D\": [\"x\"],"
+      " \"E\": [\"y\", 7, \"not a time\"], \"F\": [\"z\", \"boolean\", 1700000002, \"extra\"]}') RETURNING 1");
+  reopen();
+  auto d = load("odd");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->parameters.size(), 6u);
+  EXPECT_EQ(d->parameters.at("A"), (StoredParameter{"v \"q\" \u00e9", "string", at(1'700'000'000'500)}));
+  EXPECT_EQ(d->parameters.at("B"), (StoredParameter{"42", "int", at(1'700'000'001'000)}));
+  EXPECT_EQ(d->parameters.at("C"), StoredParameter{});
+  EXPECT_EQ(d->parameters.at("D"), StoredParameter{});
+  EXPECT_EQ(d->parameters.at("E"), (StoredParameter{"y", "string", Time{}}));
+  EXPECT_EQ(d->parameters.at("F"), (StoredParameter{"z", "boolean", at(1'700'000'002'000)}));
+
+  // The same without the number value (which the streaming reader leaves to
+  // the tree reader): read by the streaming reader alone.
+  sql("INSERT INTO devices (id, first_seen, last_inform, parameters) SELECT 'odd2', now(), now(),"
+      " parameters - 'B' FROM devices WHERE id = 'odd' RETURNING 1");
+  auto d2 = load("odd2");
+  ASSERT_NE(d2, nullptr);
+  auto expected = d->parameters;
+  expected.erase("B");
+  EXPECT_EQ(d2->parameters, expected);
+}
+
 TEST_F(StoreTest, BatchesManySessionsIntoFewStatements) {
   opts_.batch_rows = 500;
   opts_.flush_interval = 5ms;
