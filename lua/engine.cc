@@ -221,12 +221,9 @@ struct Run::Impl {
   // The key of State::invalid_names: what fixes a device's data model.
   const std::string& model_key() {
     if (model_key_.empty()) {
-      const soap::Inform& in = ctx.session->inform();
-      const std::string version_name = root() + ".DeviceInfo.SoftwareVersion";
-      std::string version;
-      for (const auto& p : in.parameters)
-        if (p.name == version_name) version = p.value;
-      model_key_ = in.device_id.oui + '\x1f' + in.device_id.product_class + '\x1f' + version;
+      const auto& id = ctx.session->inform().device_id;
+      const store::StoredParameter* version = known(root() + ".DeviceInfo.SoftwareVersion");
+      model_key_ = id.oui + '\x1f' + id.product_class + '\x1f' + (version ? version->value : "");
     }
     return model_key_;
   }

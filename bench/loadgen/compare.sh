@@ -48,6 +48,8 @@ case $DB in luacs_bench*) ;; *) echo "DB must start with luacs_bench (it is drop
 LOADGEN="$BUILD/bench/luacs-loadgen"
 BASELINE="$BUILD/bench/luacs-baseline"
 LUACS="$BUILD/luacs"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/bench/lib.sh"
 for b in "$LOADGEN" "$BASELINE" "$LUACS"; do
   [ -x "$b" ] || { echo "missing $b (build it first)" >&2; exit 2; }
 done
@@ -56,37 +58,6 @@ FAILED=0
 fail() {
   echo "FAILED: $*" >&2
   FAILED=1
-}
-
-pin() {  # pin CPULIST command... (empty CPULIST: no pinning)
-  local cpus=$1
-  shift
-  if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
-
-start_server() {  # start_server LOG command...; sets SERVER to the server's own pid
-  local log=$1
-  shift
-  if [ -n "${PIN_SERVER:-}" ]; then
-    taskset -c "$PIN_SERVER" "$@" 2>"$log" &  # taskset execs the command: same pid
-  else
-    "$@" 2>"$log" &
-  fi
-  SERVER=$!
-}
-
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-}
-
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  return 1
 }
 
 load() {  # load NAME PORT SERVER_PID: the measured run
@@ -105,12 +76,6 @@ warm_up() {  # warm_up PORT SERVER_PID: every device of the fleet once
     --json "$OUT/luacs-warmup.json" "${ARGS[@]}" || fail "warm-up: not every device got through"
 }
 
-# Figures of a luacs-loadgen JSON (its layout: one key per line, one
-# histogram per line).
-top() { sed -n "s/^  \"$2\": \([0-9.]*\).*/\1/p" "$1"; }
-lat() { sed -n "s/^    \"$2\": {.*\"$3\": \([0-9]*\).*/\1/p" "$1"; }
-sessions() { sed -n "s/^  \"sessions\": {.*\"$2\": \([0-9]*\).*/\1/p" "$1"; }
-errors() { sed -n 's/^  "errors": {.*"total": \([0-9]*\).*/\1/p' "$1"; }
 row() {  # row NAME JSON
   local j=$2
   [ -s "$j" ] || { printf '%-9s (no figures: %s missing)\n' "$1" "$j"; return; }
@@ -119,7 +84,7 @@ row() {  # row NAME JSON
   awk -v n="$1" -v r="$(top "$j" sessions_per_s)" -v c="$(sessions "$j" completed)" \
       -v cpu="${cpu:--1}" -v ip50="$(lat "$j" inform p50)" -v ip99="$(lat "$j" inform p99)" \
       -v sp50="$(lat "$j" session p50)" -v sp99="$(lat "$j" session p99)" \
-      -v busy="$(sessions "$j" busy_503)" -v err="$(errors "$j")" 'BEGIN {
+      -v busy="$(sessions "$j" busy_503)" -v err="$(error "$j" total)" 'BEGIN {
     per = (cpu >= 0 && c > 0) ? sprintf("%.0f", cpu * 1e6 / c) : "?"
     printf "%-9s %11.1f %10s %18s %19s %12s %6s %7s\n", n, r, c, ip50 " / " ip99,
            sp50 " / " sp99, per, busy, err
@@ -128,7 +93,6 @@ row() {  # row NAME JSON
 
 ARGS=("$@")
 EXTRA="$*"
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 echo "== baseline: $BASELINE --listen 127.0.0.1:$PORT --workers $WORKERS"
 start_server "$OUT/baseline.log" "$BASELINE" --listen "127.0.0.1:$PORT" --workers "$WORKERS"
@@ -138,28 +102,10 @@ load baseline "$PORT" "$SERVER"
 stop_server
 
 LPORT=$((PORT + 1))
-cat >"$OUT/luacs.ini" <<INI
-[cwmp]
-listen = 127.0.0.1:$LPORT
-workers = $WORKERS
-[store]
-sql_dir = $REPO/sql
-[policy]
-dir = ${POLICY:-$REPO/policies/default}
-[files]
-listen = 127.0.0.1:0
-[control]
-socket = $OUT/luacs.sock
-[log]
-level = warn
-INI
-# printf %b: "\n" in the variable is a line break too.
-if [ -n "${LUACS_INI_EXTRA:-}" ]; then printf '%b\n' "$LUACS_INI_EXTRA" >>"$OUT/luacs.ini"; fi
+luacs_ini "$OUT/luacs.ini" "$LPORT"
 STORE_ARGS=()
 if [ "$STORE" = 1 ]; then
-  "$REPO/scripts/pg-private" start >/dev/null
-  DSN=$("$REPO/scripts/pg-private" dsn)
-  "$REPO/scripts/pg-private" psql -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+  fresh_db "$DB"
   STORE_ARGS=(--store-dsn "$DSN dbname=$DB")
   echo "== store: $DSN dbname=$DB (every session persisted)"
 fi
@@ -209,7 +155,7 @@ if [ -s "$W" ]; then
   echo "== warm-up (luacs, first contact of each device): $(top "$W" devices_done) of" \
        "$(top "$W" devices) devices, $(top "$W" sessions_per_s) sessions/s," \
        "drained in $(sed -n 's/^  "drain_s": \(.*\),$/\1/p' "$W") s," \
-       "$(sessions "$W" busy_503) 503s, $(errors "$W") errors"
+       "$(sessions "$W" busy_503) 503s, $(error "$W" total) errors"
 fi
 if [ "$STORE" = 1 ]; then
   ROWS_AFTER=$(count session_log)

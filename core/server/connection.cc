@@ -241,17 +241,11 @@ bool Connection::route() {
     auto& st = w_.shared().stats;
     store::Store* store = w_.shared().store;
     if (store && !store->available()) {
-      st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
-      std::string retry = std::to_string(w_.cfg().retry_after_s);
-      http::Header h[] = {{"Retry-After", retry}};
-      send(503, kText, h, "Store unavailable, retry later\n", true);
+      send_busy(st.rejected_busy, "Store unavailable, retry later");
       return false;
     }
     if (store && store->backlog() >= w_.cfg().store_max_backlog) {
-      st.rejected_backlog.fetch_add(1, std::memory_order_relaxed);
-      std::string retry = std::to_string(w_.cfg().retry_after_s);
-      http::Header h[] = {{"Retry-After", retry}};
-      send(503, kText, h, "Store behind, retry later\n", true);
+      send_busy(st.rejected_backlog, "Store behind, retry later");
       return false;
     }
     // Overload: new work waits here longer than max_queue_delay (sessions
@@ -260,22 +254,25 @@ bool Connection::route() {
     // them, so a saturated box keeps completing sessions.
     constexpr size_t kMinLive = 32;
     if (w_.saturated() && w_.live_sessions() >= kMinLive) {
-      st.rejected_overload.fetch_add(1, std::memory_order_relaxed);
-      std::string retry = std::to_string(w_.cfg().retry_after_s);
-      http::Header h[] = {{"Retry-After", retry}};
-      send(503, kText, h, "Overloaded, retry later\n", true);
+      send_busy(st.rejected_overload, "Overloaded, retry later");
       return false;
     }
     if (st.sessions_live.load(std::memory_order_relaxed) >=
         static_cast<int64_t>(w_.cfg().max_sessions)) {
-      st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
-      std::string retry = std::to_string(w_.cfg().retry_after_s);
-      http::Header h[] = {{"Retry-After", retry}};
-      send(503, kText, h, "Too many sessions, retry later\n", true);
+      send_busy(st.rejected_busy, "Too many sessions, retry later");
       return false;
     }
   }
   return true;
+}
+
+void Connection::send_busy(std::atomic<uint64_t>& counter, std::string_view why) {
+  counter.fetch_add(1, std::memory_order_relaxed);
+  const std::string retry = std::to_string(w_.cfg().retry_after_s);
+  const http::Header h[] = {{"Retry-After", retry}};
+  std::string body(why);
+  body += '\n';
+  send(503, kText, h, body, true);
 }
 
 void Connection::start_body() {
@@ -377,11 +374,8 @@ void Connection::on_message() {
   }
   slot = w_.create_session(device, peer_);
   if (!slot) {
-    st.rejected_busy.fetch_add(1, std::memory_order_relaxed);
     log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
-    std::string retry = std::to_string(w_.cfg().retry_after_s);
-    http::Header h[] = {{"Retry-After", retry}};
-    send(503, kText, h, "Device already in a session, retry later\n", true);
+    send_busy(st.rejected_busy, "Device already in a session, retry later");
     finish_request(true);
     return;
   }
@@ -415,9 +409,8 @@ void Connection::on_message() {
                          }
                          if (c) {
                            c->waiting_ = false;
-                           std::string retry = std::to_string(w->cfg().retry_after_s);
-                           http::Header h[] = {{"Retry-After", retry}};
-                           c->send(503, kText, h, "Store unavailable, retry later\n", true);
+                           c->send_busy(w->shared().stats.rejected_busy,
+                                        "Store unavailable, retry later");
                            c->finish_request(true);
                          }
                          return;

@@ -215,6 +215,8 @@ class Connection final : public http::BodySink {
   void send(int status, std::string_view content_type, std::span<const http::Header> headers,
             std::string_view body, bool close);
   void send_error(int status, std::string_view reason, bool close);
+  // 503 + Retry-After and close, counted in `counter` (a Stats field).
+  void send_busy(std::atomic<uint64_t>& counter, std::string_view why);
   void send_challenge(bool stale, bool close);
   void arm_timer(std::chrono::milliseconds t);
   void make_parser();

@@ -5,6 +5,15 @@
 
 namespace luacs::store {
 
+namespace {
+
+// What a string holds outside itself (beyond its in-place buffer).
+size_t heap(const std::string& s) {
+  return s.capacity() > 15 ? s.capacity() + 1 : 0;
+}
+
+}  // namespace
+
 DeviceCache::DeviceCache(size_t capacity, size_t max_bytes)
     : capacity_(capacity),
       per_shard_(capacity == 0 ? 0 : (capacity + kShards - 1) / kShards),
@@ -17,7 +26,7 @@ DeviceCache::Shard& DeviceCache::shard_of(const std::string& id) {
 void DeviceCache::charge(Shard& s, Entry& e) {
   s.bytes -= e.bytes;
   e.bytes = approx_bytes(*e.entry.device) + sizeof(Entry) + 2 * 32 /* list and index nodes */ +
-            (e.id.capacity() > 15 ? e.id.capacity() + 1 : 0);
+            heap(e.id);
   s.bytes += e.bytes;
 }
 
@@ -160,9 +169,6 @@ void apply_session(std::shared_ptr<const Device>& snapshot, const SessionResult&
 }
 
 size_t approx_bytes(const Device& d) {
-  auto heap = [](const std::string& s) -> size_t {
-    return s.capacity() > 15 ? s.capacity() + 1 : 0;  // beyond the in-place buffer
-  };
   constexpr size_t kNode = 32;  // a std::map / std::set / list node's own links and malloc header
   size_t n = sizeof(Device) + 32 /* shared_ptr control block */ + heap(d.id) + heap(d.oui) +
              heap(d.product_class) + heap(d.serial_number) + heap(d.manufacturer) +

@@ -70,6 +70,21 @@ local function rebuild()
   end
 end
 
+-- Helpers the jobs share (globals of the policy, like `job`).
+
+-- The device runs RouterOS.
+function is_mikrotik(dev)
+  return dev.manufacturer ~= nil and dev.manufacturer:lower() == "mikrotik"
+end
+
+-- The Inform carries the event `code` ("1 BOOT"), in any letter case.
+function has_event(inform, code)
+  for _, e in ipairs(inform.events) do
+    if e == code or e:upper() == code then return true end
+  end
+  return false
+end
+
 function job(spec)
   if type(spec) ~= "table" or type(spec.name) ~= "string" or spec.name == "" then
     error('job{ name = "...", on_inform = fn, ... }: a job needs a name', 2)

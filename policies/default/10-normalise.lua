@@ -50,13 +50,6 @@ local READ = {
 -- Placeholder values devices report for "nothing".
 local EMPTY = { [""] = true, ["0.0.0.0"] = true, ["::"] = true, ["00:00:00:00:00:00"] = true }
 
-local function has_event(inform, code)
-  for _, e in ipairs(inform.events) do
-    if e == code or e:upper() == code then return true end
-  end
-  return false
-end
-
 -- "00e04c6a1b2c" or "00-E0-4C-6A-1B-2C" -> "00:E0:4C:6A:1B:2C"; other shapes
 -- are kept as sent.
 local function mac_form(v)

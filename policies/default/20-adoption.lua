@@ -33,10 +33,6 @@ local CONFIG_KEYS = {
   ntp_servers = true, dns_servers = true,
 }
 
-local function is_mikrotik(dev)
-  return dev.manufacturer ~= nil and dev.manufacturer:lower() == "mikrotik"
-end
-
 -- A RouterOS string literal: "..." with \ " $ ? escaped, and control
 -- characters written as \HH, so a value can never end the string or run
 -- a command.

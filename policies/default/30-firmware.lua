@@ -28,10 +28,6 @@ local ARCH = "Device.DeviceInfo.X_MIKROTIK_ArchName"
 local VERSION = "Device.DeviceInfo.SoftwareVersion"
 local NONE = {}
 
-local function is_mikrotik(dev)
-  return dev.manufacturer ~= nil and dev.manufacturer:lower() == "mikrotik"
-end
-
 -- The package files of one RouterOS version for one architecture. MikroTik
 -- names them differently in v6 and v7 (docs/cwmp-protocol.md §11), and
 -- always wants the tr069-client of the same version, or the device comes

@@ -27,17 +27,6 @@
 
 local NONE = {}
 
-local function is_mikrotik(dev)
-  return dev.manufacturer ~= nil and dev.manufacturer:lower() == "mikrotik"
-end
-
-local function has_event(inform, code)
-  for _, e in ipairs(inform.events) do
-    if e == code or e:upper() == code then return true end
-  end
-  return false
-end
-
 local function test_ssid(mac)
   local hex = mac:gsub("[^%x]", "")
   if #hex < 5 then return nil end

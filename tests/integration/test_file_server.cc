@@ -5,12 +5,7 @@
 
 #include "core/util/log.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,71 +27,16 @@ namespace {
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 
-struct Response {
-  int status = 0;                                   // 0: closed or timed out
-  std::multimap<std::string, std::string> headers;  // names lower-cased
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-  bool has(const std::string& name) const { return headers.count(name) > 0; }
-};
+using Response = test::HttpResponse;
 
-// A blocking HTTP client with a timeout on every read.
-class Client {
+// A blocking HTTP client for the file server: the CWMP tests' client with
+// GET/HEAD requests.
+class Client : public test::CpeClient {
  public:
-  explicit Client(uint16_t port) : fd_(luacs::test::connect_loopback(port)) {}
-  ~Client() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool connected() const { return fd_ >= 0; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
+  using CpeClient::CpeClient;
+  bool send(std::string_view bytes) { return send_raw(bytes); }
   // One response; `head` = the answer to a HEAD (no body follows).
-  Response read(bool head = false) {
-    Response r;
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
-      if (!fill()) return r;
-    const std::string head_text = buf_.substr(0, end + 2);
-    buf_.erase(0, end + 4);
-    size_t pos = head_text.find("\r\n");
-    const std::string status_line = head_text.substr(0, pos);
-    if (status_line.rfind("HTTP/1.1 ", 0) != 0) return r;
-    const int status = std::atoi(status_line.c_str() + 9);
-    pos += 2;
-    while (pos < head_text.size()) {
-      const size_t eol = head_text.find("\r\n", pos);
-      const std::string line = head_text.substr(pos, eol - pos);
-      pos = eol + 2;
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      r.headers.emplace(name, value);
-    }
-    size_t len = 0;
-    if (!head && status != 304)
-      len = std::strtoull(r.header("content-length").c_str(), nullptr, 10);
-    while (buf_.size() < len)
-      if (!fill()) return r;
-    r.body = buf_.substr(0, len);
-    buf_.erase(0, len);
-    r.status = status;
-    return r;
-  }
-
+  Response read(bool head = false) { return read_response(head); }
   Response get(const std::string& path, const std::vector<std::string>& headers = {},
                const std::string& method = "GET") {
     std::string req = method + " " + path + " HTTP/1.1\r\nHost: files.test\r\n";
@@ -105,28 +45,10 @@ class Client {
     if (!send(req)) return {};
     return read(method == "HEAD");
   }
-
   // The server closed the connection (EOF) within `wait`, with nothing more sent.
   bool closed_by_peer(std::chrono::milliseconds wait = 5s) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
-    char c;
-    return ::recv(fd_, &c, 1, 0) == 0;
+    return CpeClient::closed_by_peer(wait, false);
   }
-  bool nothing_pending() const { return buf_.empty(); }
-
- private:
-  bool fill() {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, 10'000) <= 0) return false;
-    char tmp[65536];
-    const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
-  int fd_ = -1;
-  std::string buf_;
 };
 
 std::string quoted(const std::string& s) {

@@ -88,6 +88,13 @@ std::string default_policy_with(const std::vector<std::pair<std::string, std::st
   return dir;
 }
 
+std::string summary(const SessionLog& log, const std::string& key) {
+  std::string v = "<none>";
+  for (const auto& [p, t] : log.result.parameters)
+    if (p.name == "Summary." + key) v = p.value;
+  return v;
+}
+
 size_t SessionLog::count(const std::string& method) const {
   size_t n = 0;
   for (const auto& m : methods) n += m == method;

@@ -5,6 +5,7 @@
 // store::Device the harness updates from each session's result.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +18,10 @@
 #include "lua/policy.h"
 
 namespace luacs::test {
+
+// The two full data models of the corpus, by file stem.
+inline constexpr const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim";
+inline constexpr const char* kTr098 = "tr098-huawei-BM632w-genieacs-sim";
 
 // A data model of the corpus, by file stem ("tr098-huawei-BM632w-genieacs-sim").
 loadgen::DataModel corpus_model(const std::string& stem);
@@ -52,6 +57,14 @@ struct SessionLog {
   }
   size_t count(const std::string& method) const;
 };
+
+// `v` holds `s` (tags added or removed, method names).
+inline bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// A summary field as this session last wrote it ("<none>": not written).
+std::string summary(const SessionLog& log, const std::string& key);
 
 class PolicyWorld {
  public:

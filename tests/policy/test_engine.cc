@@ -15,19 +15,6 @@
 namespace luacs::test {
 namespace {
 
-const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim";
-const char* kTr098 = "tr098-huawei-BM632w-genieacs-sim";
-
-std::string summary(const SessionLog& log, const std::string& key) {
-  for (const auto& [p, t] : log.result.parameters)
-    if (p.name == "Summary." + key) return p.value;
-  return "<none>";
-}
-
-bool has(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
 TEST(PolicyEngine, HooksRunInOrderAsCoroutines) {
   PolicyWorld w(policy_dir({{"main.lua", R"(
     local order = {}

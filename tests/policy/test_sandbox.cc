@@ -7,18 +7,6 @@
 namespace luacs::test {
 namespace {
 
-const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim";
-
-std::string summary(const SessionLog& log, const std::string& key) {
-  for (const auto& [p, t] : log.result.parameters)
-    if (p.name == "Summary." + key) return p.value;
-  return "<none>";
-}
-
-bool has(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
 // The one policy fault of a session ("" when none).
 std::string fault_of(const SessionLog& log) {
   for (const auto& f : log.result.faults)

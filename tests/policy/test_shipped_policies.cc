@@ -38,8 +38,6 @@
 namespace luacs::test {
 namespace {
 
-const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim";
-const char* kTr098 = "tr098-huawei-BM632w-genieacs-sim";
 const char* kMikroTikId = "E48D8C-hAP%20lite-7DCF08DC745D";
 
 using Events = std::vector<soap::EventStruct>;
@@ -58,13 +56,6 @@ std::string corpus_value(const std::string& stem, const std::string& name) {
   return p ? p->value : "<missing from " + stem + ">";
 }
 
-// A summary field written in this session ("<none>": not written).
-std::string summary(const SessionLog& log, const std::string& key) {
-  std::string v = "<none>";
-  for (const auto& [p, t] : log.result.parameters)
-    if (p.name == "Summary." + key) v = p.value;
-  return v;
-}
 size_t summary_writes(const SessionLog& log) {
   size_t n = 0;
   for (const auto& [p, t] : log.result.parameters) n += p.name.rfind("Summary.", 0) == 0;
@@ -84,10 +75,6 @@ std::set<std::string> tags(const PolicyWorld::Device& d) {
 void operator_tag(PolicyWorld::Device& d, const std::string& t) {
   ASSERT_TRUE(d.stored) << "tag a device after its first session";
   d.stored->tags.insert(t);
-}
-
-bool has(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
 }
 
 std::string faults_of(const SessionLog& log) {
@@ -632,6 +619,19 @@ const std::string kV7Manifest =
     "       <link><url>http://acs.test:7567/disk/tr069-client-7.15.3-mipsbe.npk</url></link>\n"
     "   </links>\n</upgrade>\n";
 
+// Firmware settings of most tests: 7.15.3 for devices tagged `upgrade` (the
+// shipped only_tag), or for every MikroTik.
+const std::pair<std::string, std::string> kTargetForTagged{
+    "99-test.lua", "settings.firmware.target = '7.15.3'\n"};
+const std::pair<std::string, std::string> kTargetForEveryMikroTik{
+    "99-test.lua", "settings.firmware.target = '7.15.3'\nsettings.firmware.only_tag = nil\n"};
+
+// Both v7 package files of `version` for `arch` in [files] dir.
+void add_v7_packages(PolicyWorld& w, const std::string& version, const std::string& arch) {
+  w.add_disk_file("routeros-" + version + "-" + arch + ".npk");
+  w.add_disk_file("tr069-client-" + version + "-" + arch + ".npk");
+}
+
 // The same device, after it installed `version`: its Inform now says so.
 void upgraded_to(PolicyWorld::Device& d, const std::string& version, const std::string& arch) {
   PolicyWorld::Device next{mikrotik_model(version, arch), d.serial, d.cpe, d.stored};
@@ -639,9 +639,8 @@ void upgraded_to(PolicyWorld::Device& d, const std::string& version, const std::
 }
 
 TEST(Firmware, ATaggedMikroTikGetsTheUpgradeAndIsUpgraded) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"}}));
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  PolicyWorld w(default_policy_with({kTargetForTagged}));
+  add_v7_packages(w, "7.15.3", "mipsbe");
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   // Not tagged `upgrade` (only_tag) yet: left alone.
   auto first = w.session(d, with(kBoot));
@@ -708,9 +707,8 @@ TEST(Firmware, OnlyTagNilUpgradesEveryMikroTikWithV6NamesUnderBaseUrl) {
 }
 
 TEST(Firmware, AFailedUpgradeIsTaggedAndNotRetried) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"}}));
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  PolicyWorld w(default_policy_with({kTargetForTagged}));
+  add_v7_packages(w, "7.15.3", "mipsbe");
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   w.session(d, with(kBoot));
   operator_tag(d, "upgrade");
@@ -729,10 +727,8 @@ TEST(Firmware, AFailedUpgradeIsTaggedAndNotRetried) {
 }
 
 TEST(Firmware, SuccessReportedButTheOldVersionRunningIsAFailure) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"
-                                                     "settings.firmware.only_tag = nil\n"}}));
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  PolicyWorld w(default_policy_with({kTargetForEveryMikroTik}));
+  add_v7_packages(w, "7.15.3", "mipsbe");
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   ASSERT_EQ(w.session(d, with(kBoot)).count("Download"), 1u);
   auto log = w.session(d, with_transfer(kUpgradeDone, "upgrade-7.15.3"));
@@ -743,8 +739,7 @@ TEST(Firmware, SuccessReportedButTheOldVersionRunningIsAFailure) {
 
 TEST(Firmware, NeverADowngradeAndNothingWithoutATarget) {
   {
-    PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"
-                                                       "settings.firmware.only_tag = nil\n"}}));
+    PolicyWorld w(default_policy_with({kTargetForEveryMikroTik}));
     for (const std::string v : {"7.15.3", "7.16", "7.16beta2"}) {
       auto d = w.device(mikrotik_model(v, "arm"));
       auto log = w.session(d, with(kBoot));
@@ -754,8 +749,7 @@ TEST(Firmware, NeverADowngradeAndNothingWithoutATarget) {
   }
   {
     PolicyWorld w(default_policy_with({}));  // target = nil
-    w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-    w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+    add_v7_packages(w, "7.15.3", "mipsbe");
     auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
     w.session(d, with(kBoot));
     operator_tag(d, "upgrade");
@@ -766,10 +760,8 @@ TEST(Firmware, NeverADowngradeAndNothingWithoutATarget) {
 }
 
 TEST(Firmware, ALostTransferCompleteIsSettledByTheInform) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"
-                                                     "settings.firmware.only_tag = nil\n"}}));
-  w.add_disk_file("routeros-7.15.3-arm.npk");
-  w.add_disk_file("tr069-client-7.15.3-arm.npk");
+  PolicyWorld w(default_policy_with({kTargetForEveryMikroTik}));
+  add_v7_packages(w, "7.15.3", "arm");
   auto d = w.device(mikrotik_model("7.12.1", "arm"));
   ASSERT_EQ(w.session(d, with(kBoot)).count("Download"), 1u);
   upgraded_to(d, "7.15.3", "arm");
@@ -779,10 +771,8 @@ TEST(Firmware, ALostTransferCompleteIsSettledByTheInform) {
 }
 
 TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"
-                                                     "settings.firmware.only_tag = nil\n"}}));
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  PolicyWorld w(default_policy_with({kTargetForEveryMikroTik}));
+  add_v7_packages(w, "7.15.3", "mipsbe");
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   ASSERT_EQ(w.session(d, with(kBoot)).count("Download"), 1u);
   // Within give_up_after: still waiting.
@@ -797,8 +787,7 @@ TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
 }
 
 TEST(Firmware, AMissingPackageFileIsAFailureNotAStuckUpgrade) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", "settings.firmware.target = '7.15.3'\n"
-                                                     "settings.firmware.only_tag = nil\n"}}));
+  PolicyWorld w(default_policy_with({kTargetForEveryMikroTik}));
   w.add_disk_file("routeros-7.15.3-mipsbe.npk");  // but no tr069-client
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   auto log = w.session(d, with(kBoot));
@@ -809,8 +798,7 @@ TEST(Firmware, AMissingPackageFileIsAFailureNotAStuckUpgrade) {
 
 TEST(Firmware, TaskUpgradeIgnoresTheTagAndRefusesADowngrade) {
   PolicyWorld w(default_policy_with({}));  // no target, only_tag "upgrade"
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  add_v7_packages(w, "7.15.3", "mipsbe");
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   w.session(d, with(kBoot));
   auto log = w.session(d, with_task(kPeriodic, "upgrade", R"({"version": "7.15.3"})"));
@@ -951,8 +939,7 @@ TEST(Wifi, ARefusedSetIsTaggedAndNotRetried) {
 
 TEST(Defaults, APlainDeviceGetsNoDownloadAndNoSet) {
   PolicyWorld w(default_policy_with({}));
-  w.add_disk_file("routeros-7.15.3-mipsbe.npk");
-  w.add_disk_file("tr069-client-7.15.3-mipsbe.npk");
+  add_v7_packages(w, "7.15.3", "mipsbe");
   for (const auto& model : {corpus_model(kTr098), corpus_model(kTr181), mikrotik_model("6.49.10", "mipsbe")}) {
     SCOPED_TRACE(model.name());
     auto d = w.device(model);

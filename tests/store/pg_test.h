@@ -188,4 +188,33 @@ inline bool eventually(const std::function<bool()>& pred,
   return pred();
 }
 
+// A test of core/store: its own fresh schema of `db`, a blocking connection
+// to it (sql()), and a Store opened on it by open().
+class StoreFixture : public ::testing::Test {
+ protected:
+  explicit StoreFixture(const TestDatabase& db) : db_(db) {}
+  void SetUp() override {
+    schema_ = fresh_schema(db_);
+    opts_.dsn = with_schema(db_.dsn(), schema_);
+    opts_.flush_interval = std::chrono::milliseconds(5);
+    conn_ = connect(opts_.dsn);
+  }
+  void TearDown() override {
+    if (store_) store_->close();
+  }
+  Store& open() {
+    store_ = Store::open(opts_, LUACS_SOURCE_DIR "/sql");
+    EXPECT_TRUE(store_->available());
+    return *store_;
+  }
+  std::string sql(const std::string& q) { return scalar(conn_.get(), q); }
+
+  const TestDatabase& db_;
+  std::string schema_;
+  Options opts_;
+  Conn conn_;
+  Completions done_;  // before store_: outlives it
+  std::unique_ptr<Store> store_;
+};
+
 }  // namespace luacs::store::test

@@ -18,8 +18,6 @@ using test::scalar;
 auto* const g_db = static_cast<test::TestDatabase*>(
     ::testing::AddGlobalTestEnvironment(new test::TestDatabase("store")));
 
-const std::string kSqlDir = LUACS_SOURCE_DIR "/sql";
-
 Time at(int64_t epoch_ms) {
   return Time(std::chrono::milliseconds(epoch_ms));
 }
@@ -40,23 +38,13 @@ SessionResult session(const std::string& serial, int64_t inform_ms,
   return r;
 }
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public test::StoreFixture {
  protected:
+  StoreTest() : StoreFixture(*g_db) {}
   void SetUp() override {
-    schema_ = test::fresh_schema(*g_db);
-    opts_.dsn = test::with_schema(g_db->dsn(), schema_);
-    opts_.flush_interval = 5ms;
+    StoreFixture::SetUp();
     opts_.reconnect_min = 20ms;
     opts_.reconnect_max = 200ms;
-    conn_ = test::connect(opts_.dsn);
-  }
-  void TearDown() override {
-    if (store_) store_->close();
-  }
-  Store& open() {
-    store_ = Store::open(opts_, kSqlDir);
-    EXPECT_TRUE(store_->available());
-    return *store_;
   }
   void reopen() {
     store_->close();
@@ -79,13 +67,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(ok);
     return got;
   }
-  std::string sql(const std::string& q) { return scalar(conn_.get(), q); }
-
-  std::string schema_;
-  Options opts_;
-  test::Conn conn_;
-  test::Completions done_;  // before store_: outlives it
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreTest, SessionsBecomeRows) {

@@ -18,8 +18,6 @@ using test::scalar;
 auto* const g_db = static_cast<test::TestDatabase*>(
     ::testing::AddGlobalTestEnvironment(new test::TestDatabase("store_files")));
 
-const std::string kSqlDir = LUACS_SOURCE_DIR "/sql";
-
 // Every byte value, NUL first.
 std::string all_bytes() {
   std::string s;
@@ -27,18 +25,12 @@ std::string all_bytes() {
   return s + std::string("\0tail\0", 6);
 }
 
-class StoreFilesTest : public ::testing::Test {
+class StoreFilesTest : public test::StoreFixture {
  protected:
+  StoreFilesTest() : StoreFixture(*g_db) {}
   void SetUp() override {
-    schema_ = test::fresh_schema(*g_db);
-    opts_.dsn = test::with_schema(g_db->dsn(), schema_);
-    opts_.flush_interval = 5ms;
-    conn_ = test::connect(opts_.dsn);
-    store_ = Store::open(opts_, kSqlDir);
-    ASSERT_TRUE(store_->available());
-  }
-  void TearDown() override {
-    if (store_) store_->close();
+    StoreFixture::SetUp();
+    ASSERT_TRUE(open().available());
   }
 
   bool put(StoredFile f) {
@@ -61,13 +53,6 @@ class StoreFilesTest : public ::testing::Test {
     EXPECT_TRUE(done_.run_until([&] { return done; }));
     return {got, ok};
   }
-  std::string sql(const std::string& q) { return scalar(conn_.get(), q); }
-
-  std::string schema_;
-  Options opts_;
-  test::Conn conn_;
-  test::Completions done_;  // before store_: outlives it
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreFilesTest, PutThenLoadKeepsEveryByte) {

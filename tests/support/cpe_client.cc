@@ -69,7 +69,7 @@ bool CpeClient::fill() {
   return true;
 }
 
-HttpResponse CpeClient::read_response() {
+HttpResponse CpeClient::read_response(bool no_body) {
   HttpResponse r;
   for (;;) {
     size_t end;
@@ -97,7 +97,8 @@ HttpResponse CpeClient::read_response() {
     r.status = status;
     break;
   }
-  size_t len = static_cast<size_t>(std::atoll(r.header("content-length").c_str()));
+  const bool bodiless = no_body || r.status == 204 || r.status == 304;
+  size_t len = bodiless ? 0 : static_cast<size_t>(std::atoll(r.header("content-length").c_str()));
   while (buf_.size() < len)
     if (!fill()) {
       r.status = 0;
@@ -122,7 +123,7 @@ HttpResponse CpeClient::post(std::string_view body, const std::vector<std::strin
   return read_response();
 }
 
-bool CpeClient::closed_by_peer(std::chrono::milliseconds wait) {
+bool CpeClient::closed_by_peer(std::chrono::milliseconds wait, bool data_allowed) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   char tmp[4096];
   for (;;) {
@@ -133,6 +134,7 @@ bool CpeClient::closed_by_peer(std::chrono::milliseconds wait) {
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
     if (n == 0) return true;
+    if (!data_allowed) return false;
     if (n < 0) return errno == ECONNRESET;
     // Data first (a 408 or 401, say): keep reading until the close.
   }

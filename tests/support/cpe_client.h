@@ -16,6 +16,7 @@ struct HttpResponse {
   std::multimap<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string header(const std::string& name) const;  // first value or ""
+  bool has(const std::string& name) const { return headers.count(name) > 0; }
   bool closes() const;                                // Connection: close
 };
 
@@ -32,12 +33,19 @@ class CpeClient {
   bool connected() const { return fd_ >= 0; }
   // Sends raw bytes as they are.
   bool send_raw(std::string_view bytes);
-  // Reads one response (Content-Length framed; 1xx skipped).
-  HttpResponse read_response();
+  // Reads one response (Content-Length framed; 1xx skipped). `no_body`: the
+  // answer to a HEAD, whose Content-Length announces a body that never comes
+  // (a 204 or 304 has none either).
+  HttpResponse read_response(bool no_body = false);
   // POST with Content-Length; `cookie` is echoed when non-empty.
   HttpResponse post(std::string_view body, const std::vector<std::string>& extra_headers = {});
   // True when the server has closed the connection (reads EOF within timeout).
-  bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5));
+  // Bytes before the close (a 408, say) are read past, unless `data_allowed`
+  // is false: then the close must come with nothing more sent.
+  bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5),
+                      bool data_allowed = true);
+  // Nothing received is left unread.
+  bool nothing_pending() const { return buf_.empty(); }
 
   // The cookie from the last Set-Cookie seen (name=value), echoed by post().
   std::string cookie;
