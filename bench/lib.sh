@@ -33,15 +33,51 @@ stop_server() {
   fi
 }
 
-# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT (the
-# server started last must still be running).
+# listen_inodes PORT: the socket inodes listening on TCP port PORT (any
+# address, IPv4 and IPv6), one a line.
+listen_inodes() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# owns_port PID PORT: every socket listening on PORT is PID's, and there is
+# at least one. A second server that shares the port (SO_REUSEPORT) or holds
+# it instead of ours fails this.
+owns_port() {
+  local inodes ours ino
+  inodes=$(listen_inodes "$2")
+  [ -n "$inodes" ] || return 1
+  ours=$(for fd in /proc/"$1"/fd/*; do readlink "$fd" 2>/dev/null; done)
+  for ino in $inodes; do
+    grep -qxF "socket:[$ino]" <<<"$ours" || return 1
+  done
+}
+
+# wait_port PORT [SECONDS]: until the server started last (SERVER) listens
+# on PORT, and is alone there: a figure measured against another process
+# (a server left running, a second instance) would be meaningless.
 wait_port() {
   for _ in $(seq $((${2:-10} * 10))); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    if [ -n "$(listen_inodes "$1")" ] && (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      if [ -z "$SERVER" ] || owns_port "$SERVER" "$1"; then return 0; fi
+      # Our server may still be binding its other workers' sockets.
+      if ! kill -0 "$SERVER" 2>/dev/null; then break; fi
+      sleep 0.2
+      owns_port "$SERVER" "$1" && return 0
+      echo "another process listens on port $1, not (only) the server started (pid $SERVER);" \
+        "stop it first (logs in $OUT)" >&2
+      return 1
+    fi
     [ -z "$SERVER" ] || kill -0 "$SERVER" 2>/dev/null || break
     sleep 0.1
   done
-  echo "nothing listens on 127.0.0.1:$1 (logs in $OUT)" >&2
+  if [ -n "$SERVER" ] && ! kill -0 "$SERVER" 2>/dev/null; then
+    echo "the server (pid $SERVER) exited before listening on 127.0.0.1:$1 (logs in $OUT)" >&2
+  else
+    echo "nothing listens on 127.0.0.1:$1 (logs in $OUT)" >&2
+  fi
   return 1
 }
 

@@ -18,6 +18,7 @@
 #include "core/server/server.h"
 #include "core/store/store.h"
 #include "core/util/log.h"
+#include "core/util/net.h"
 #include "lua/policy.h"
 
 namespace {
@@ -94,8 +95,7 @@ std::string reload(luacs::lua::PolicyManager& policies, const char* why) {
   } else {
     luacs::log::error("policy reload (" + std::string(why) + ") failed, generation " +
                       std::to_string(before) + " keeps serving: " + r.error);
-    answer = "error " + r.error + "\n(generation " + std::to_string(before) +
-             " keeps serving)\n";
+    answer = "error " + r.error + "\n(generation " + std::to_string(before) + " keeps serving)\n";
   }
   for (const auto& w : r.warnings) {
     luacs::log::warn("policy: " + w);
@@ -111,14 +111,13 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   std::string out = "ok generation " + std::to_string(s.generation) + "\n";
   out += "policy " + (s.dir.empty() ? std::string("none") : s.dir) + "\n";
   out += "hooks " + join(s.hooks) + "\ntasks " + join(s.tasks) + "\n";
-  out += "loads " + std::to_string(s.reloads) + " failed " + std::to_string(s.reload_failures) +
-         "\n";
+  out +=
+      "loads " + std::to_string(s.reloads) + " failed " + std::to_string(s.reload_failures) + "\n";
   if (!s.last_error.empty()) out += "last_error " + s.last_error + "\n";
   out += "hook_calls " + std::to_string(policies.hook_calls.load()) + " hook_errors " +
          std::to_string(policies.hook_errors.load()) + "\n";
   out += "lua_bytes";
-  for (unsigned w = 0; w < server.workers() && w < luacs::lua::PolicyManager::kMaxWorkers; ++w)
-  {
+  for (unsigned w = 0; w < server.workers() && w < luacs::lua::PolicyManager::kMaxWorkers; ++w) {
     out += ' ';
     out += std::to_string(policies.lua_bytes[w].load());
   }
@@ -163,7 +162,7 @@ void make_parent(const std::string& path) {
 int main(int argc, char** argv) {
   std::string config_path = "etc/luacs.ini";
   bool config_given = false;  // -c: a config that must exist
-  std::string verb;  // "", "check", "reload", "status", "check-config"
+  std::string verb;           // "", "check", "reload", "status", "check-config"
   std::string check_dir;
   std::optional<std::string> dsn_override;
   for (int i = 1; i < argc; ++i) {
@@ -225,6 +224,12 @@ int main(int argc, char** argv) {
   try {
     luacs::log::set_level(cfg.log_level);
     luacs::log::set_file(cfg.log_file);
+    // Before anything else is opened: a second luacs on the same addresses
+    // stops here, with the address named (Server::start checks again).
+    for (const auto& a : cfg.listen)
+      luacs::util::ensure_not_listening(luacs::util::listen_addr(a.host, a.port));
+    luacs::util::ensure_not_listening(
+        luacs::util::listen_addr(cfg.files_listen.host, cfg.files_listen.port));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "luacs: %s\n", e.what());
     return 1;

@@ -66,6 +66,12 @@ load() {  # load NAME PORT SERVER_PID: the measured run
   pin "${PIN_LOADGEN:-}" "$LOADGEN" --url "http://127.0.0.1:$2/" --new-connection \
     --concurrency "$CONCURRENCY" --duration "$DURATION" --server-pid "$3" \
     --json "$OUT/$1.json" "${ARGS[@]}" || fail "$1: the load generator reported errors"
+  # The server must still own its port after the run: a figure measured
+  # (partly) against another process means nothing.
+  owns_port "$3" "$2" || fail "$1: pid $3 no longer (alone) listens on port $2"
+  local done
+  done=$(sessions "$OUT/$1.json" completed 2>/dev/null || true)
+  [ "${done:-0}" -gt 0 ] || fail "$1: no session completed"
 }
 
 warm_up() {  # warm_up PORT SERVER_PID: every device of the fleet once

@@ -72,11 +72,16 @@ std::array<unsigned char, 32> sha256_of(std::string_view data) {
   return out;
 }
 
-// The nonce: ts (8 bytes, ms since the epoch, big-endian) | counter (4) |
-// HMAC-SHA256(secret, ts | counter) truncated to 12 bytes.
-constexpr size_t kNonceData = 12;
-constexpr size_t kNonceMac = 12;
+// The nonce: ts (6 bytes, ms since the epoch, big-endian) | counter (4) |
+// HMAC-SHA256(secret, ts | counter) truncated to 6 bytes; 32 hex characters,
+// because some CPEs keep the nonce in a 32-byte buffer and cut a longer one.
+// A forged nonce would need 2^47 tries on average, and only buys a nonce:
+// the response still needs the password.
+constexpr size_t kNonceTime = 6;
+constexpr size_t kNonceData = kNonceTime + 4;
+constexpr size_t kNonceMac = 6;
 constexpr size_t kNonceBytes = kNonceData + kNonceMac;
+static_assert(kNonceBytes * 2 == 32);
 
 void nonce_mac(const std::array<unsigned char, 32>& secret, const unsigned char* data,
                unsigned char* out) {
@@ -313,8 +318,10 @@ std::string NonceTable::issue(TimePoint now) {
   unsigned char raw[kNonceBytes];
   const auto ms = static_cast<uint64_t>(to_ms(now));
   const uint32_t n = counter_.fetch_add(1, std::memory_order_relaxed);
-  for (int i = 0; i < 8; ++i) raw[i] = static_cast<unsigned char>(ms >> (56 - 8 * i));
-  for (int i = 0; i < 4; ++i) raw[8 + i] = static_cast<unsigned char>(n >> (24 - 8 * i));
+  for (size_t i = 0; i < kNonceTime; ++i)
+    raw[i] = static_cast<unsigned char>(ms >> (8 * (kNonceTime - 1 - i)));
+  for (size_t i = 0; i < 4; ++i)
+    raw[kNonceTime + i] = static_cast<unsigned char>(n >> (24 - 8 * i));
   nonce_mac(secret_, raw, raw + kNonceData);
   return to_hex(raw, sizeof raw);
 }
@@ -335,9 +342,9 @@ bool decode_nonce(std::string_view nonce, const std::array<unsigned char, 32>& s
   nonce_mac(secret, raw, mac);
   if (CRYPTO_memcmp(mac, raw + kNonceData, kNonceMac) != 0) return false;
   uint64_t ms = 0;
-  for (int i = 0; i < 8; ++i) ms = ms << 8 | raw[i];
+  for (size_t i = 0; i < kNonceTime; ++i) ms = ms << 8 | raw[i];
   uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n = n << 8 | raw[8 + i];
+  for (size_t i = 0; i < 4; ++i) n = n << 8 | raw[kNonceTime + i];
   issued_ms = static_cast<int64_t>(ms);
   counter = n;
   return true;
@@ -439,29 +446,35 @@ Authenticator::~Authenticator() {
 
 AuthResult Authenticator::check(std::string_view method, std::string_view uri,
                                 std::string_view authorization, bool tls, TimePoint now) {
-  if (!enabled_) return {Verdict::kOk, "", ""};
+  if (!enabled_) return {Verdict::kOk, Method::kNone, "", "", {}};
   std::string_view trimmed = authorization;
   while (!trimmed.empty() && is_ows(trimmed.front())) trimmed.remove_prefix(1);
-  if (trimmed.empty()) return {Verdict::kMissing, "", ""};
+  if (trimmed.empty()) return {Verdict::kMissing, Method::kNone, "", "", {}};
   std::string_view rest;
   if (split_scheme(trimmed, "Basic", rest)) {
-    if (!allow_basic_ && !tls) return {Verdict::kFailed, "", ""};
+    if (!allow_basic_ && !tls)
+      return {Verdict::kOtherScheme, Method::kBasic, "", "", "Basic is off"};
     return check_basic(trimmed);
   }
+  if (!split_scheme(trimmed, "Digest", rest))
+    return {Verdict::kOtherScheme, Method::kNone, "", "", "unknown scheme"};
   return check_digest(method, uri, trimmed, now);
 }
 
 AuthResult Authenticator::check_basic(std::string_view authorization) {
   const auto creds = parse_basic(authorization);
-  if (!creds) return {Verdict::kFailed, "", ""};
-  AuthResult fail{Verdict::kFailed, creds->username, ""};
+  if (!creds) return {Verdict::kFailed, Method::kBasic, "", "", "malformed Basic credentials"};
+  AuthResult fail{Verdict::kFailed, Method::kBasic, creds->username, "", "wrong password"};
   const auto given = sha256_of(creds->password);
   const auto it = by_username_.find(creds->username);
-  if (it == by_username_.end()) return fail;
+  if (it == by_username_.end()) {
+    fail.reason = "unknown user";
+    return fail;
+  }
   for (const size_t i : it->second) {
     const Login& l = logins_[i];
     if (CRYPTO_memcmp(given.data(), l.password_sha256.data(), given.size()) == 0)
-      return {Verdict::kOk, l.username, l.device_id};
+      return {Verdict::kOk, Method::kBasic, l.username, l.device_id, {}};
   }
   return fail;
 }
@@ -469,23 +482,27 @@ AuthResult Authenticator::check_basic(std::string_view authorization) {
 AuthResult Authenticator::check_digest(std::string_view method, std::string_view uri,
                                        std::string_view authorization, TimePoint now) {
   const auto p = parse_digest(authorization);
-  if (!p) return {Verdict::kFailed, "", ""};
-  AuthResult fail{Verdict::kFailed, p->username, ""};
-  if (p->username.empty() || p->nonce.empty() || p->uri.empty() || p->response.empty()) return fail;
-  if (p->realm != realm_) return fail;
-  if (!p->algorithm.empty() && !text::iequals(p->algorithm, "MD5")) return fail;
+  if (!p) return {Verdict::kFailed, Method::kDigest, "", "", "malformed Digest header"};
   const bool legacy = p->qop.empty();
+  const Method how = legacy ? Method::kDigestRfc2069 : Method::kDigest;
+  AuthResult fail{Verdict::kFailed, how, p->username, "", {}};
+  auto failed = [&](std::string_view why) {
+    fail.reason = why;
+    return fail;
+  };
+  if (p->username.empty() || p->nonce.empty() || p->uri.empty() || p->response.empty())
+    return failed("incomplete Digest header");
+  if (p->realm != realm_) return failed("wrong realm");
+  if (!p->algorithm.empty() && !text::iequals(p->algorithm, "MD5"))
+    return failed("algorithm not offered");
   if (!legacy) {
-    if (p->qop != "auth") return fail;  // auth-int: see digest.h
-    if (p->nc.empty() || p->cnonce.empty() || !parse_nc(p->nc)) return fail;
+    if (p->qop != "auth") return failed("qop not offered");  // auth-int: see digest.h
+    if (p->nc.empty() || p->cnonce.empty() || !parse_nc(p->nc))
+      return failed("qop=auth without a valid nc and cnonce");
   } else if (!p->nc.empty() || !p->cnonce.empty()) {
-    return fail;  // nc/cnonce without qop: not a form any RFC defines
+    return failed("nc or cnonce without qop");  // not a form any RFC defines
   }
-  if (!uri_matches(p->uri, uri)) return fail;
-
-  // Authentic and fresh? Nothing is recorded until the response is right.
-  const NonceTable::Check age = nonces_.verify(p->nonce, now);
-  if (age == NonceTable::Check::kInvalid) return fail;
+  if (!uri_matches(p->uri, uri)) return failed("uri is not the request's");
 
   std::string ha2_in;
   ha2_in.reserve(method.size() + 1 + p->uri.size());
@@ -498,11 +515,14 @@ AuthResult Authenticator::check_digest(std::string_view method, std::string_view
     return md5_hex(s);
   };
 
+  // The credentials first, whatever the nonce: whether a nonce we cannot
+  // take is a stale one (challenge again, stale=true) or a failure depends
+  // on them.
   const Login* matched = nullptr;
   const auto it = by_username_.find(p->username);
   if (it == by_username_.end()) {
     same_digest(expected_for(dummy_ha1_), p->response);  // same work as a known user
-    return fail;
+    return failed("unknown user");
   }
   for (const size_t i : it->second) {
     if (same_digest(expected_for(logins_[i].ha1), p->response)) {
@@ -510,14 +530,36 @@ AuthResult Authenticator::check_digest(std::string_view method, std::string_view
       break;
     }
   }
-  if (!matched) return fail;
-  // Right credentials on an expired nonce: the CPE retries on a fresh one
-  // without that counting as a failure.
-  if (age == NonceTable::Check::kStale) return {Verdict::kStale, matched->username, ""};
-  if (nonces_.check(p->nonce, legacy ? std::string_view() : std::string_view(p->nc), now) !=
-      NonceTable::Check::kValid)
-    return fail;  // replayed nonce-count
-  return {Verdict::kOk, matched->username, matched->device_id};
+  if (!matched) return failed("wrong password");
+  AuthResult stale{Verdict::kStale, how, matched->username, "", {}};
+  switch (nonces_.check(p->nonce, legacy ? std::string_view() : std::string_view(p->nc), now)) {
+    case NonceTable::Check::kValid:
+      return {Verdict::kOk, how, matched->username, matched->device_id, {}};
+    case NonceTable::Check::kStale:
+      stale.reason = "nonce expired";
+      break;
+    case NonceTable::Check::kReplay:
+      stale.reason = "nonce-count already seen";
+      break;
+    case NonceTable::Check::kInvalid:
+      stale.reason = "nonce not issued here";
+      break;
+  }
+  return stale;
+}
+
+std::string_view to_string(Method m) {
+  switch (m) {
+    case Method::kNone:
+      return "none";
+    case Method::kDigest:
+      return "digest";
+    case Method::kDigestRfc2069:
+      return "digest-rfc2069";
+    case Method::kBasic:
+      return "basic";
+  }
+  return "none";
 }
 
 std::vector<std::string> Authenticator::challenges(bool stale, bool tls, TimePoint now) {

@@ -72,7 +72,7 @@ class NonceTable {
   NonceTable(const NonceTable&) = delete;
   NonceTable& operator=(const NonceTable&) = delete;
 
-  // A fresh nonce: 48 lower-case hex characters, unique within the process.
+  // A fresh nonce: 32 lower-case hex characters, unique within the process.
   std::string issue(TimePoint now);
 
   // Authenticity and age only; records nothing. kInvalid: not issued by
@@ -101,16 +101,25 @@ class NonceTable {
 };
 
 enum class Verdict {
-  kOk,       // authenticated
-  kMissing,  // no Authorization header: challenge (not a failure)
-  kStale,    // right credentials on an expired nonce: challenge with stale=true
-  kFailed,   // anything else: challenge, and count it as a failure
+  kOk,           // authenticated
+  kMissing,      // no Authorization header: challenge (not a failure)
+  kOtherScheme,  // Basic while Basic is off, or a scheme we do not take:
+                 // challenge with Digest (not a failure)
+  kStale,        // right credentials on a nonce we cannot take (expired, used,
+                 // or not ours: another process): challenge with stale=true
+  kFailed,       // wrong password, unknown user, malformed: count a failure
 };
+
+// How a request authenticated (for the session log line).
+enum class Method { kNone, kDigest, kDigestRfc2069, kBasic };
+std::string_view to_string(Method m);  // "none", "digest", "digest-rfc2069", "basic"
 
 struct AuthResult {
   Verdict verdict = Verdict::kFailed;
-  std::string username;   // the credential's, on kOk; the claimed one otherwise (may be "")
-  std::string device_id;  // the matched credential's bound device ("" = any device)
+  Method method = Method::kNone;  // the scheme tried (kNone: none, or one we do not know)
+  std::string username;           // the credential's, on kOk; the claimed one otherwise (may be "")
+  std::string device_id;          // the matched credential's bound device ("" = any device)
+  std::string_view reason;        // on kFailed and kStale: why, for the log (no secrets)
 };
 
 // One per server, shared by the worker threads (thread-safe).
@@ -128,9 +137,15 @@ class Authenticator {
 
   // `authorization` is the Authorization header value ("" if absent);
   // method and uri (the request target) come from the request line.
-  // Basic where it is not accepted, an unknown scheme or a malformed header
-  // are kFailed. A Digest nonce-count is recorded only once the response has
-  // been verified, so failed attempts never burn a legitimate CPE's counts.
+  // Basic where it is not accepted and an unknown scheme are kOtherScheme
+  // (some CPEs try Basic first); a malformed header or wrong credentials are
+  // kFailed. A Digest response is checked before its nonce: right
+  // credentials on a nonce that cannot be taken (expired, its nonce-count
+  // already seen -- CPEs that reuse the last session's nonce with nc=1 --,
+  // or issued by another process) are kStale, so the CPE retries on a fresh
+  // nonce without that counting as a failure (RFC 7616 3.3). A nonce-count
+  // is recorded only once the response has been verified, so failed
+  // attempts never burn a legitimate CPE's counts.
   AuthResult check(std::string_view method, std::string_view uri, std::string_view authorization,
                    bool tls, TimePoint now);
 

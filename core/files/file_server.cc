@@ -18,10 +18,10 @@
 #include <stdexcept>
 
 #include "core/files/file_request.h"
-#include "core/util/hex.h"
-#include "core/util/net.h"
 #include "core/files/file_server_loop.h"
+#include "core/util/hex.h"
 #include "core/util/log.h"
+#include "core/util/net.h"
 
 namespace luacs::files {
 namespace {
@@ -112,40 +112,21 @@ FileServer::Impl::~Impl() {
 void FileServer::Impl::start() {
   if (thread.joinable()) return;
   const auto& a = opts.listen;
-  const std::string spec = (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) +
-                           ":" + std::to_string(a.port);
+  const util::ListenAddr addr = util::listen_addr(a.host, a.port);
   if (a.tls)
-    throw std::runtime_error("cannot listen on " + spec +
+    throw std::runtime_error("cannot listen on " + addr.spec +
                              ": HTTPS is not supported by the file server");
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, a.host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(a.port);
-    len = sizeof *in4;
-  } else if (inet_pton(AF_INET6, a.host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(a.port);
-    len = sizeof *in6;
-  } else {
-    throw std::runtime_error("cannot listen on " + spec + ": not a numeric IP address");
-  }
   unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-  if (ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
-  listener = evconnlistener_new_bind(base, &Impl::on_accept, this, flags, 1024,
-                                     reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len));
+  if (addr.ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
+  listener = evconnlistener_new_bind(base, &Impl::on_accept, this, flags, 1024, addr.sa(),
+                                     static_cast<int>(addr.len));
   if (!listener) {
-    throw std::runtime_error("cannot listen on " + spec + ": " +
-                             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    const int err = EVUTIL_SOCKET_ERROR();
+    throw std::runtime_error("cannot listen on " + addr.spec + ": " +
+                             evutil_socket_error_to_string(err) +
+                             (err == EADDRINUSE ? " (is another luacs running?)" : ""));
   }
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&bound), &blen);
-  bound_port = bound.ss_family == AF_INET6
-                   ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                   : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  bound_port = util::bound_port(evconnlistener_get_fd(listener));
 
   if (opts.secret.empty()) {
     log::warn(
@@ -212,7 +193,8 @@ void FileServer::Impl::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* 
     return;
   }
   const uint64_t id = ++self->last_connection_id;
-  self->connections.emplace(id, std::make_unique<FileConnection>(*self, id, fd, util::format_peer(sa)));
+  self->connections.emplace(id,
+                            std::make_unique<FileConnection>(*self, id, fd, util::format_peer(sa)));
 }
 
 std::string FileServer::Impl::derived_token(std::string_view name) const {

@@ -4,6 +4,9 @@
 #include <event2/buffer.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "core/cwmp/device_id.h"
 #include "core/http/cookie.h"
@@ -24,9 +27,7 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 }  // namespace
 
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
-    : w_(w),
-      id_(w.next_connection_id()),
-      peer_(std::move(peer)) {
+    : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
   setup(fd);
   make_parser();
   arm_timer(w_.cfg().header_timeout);
@@ -179,21 +180,33 @@ bool Connection::on_head() {
   if (authn.enabled() && !auth_.authenticated) {
     auto res = authn.check(req.method, req.target, req.header("Authorization"), false,
                            std::chrono::system_clock::now());
+    // Only a wrong password (or a malformed header) counts as a failure and
+    // is logged; a CPE that tries Basic first or reuses an old nonce is
+    // simply challenged again (docs/interop.md).
     switch (res.verdict) {
       case auth::Verdict::kOk:
         auth_.authenticated = true;
         auth_.device_id = res.device_id;
+        auth_.step(auth::to_string(res.method));
         break;
       case auth::Verdict::kMissing:
+        auth_.step("challenge");
+        after_body_status_ = 401;
+        break;
+      case auth::Verdict::kOtherScheme:
+        auth_.step(res.method == auth::Method::kBasic ? "basic-off" : "other-scheme");
         after_body_status_ = 401;
         break;
       case auth::Verdict::kStale:
+        auth_.step("stale");
         after_body_status_ = 401;
         after_body_stale_ = true;
         break;
       case auth::Verdict::kFailed:
+        auth_.step("failed");
         st.auth_failures.fetch_add(1, std::memory_order_relaxed);
-        log::warn("auth failed peer=" + peer_ + " user=\"" + res.username + "\"");
+        log::warn("auth failed peer=" + peer_ + " user=\"" + res.username + "\" reason=\"" +
+                  std::string(res.reason) + "\"");
         if (++auth_.failures >= 2) {
           send_challenge(false, true);
           return false;
@@ -319,6 +332,14 @@ void Connection::on_message() {
 
   auto now = cwmp::Clock::now();
   SessionSlot* slot = cookie_.empty() ? nullptr : w_.find_session(cookie_);
+  if (slot && ok && slot->conn != this && std::holds_alternative<soap::Inform>(env->body)) {
+    // An Inform always begins a new session (TR-069 3.7.1.1), also on a new
+    // connection that still presents an earlier session's cookie: that
+    // session is left to the device claim below, which ends it if its CPE
+    // has gone.
+    slot = nullptr;
+    cookie_.clear();
+  }
   if (slot) {
     if (ok) {
       dispatch(cookie_, *env, false);
@@ -372,8 +393,34 @@ void Connection::on_message() {
     finish_request(true);
     return;
   }
-  slot = w_.create_session(device, peer_);
+  open_session(env, device, false);
+}
+
+// Registers the Inform's session and dispatches it once the stored device
+// is at hand. A device already in a session whose CPE has gone (its
+// connection closed) has that session ended first; if it lives on another
+// worker, that worker is asked and this is called again with `asked` set.
+void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::string& device,
+                              bool asked) {
+  auto& st = w_.shared().stats;
+  SessionSlot* slot = w_.create_session(device, peer_);
   if (!slot) {
+    const int holder = w_.shared().directory.device_owner(device);
+    if (!asked && holder >= 0 && holder != w_.index()) {
+      waiting_ = true;
+      Worker* owner = w_.shared().workers[static_cast<size_t>(holder)];
+      owner->post([owner, back = w_.executor(), w = &w_, cid = id_, env, device] {
+        owner->end_abandoned_session(device);
+        back([w, cid, env, device] {
+          Connection* c = w->find_connection(cid);
+          if (!c) return;
+          c->waiting_ = false;
+          c->open_session(env, device, true);
+          c->unblock();
+        });
+      });
+      return;
+    }
     log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
     send_busy(st.rejected_busy, "Device already in a session, retry later");
     finish_request(true);
@@ -382,6 +429,7 @@ void Connection::on_message() {
   cookie_ = slot->session->id();
   slot->conn = this;
   slot->host = std::string(parser_->request().header("Host"));
+  slot->auth = w_.shared().auth.enabled() ? auth_.take_path() : "off";
 
   store::Store* store = w_.shared().store;
   if (!store) {
@@ -395,31 +443,38 @@ void Connection::on_message() {
   }
   // Not in memory: this session (not the worker) waits for PostgreSQL.
   waiting_ = true;
-  store->load_device(device, w_.executor(),
-                     [w = &w_, cid = id_, cookie = cookie_, env](
-                         std::shared_ptr<const store::Device> dev, bool ok) {
-                       static const auto kUnknown = std::make_shared<const store::Device>();
-                       SessionSlot* sl = w->find_session(cookie);
-                       Connection* c = w->find_connection(cid);
-                       if (!ok || !sl || !c) {
-                         if (sl) {
-                           sl->session->abort(cwmp::EndReason::kAborted,
-                                              "device could not be loaded");
-                           w->end_session(cookie);
-                         }
-                         if (c) {
-                           c->waiting_ = false;
-                           c->send_busy(w->shared().stats.rejected_busy,
-                                        "Store unavailable, retry later");
-                           c->finish_request(true);
-                         }
-                         return;
-                       }
-                       sl->device = dev ? std::move(dev) : kUnknown;
-                       c->waiting_ = false;
-                       c->dispatch(cookie, *env, true);
-                       c->unblock();
-                     });
+  store->load_device(
+      device, w_.executor(),
+      [w = &w_, cid = id_, cookie = cookie_, env](std::shared_ptr<const store::Device> dev,
+                                                  bool ok) {
+        static const auto kUnknown = std::make_shared<const store::Device>();
+        SessionSlot* sl = w->find_session(cookie);
+        Connection* c = w->find_connection(cid);
+        if (!ok || !sl || !c) {
+          if (sl) {
+            sl->session->abort(cwmp::EndReason::kAborted, "device could not be loaded");
+            w->end_session(cookie);
+          }
+          if (c) {
+            c->waiting_ = false;
+            c->send_busy(w->shared().stats.rejected_busy, "Store unavailable, retry later");
+            c->finish_request(true);
+          }
+          return;
+        }
+        sl->device = dev ? std::move(dev) : kUnknown;
+        c->waiting_ = false;
+        c->dispatch(cookie, *env, true);
+        c->unblock();
+      });
+}
+
+bool Connection::peer_gone() const {
+  if (closing_) return true;
+  // The socket at EOF (or reset) whose event this loop has not run yet.
+  char b;
+  const ssize_t n = recv(bufferevent_getfd(bev_), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session) {

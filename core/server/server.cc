@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/server/worker.h"
+#include "core/util/net.h"
 
 namespace luacs::server {
 
@@ -35,7 +36,12 @@ void Server::start() {
   auto& im = *impl_;
   unsigned n = im.cfg.workers ? im.cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   im.ports.clear();
-  for (const auto& a : im.cfg.listen) im.ports.push_back(a.port);
+  for (const auto& a : im.cfg.listen) {
+    // The workers share each address with SO_REUSEPORT, which would as
+    // gladly share it with a second luacs started by mistake.
+    util::ensure_not_listening(util::listen_addr(a.host, a.port));
+    im.ports.push_back(a.port);
+  }
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(im.shared, static_cast<int>(i));
     w->listen(im.cfg.listen, im.ports);  // the first worker fixes any port 0

@@ -19,6 +19,20 @@ bool SessionDirectory::claim_device(const std::string& device, const std::string
   return inserted || it->second == cookie;
 }
 
+int SessionDirectory::device_owner(const std::string& device) const {
+  std::lock_guard lock(mu_);
+  auto it = devices_.find(device);
+  if (it == devices_.end()) return -1;
+  auto owner = owners_.find(it->second);
+  return owner == owners_.end() ? -1 : owner->second;
+}
+
+std::string SessionDirectory::device_session(const std::string& device) const {
+  std::lock_guard lock(mu_);
+  auto it = devices_.find(device);
+  return it == devices_.end() ? std::string() : it->second;
+}
+
 void SessionDirectory::remove(const std::string& cookie, const std::string& device) {
   std::lock_guard lock(mu_);
   owners_.erase(cookie);

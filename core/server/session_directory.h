@@ -22,6 +22,10 @@ class SessionDirectory {
   // Claim `device` for the session `cookie`; false when another live session
   // holds it.
   bool claim_device(const std::string& device, const std::string& cookie);
+  // The worker owning `device`'s live session, or -1.
+  int device_owner(const std::string& device) const;
+  // The cookie of `device`'s live session, or "".
+  std::string device_session(const std::string& device) const;
   // Forget a session (and its device claim, if it holds one).
   void remove(const std::string& cookie, const std::string& device);
 

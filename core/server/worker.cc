@@ -258,7 +258,7 @@ std::string new_cookie() {
 }
 
 // The one log line a session leaves behind.
-std::string session_line(const cwmp::Session& s, const std::string& peer) {
+std::string session_line(const cwmp::Session& s, const std::string& peer, const std::string& auth) {
   std::string line = "session device=";
   line += s.device_id().empty() ? "-" : s.device_id();
   line += " peer=" + peer + " events=\"";
@@ -278,6 +278,7 @@ std::string session_line(const cwmp::Session& s, const std::string& peer) {
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cwmp::Clock::now() - s.started());
   line += "\" duration_ms=" + std::to_string(ms.count());
+  line += " auth=" + auth;
   line += " result=";
   line += cwmp::to_string(s.end_reason());
   if (!s.end_detail().empty()) line += " detail=\"" + s.end_detail() + "\"";
@@ -338,44 +339,20 @@ Worker::~Worker() {
 void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector<uint16_t>& ports) {
   for (size_t i = 0; i < addrs.size(); ++i) {
     const auto& a = addrs[i];
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    uint16_t port = ports[i] ? ports[i] : a.port;
-    std::string spec = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
-    spec += ":" + std::to_string(port);
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    if (inet_pton(AF_INET, a.host.c_str(), &in4->sin_addr) == 1) {
-      in4->sin_family = AF_INET;
-      in4->sin_port = htons(port);
-      len = sizeof *in4;
-    } else if (inet_pton(AF_INET6, a.host.c_str(), &in6->sin6_addr) == 1) {
-      in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(port);
-      len = sizeof *in6;
-    } else {
-      throw std::runtime_error("bad listen address " + spec);
-    }
+    const util::ListenAddr addr = util::listen_addr(a.host, ports[i] ? ports[i] : a.port);
     if (a.tls)
-      throw std::runtime_error("cannot listen on " + spec + ": HTTPS is not supported yet");
+      throw std::runtime_error("cannot listen on " + addr.spec + ": HTTPS is not supported yet");
     unsigned flags =
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
-    if (ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
-    evconnlistener* l = evconnlistener_new_bind(
-        base_, &Worker::on_accept, this, flags, static_cast<int>(cfg().listen_backlog),
-        reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len));
+    if (addr.ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
+    evconnlistener* l = evconnlistener_new_bind(base_, &Worker::on_accept, this, flags,
+                                                static_cast<int>(cfg().listen_backlog), addr.sa(),
+                                                static_cast<int>(addr.len));
     if (!l) {
-      throw std::runtime_error("cannot listen on " + spec + ": " +
+      throw std::runtime_error("cannot listen on " + addr.spec + ": " +
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     }
-    if (ports[i] == 0) {
-      sockaddr_storage bound{};
-      socklen_t blen = sizeof bound;
-      getsockname(evconnlistener_get_fd(l), reinterpret_cast<sockaddr*>(&bound), &blen);
-      ports[i] = bound.ss_family == AF_INET6
-                     ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                     : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    }
+    if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(l));
     listeners_.push_back(l);
   }
 }
@@ -471,7 +448,8 @@ void Worker::on_pulse(evutil_socket_t, short, void* arg) {
   // dropping for an interval): one on-time pulse between two bursts does
   // not mean the worker keeps up again.
   const auto delay = w->cfg().max_queue_delay;
-  if (late > delay) w->saturated_until_ = now + std::max<std::chrono::nanoseconds>(2 * delay, 10 * kPulse);
+  if (late > delay)
+    w->saturated_until_ = now + std::max<std::chrono::nanoseconds>(2 * delay, 10 * kPulse);
 }
 
 void Worker::on_sweep(evutil_socket_t, short, void* arg) {
@@ -515,7 +493,9 @@ SessionSlot* Worker::find_session(const std::string& cookie) {
 
 SessionSlot* Worker::create_session(const std::string& device, const std::string& peer) {
   std::string cookie = new_cookie();
-  if (!shared_.directory.claim_device(device, cookie)) return nullptr;
+  if (!shared_.directory.claim_device(device, cookie) &&
+      !(end_abandoned_session(device) && shared_.directory.claim_device(device, cookie)))
+    return nullptr;
   shared_.directory.add(cookie, index_);
   auto slot = std::make_unique<SessionSlot>();
   cwmp::SessionLimits limits;
@@ -533,6 +513,20 @@ SessionSlot* Worker::create_session(const std::string& device, const std::string
   return raw;
 }
 
+bool Worker::end_abandoned_session(const std::string& device) {
+  const std::string cookie = shared_.directory.device_session(device);
+  if (cookie.empty()) return true;  // ended meanwhile
+  SessionSlot* slot = find_session(cookie);
+  if (!slot) return false;
+  Connection* c = slot->conn;
+  if (c && !c->peer_gone()) return false;
+  slot->session->abort(cwmp::EndReason::kAborted,
+                       "the CPE went away; a new Inform began another session");
+  end_session(cookie);
+  if (c) c->close_now();
+  return true;
+}
+
 bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)> committed) {
   auto it = sessions_.find(cookie);
   if (it == sessions_.end()) return false;
@@ -544,7 +538,8 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   st.sessions_live.fetch_sub(1, std::memory_order_relaxed);
   (s.end_reason() == cwmp::EndReason::kCompleted ? st.sessions_completed : st.sessions_failed)
       .fetch_add(1, std::memory_order_relaxed);
-  if (log::enabled(log::Level::kInfo)) log::info(session_line(s, slot->peer));
+  if (log::enabled(log::Level::kInfo))
+    log::info(session_line(s, slot->peer, slot->auth.empty() ? "-" : slot->auth));
   shared_.directory.remove(cookie, s.device_id());
   if (slot->conn) slot->conn->detach_session();
   if (!shared_.store || s.device_id().empty()) return false;
@@ -566,8 +561,7 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   for (const auto& p : in.parameters) {
     if (known) {
       auto it = known->parameters.find(p.name);
-      if (it != known->parameters.end() && it->second.value == p.value &&
-          it->second.type == p.type)
+      if (it != known->parameters.end() && it->second.value == p.value && it->second.type == p.type)
         continue;
     }
     params.emplace_back(p, r.inform_time);

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/auth/digest.h"
@@ -43,7 +44,7 @@ struct Shared {
   auth::Authenticator auth;
   Stats stats;
   HandlerFactory factory;
-  store::Store* store = nullptr;  // null: nothing is kept between sessions
+  store::Store* store = nullptr;           // null: nothing is kept between sessions
   lua::PolicyManager* policies = nullptr;  // null: no policy
   lua::FileServices files;
   uint16_t files_port = 0;
@@ -56,6 +57,16 @@ struct ConnAuth {
   bool authenticated = false;
   int failures = 0;
   std::string device_id;  // the credential's bound device ("" = any)
+  // How the CPE got in, for the session log line: "challenge>digest",
+  // "basic-off>digest", "stale>digest", ... ("kept" for a later session
+  // on an authenticated connection).
+  std::string path;
+  void step(std::string_view s) {
+    if (path.size() > 64) return;  // a CPE looping on challenges
+    if (!path.empty()) path += '>';
+    path += s;
+  }
+  std::string take_path() { return path.empty() ? "kept" : std::exchange(path, {}); }
 };
 
 // A connection moving to the worker that owns its session.
@@ -75,8 +86,9 @@ struct SessionSlot {
   std::string peer;
   std::shared_ptr<const store::Device> device;  // as stored before this session
   store::SessionResult result;                  // what this session changed
-  std::string host;        // the Host header of the Inform (for file URLs)
-  size_t next_task = 0;    // in device->pending_tasks
+  std::string host;                             // the Host header of the Inform (for file URLs)
+  std::string auth;               // how the CPE authenticated (ConnAuth::path, or "off")
+  size_t next_task = 0;           // in device->pending_tasks
   std::unique_ptr<lua::Run> run;  // the policy side; last: goes before the session
 };
 
@@ -111,8 +123,16 @@ class Worker {
   // New connections wait longer than [limits] max_queue_delay to be served.
   bool saturated() const { return std::chrono::steady_clock::now() < saturated_until_; }
   // Registers a new session for `device`; nullptr when the device is already
-  // in a session elsewhere.
+  // in a session elsewhere. A session of this worker whose CPE has gone (see
+  // end_abandoned_session) does not count: it is ended first.
   SessionSlot* create_session(const std::string& device, const std::string& peer);
+  // When `device`'s live session belongs to this worker and has no open
+  // connection (or its connection is closed by the peer), ends it as
+  // aborted -- a CPE that crashed or rebooted mid-session and comes back
+  // with a new Inform is served at once -- and returns true. False while
+  // its connection is alive (a true concurrent session) or the session is
+  // another worker's.
+  bool end_abandoned_session(const std::string& device);
   // Logs the session line, hands the session's result to the store and
   // forgets the session. When the result must be committed before the CPE is
   // answered (tags, faults, task results), returns true and calls
@@ -186,6 +206,8 @@ class Connection final : public http::BodySink {
   void detach_session() { cookie_.clear(); }
   void close_now();
   uint64_t id() const { return id_; }
+  // The peer has closed (or reset) the connection, or we are closing it.
+  bool peer_gone() const;
 
  private:
   static void on_read_cb(bufferevent*, void*);
@@ -203,6 +225,8 @@ class Connection final : public http::BodySink {
   // Readies the body for the SOAP reader (or for discarding).
   void start_body();
   void on_message();
+  // Starts the Inform's session (see connection.cc).
+  void open_session(std::shared_ptr<soap::Envelope> env, const std::string& device, bool asked);
   // The parsed message goes to its session; `dev` is the stored device for a
   // session's first message.
   void dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session);

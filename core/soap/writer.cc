@@ -101,8 +101,11 @@ void escape(std::string& out, std::string_view s, bool attr) {
   out.append(d + run, n - run);
 }
 
+// No XML declaration: TR-069 does not ask for one, UTF-8 is XML's default
+// (and the Content-Type says so), and CPE agents that wrap the body they
+// receive in an element of their own before parsing it cannot parse a
+// declaration in the middle of their document (docs/interop.md).
 constexpr std::string_view kEnvelopeOpen =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     "<soap-env:Envelope"
     " xmlns:soap-env=\"http://schemas.xmlsoap.org/soap/envelope/\""
     " xmlns:soap-enc=\"http://schemas.xmlsoap.org/soap/encoding/\""

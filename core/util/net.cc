@@ -2,6 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 namespace luacs::util {
 
@@ -23,6 +28,56 @@ std::string format_peer(const sockaddr* sa) {
 std::string address_of(std::string_view peer) {
   if (!peer.empty() && peer.front() == '[') return std::string(peer.substr(1, peer.find(']') - 1));
   return std::string(peer.substr(0, peer.rfind(':')));
+}
+
+ListenAddr listen_addr(const std::string& host, uint16_t port) {
+  ListenAddr a;
+  a.spec = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  a.spec += ":" + std::to_string(port);
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    a.len = sizeof *in4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    a.len = sizeof *in6;
+  } else {
+    throw std::runtime_error("cannot listen on " + a.spec + ": not a numeric IP address");
+  }
+  return a;
+}
+
+void ensure_not_listening(const ListenAddr& a) {
+  const auto port = a.ss.ss_family == AF_INET6
+                        ? reinterpret_cast<const sockaddr_in6*>(&a.ss)->sin6_port
+                        : reinterpret_cast<const sockaddr_in*>(&a.ss)->sin_port;
+  if (port == 0) return;
+  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("cannot listen on " + a.spec + ": " + std::strerror(errno));
+  int one = 1;
+  // SO_REUSEADDR (as the listeners have): a connection of an earlier run
+  // in TIME_WAIT does not count; a bound or listening socket does.
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (a.ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  const int rc = ::bind(fd, a.sa(), a.len);
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0) return;
+  if (err == EADDRINUSE)
+    throw std::runtime_error("cannot listen on " + a.spec +
+                             ": something else already listens there (another luacs?)");
+  throw std::runtime_error("cannot listen on " + a.spec + ": " + std::strerror(err));
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return 0;
+  return bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                     : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
 
 }  // namespace luacs::util

@@ -121,3 +121,33 @@ TEST(Binary, ServesASessionAndStopsCleanlyOnSigterm) {
   EXPECT_NE(log.find("events=\"0 BOOTSTRAP\""), std::string::npos) << log;
   EXPECT_NE(log.find("result=completed"), std::string::npos) << log;
 }
+
+// Workers share their address with SO_REUSEPORT; a second luacs started by
+// mistake on the same address must stop instead of taking half the CPEs.
+TEST(Binary, ASecondLuacsOnTheSamePortExitsNamingTheAddress) {
+  test::LuacsProcess first("[cwmp]\nlisten = 127.0.0.1:0\nworkers = 2\n[log]\nlevel = info\n");
+  ASSERT_TRUE(first.started()) << first.log();
+  const std::string where = "127.0.0.1:" + std::to_string(first.port());
+  std::string path = write_config(
+      "second.ini", "[cwmp]\nlisten = " + where + "\nworkers = 2\n[log]\nlevel = info\n");
+  RunResult r = run_luacs({"--config", path});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot listen on " + where), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("already listens"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("listening on"), std::string::npos) << r.output;
+
+  // The first still serves, and every CPE reaches it.
+  for (int i = 0; i < 8; ++i) {
+    test::CpeClient c(first.port());
+    soap::Envelope env;
+    env.header.id = "1";
+    soap::Inform in;
+    in.device_id = {"ACME", "001122", "Box", "ONE" + std::to_string(i)};
+    in.events = {{"1 BOOT", ""}};
+    env.body = in;
+    EXPECT_EQ(c.post(soap::write(env)).status, 200);
+    EXPECT_EQ(c.post("").status, 204);
+  }
+  EXPECT_EQ(first.stop(), 0);
+  EXPECT_EQ(first.count("session device=001122-Box-ONE"), 8u) << first.log();
+}

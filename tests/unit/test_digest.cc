@@ -184,10 +184,12 @@ TEST(Corpus, ChallengeFormat) {
   ASSERT_EQ(ours.size(), 1u);
   const std::string head = "Digest realm=\"luacs\", qop=\"auth\", nonce=\"";
   const std::string tail = "\", algorithm=MD5";
-  ASSERT_EQ(ours[0].size(), head.size() + 48 + tail.size()) << ours[0];
+  // 32 characters, as GenieACS's: some CPEs keep the nonce in a 32-byte
+  // buffer and cut a longer one.
+  ASSERT_EQ(ours[0].size(), head.size() + 32 + tail.size()) << ours[0];
   EXPECT_EQ(ours[0].substr(0, head.size()), head);
-  EXPECT_EQ(ours[0].substr(head.size() + 48), tail);
-  EXPECT_EQ(ours[0].substr(head.size(), 48).find_first_not_of("0123456789abcdef"),
+  EXPECT_EQ(ours[0].substr(head.size() + 32), tail);
+  EXPECT_EQ(ours[0].substr(head.size(), 32).find_first_not_of("0123456789abcdef"),
             std::string::npos);
   const auto parsed = parse_digest(ours[0]);
   ASSERT_TRUE(parsed);
@@ -201,7 +203,7 @@ TEST(NonceTable, IssueVerifyAge) {
   NonceTable t(300s);
   const std::string n1 = t.issue(kT0), n2 = t.issue(kT0);
   EXPECT_NE(n1, n2) << "two nonces in the same millisecond must differ";
-  EXPECT_EQ(n1.size(), 48u);
+  EXPECT_EQ(n1.size(), 32u);
   EXPECT_EQ(t.verify(n1, kT0), NonceTable::Check::kValid);
   EXPECT_EQ(t.verify(n1, kT0 + 300s), NonceTable::Check::kValid);
   EXPECT_EQ(t.verify(n1, kT0 + 301s), NonceTable::Check::kStale);
@@ -213,12 +215,12 @@ TEST(NonceTable, IssueVerifyAge) {
 TEST(NonceTable, ForgedNonces) {
   NonceTable t(300s), other(300s);
   const std::string n = t.issue(kT0);
-  for (size_t i : {size_t{0}, size_t{10}, size_t{20}, size_t{47}}) {
+  for (size_t i : {size_t{0}, size_t{10}, size_t{20}, size_t{31}}) {
     std::string f = n;
     f[i] = f[i] == '0' ? '1' : '0';
     EXPECT_EQ(t.verify(f, kT0), NonceTable::Check::kInvalid) << i;
   }
-  EXPECT_EQ(t.verify(n.substr(0, 47), kT0), NonceTable::Check::kInvalid);
+  EXPECT_EQ(t.verify(n.substr(0, 31), kT0), NonceTable::Check::kInvalid);
   EXPECT_EQ(t.verify(n + "0", kT0), NonceTable::Check::kInvalid);
   EXPECT_EQ(t.verify("", kT0), NonceTable::Check::kInvalid);
   std::string upper = n;
@@ -294,10 +296,37 @@ TEST(Authenticator, DigestFlow) {
   // The next request of the session, same nonce, next nc.
   EXPECT_EQ(a.check("POST", "/", c.header(nonce, "00000002"), false, kT0 + 2s).verdict,
             Verdict::kOk);
-  // Replayed as is: refused.
+  EXPECT_EQ(r.method, Method::kDigest);
+  // Replayed as is: not taken, but the password was right, so the CPE is
+  // asked to retry on a fresh nonce (stale=true) rather than failed.
   r = a.check("POST", "/", c.header(nonce, "00000002"), false, kT0 + 3s);
+  EXPECT_EQ(r.verdict, Verdict::kStale);
+  EXPECT_EQ(r.username, "cpe");
+  EXPECT_EQ(r.reason, "nonce-count already seen");
+  // A replay with the wrong password is a failure.
+  Client wrong;
+  wrong.password = "nope";
+  r = a.check("POST", "/", wrong.header(nonce, "00000002"), false, kT0 + 3s);
   EXPECT_EQ(r.verdict, Verdict::kFailed);
   EXPECT_EQ(r.username, "cpe") << "the claimed name, for the failure log";
+  EXPECT_EQ(r.reason, "wrong password");
+}
+
+// A CPE that starts its next session with the previous session's nonce and
+// nc=00000001 (seen in the field): a stale challenge, never a failure, and
+// the fresh nonce it then gets works.
+TEST(Authenticator, LastSessionsNonceReusedWithNcOneIsStale) {
+  Authenticator a(digest_config());
+  Client c;
+  const std::string nonce = nonce_of(a.challenges(false, false, kT0).at(0));
+  ASSERT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kOk);
+  ASSERT_EQ(a.check("POST", "/", c.header(nonce, "00000002"), false, kT0).verdict, Verdict::kOk);
+  for (int session = 0; session < 3; ++session) {
+    const auto r = a.check("POST", "/", c.header(nonce, "00000001"), false, kT0 + 30s);
+    EXPECT_EQ(r.verdict, Verdict::kStale);
+  }
+  const std::string fresh = nonce_of(a.challenges(true, false, kT0 + 30s).at(0));
+  EXPECT_EQ(a.check("POST", "/", c.header(fresh), false, kT0 + 30s).verdict, Verdict::kOk);
 }
 
 TEST(Authenticator, WrongPasswordUserRealmUri) {
@@ -361,14 +390,24 @@ TEST(Authenticator, ExpiredNonceIsStaleOnlyWithTheRightPassword) {
 }
 
 TEST(Authenticator, ForgedOrForeignNonce) {
+  // With the right password, a nonce that is not ours (another process, or
+  // one from before a restart) is stale: the CPE retries on a fresh one.
+  // With a wrong password it is a failure. Neither is ever accepted.
   Authenticator a(digest_config()), b(digest_config());
-  Client c;
+  Client c, wrong;
+  wrong.password = "nope";
   std::string nonce = nonce_of(a.challenges(false, false, kT0).at(0));
-  EXPECT_EQ(b.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kFailed);
+  EXPECT_EQ(b.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kStale);
+  EXPECT_EQ(b.check("POST", "/", c.header(nonce), false, kT0).reason, "nonce not issued here");
+  EXPECT_EQ(b.check("POST", "/", wrong.header(nonce), false, kT0).verdict, Verdict::kFailed);
   nonce[5] = nonce[5] == 'a' ? 'b' : 'a';
-  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kFailed);
+  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kStale);
+  EXPECT_EQ(a.check("POST", "/", wrong.header(nonce), false, kT0).verdict, Verdict::kFailed);
   EXPECT_EQ(a.check("POST", "/", c.header("MTcwMDAwMDAwMDo0YTdmMGUx"), false, kT0).verdict,
+            Verdict::kStale);
+  EXPECT_EQ(a.check("POST", "/", wrong.header("MTcwMDAwMDAwMDo0YTdmMGUx"), false, kT0).verdict,
             Verdict::kFailed);
+  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).method, Method::kDigest);
 }
 
 TEST(Authenticator, ProtocolVariants) {
@@ -391,8 +430,9 @@ TEST(Authenticator, ProtocolVariants) {
   EXPECT_EQ(verdict(c), Verdict::kFailed);
   c.qop = "";  // RFC 2069: accepted, once per nonce
   const std::string nonce = nonce_of(a.challenges(false, false, kT0).at(0));
-  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kOk);
-  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kFailed);
+  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).method, Method::kDigestRfc2069);
+  EXPECT_EQ(a.check("POST", "/", c.header(nonce), false, kT0).verdict, Verdict::kStale)
+      << "used up: the CPE is asked for a fresh one";
   // qop=auth without cnonce, upper-case response hex, garbage header.
   c = Client{};
   const std::string n2 = nonce_of(a.challenges(false, false, kT0).at(0));
@@ -409,7 +449,8 @@ TEST(Authenticator, ProtocolVariants) {
     upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(upper[i])));
   EXPECT_EQ(a.check("POST", "/", upper, false, kT0).verdict, Verdict::kOk);
   EXPECT_EQ(a.check("POST", "/", "Digest username=\"cpe", false, kT0).verdict, Verdict::kFailed);
-  EXPECT_EQ(a.check("POST", "/", "Negotiate abc", false, kT0).verdict, Verdict::kFailed);
+  EXPECT_EQ(a.check("POST", "/", "Negotiate abc", false, kT0).verdict, Verdict::kOtherScheme)
+      << "a scheme we do not take is answered with the challenge, not counted";
 }
 
 TEST(Authenticator, BasicOnlyWhenAllowedOrOverTls) {
@@ -417,9 +458,13 @@ TEST(Authenticator, BasicOnlyWhenAllowedOrOverTls) {
   const std::string bad = "Basic Y3BlOndyb25n";       // cpe:wrong
   {
     Authenticator a(digest_config());
-    EXPECT_EQ(a.check("POST", "/", good, false, kT0).verdict, Verdict::kFailed);
+    // Basic off: some CPEs try it first; they get the Digest challenge, and
+    // it is not counted as a failed login, with a right or a wrong password.
+    EXPECT_EQ(a.check("POST", "/", good, false, kT0).verdict, Verdict::kOtherScheme);
+    EXPECT_EQ(a.check("POST", "/", bad, false, kT0).verdict, Verdict::kOtherScheme);
     const auto r = a.check("POST", "/", good, true, kT0);
     EXPECT_EQ(r.verdict, Verdict::kOk);
+    EXPECT_EQ(r.method, Method::kBasic);
     EXPECT_EQ(r.username, "cpe");
     EXPECT_EQ(a.check("POST", "/", bad, true, kT0).verdict, Verdict::kFailed);
     EXPECT_EQ(a.challenges(false, false, kT0).size(), 1u);

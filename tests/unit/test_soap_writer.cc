@@ -184,7 +184,7 @@ TEST(SoapWriter, AppendsWithoutClearing) {
   env.body = Reboot{"k"};
   std::string out = "HTTP/1.1 200 OK\r\n\r\n";
   write(out, env);
-  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n\r\n<?xml", 0), 0u);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n\r\n<soap-env:Envelope", 0), 0u);
   EXPECT_EQ(out.substr(19), write(env));
 }
 
@@ -195,7 +195,6 @@ TEST(SoapWriter, InformResponseExactText) {
   std::string xml = write(env);
   EXPECT_NE(xml.find("<MaxEnvelopes>1</MaxEnvelopes>"), std::string::npos);
   EXPECT_EQ(xml,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<soap-env:Envelope xmlns:soap-env=\"http://schemas.xmlsoap.org/soap/envelope/\" "
             "xmlns:soap-enc=\"http://schemas.xmlsoap.org/soap/encoding/\" "
             "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
