@@ -41,8 +41,8 @@ std::string write_policy(const std::string& name, const std::string& text) {
 class Handler final : public cwmp::SessionHandler {
  public:
   lua::Engine* engine = nullptr;
-  std::shared_ptr<const store::Device> device;
-  store::SessionResult result;
+  std::shared_ptr<const device::Device> device;
+  device::SessionResult result;
   std::unique_ptr<lua::Run> run;
   void on_inform(cwmp::Session& s) override {
     if (!engine) return;
@@ -63,8 +63,8 @@ class Handler final : public cwmp::SessionHandler {
 // A known, provisioned device whose summary is complete: the periodic
 // Inform of the field, which the default policy must let through without
 // an RPC.
-std::shared_ptr<store::Device> known_device(const soap::Envelope& inform) {
-  auto d = std::make_shared<store::Device>();
+std::shared_ptr<device::Device> known_device(const soap::Envelope& inform) {
+  auto d = std::make_shared<device::Device>();
   const auto& in = std::get<soap::Inform>(inform.body);
   d->id = cwmp::device_id(in.device_id);
   d->first_seen = d->last_inform = std::chrono::system_clock::now() - std::chrono::hours(24);

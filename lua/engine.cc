@@ -11,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cwmp/device_id.h"
-#include "core/files/catalog.h"
+#include "core/util/hex.h"
+#include "core/util/text.h"
 #include "core/util/json.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
@@ -27,7 +28,7 @@ constexpr size_t kMaxNames = 4096;  // names in one dev:get / dev:set call
 
 using SteadyClock = std::chrono::steady_clock;
 
-int64_t epoch(store::Time t) {
+int64_t epoch(device::Time t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
@@ -125,8 +126,8 @@ struct Run::Impl {
 
   // This session's view of the device: the Inform's values and whatever
   // was read or set, on top of the stored parameters.
-  std::unordered_map<std::string, store::StoredParameter> overlay;
-  store::StoredParameter scratch;
+  std::unordered_map<std::string, device::StoredParameter> overlay;
+  device::StoredParameter scratch;
 
   struct Job {
     enum class Kind { kTransfer, kEvent, kInform, kTask } kind = Kind::kInform;
@@ -180,7 +181,7 @@ struct Run::Impl {
 
   // The newest known value: read or set in this session, then the Inform's,
   // then the stored one. The pointer is good until the next call.
-  const store::StoredParameter* known(std::string_view name) {
+  const device::StoredParameter* known(std::string_view name) {
     if (!overlay.empty()) {
       if (auto it = overlay.find(std::string(name)); it != overlay.end()) return &it->second;
     }
@@ -197,7 +198,7 @@ struct Run::Impl {
     return nullptr;
   }
   void learn(const soap::ParameterValue& p) {
-    overlay[p.name] = store::StoredParameter{p.value, p.type, std::chrono::system_clock::now()};
+    overlay[p.name] = device::StoredParameter{p.value, p.type, std::chrono::system_clock::now()};
   }
   bool has_tag(const std::string& t) const {
     const auto& res = *ctx.result;
@@ -222,7 +223,7 @@ struct Run::Impl {
   const std::string& model_key() {
     if (model_key_.empty()) {
       const auto& id = ctx.session->inform().device_id;
-      const store::StoredParameter* version = known(root() + ".DeviceInfo.SoftwareVersion");
+      const device::StoredParameter* version = known(root() + ".DeviceInfo.SoftwareVersion");
       model_key_ = id.oui + '\x1f' + id.product_class + '\x1f' + (version ? version->value : "");
     }
     return model_key_;
@@ -897,7 +898,7 @@ void value_of(lua_State* L, int idx, const std::string& name, Impl* r, soap::Par
     lua_pop(L, 1);
     vidx = lua_absindex(L, -1);
   }
-  const store::StoredParameter* k = r->known(name);
+  const device::StoredParameter* k = r->known(name);
   switch (lua_type(L, vidx)) {
     case LUA_TBOOLEAN: {
       bool b = lua_toboolean(L, vidx);
@@ -932,7 +933,7 @@ void value_of(lua_State* L, int idx, const std::string& name, Impl* r, soap::Par
   if (vidx != idx) lua_pop(L, 1);
 }
 
-bool same_value(const store::StoredParameter& k, const soap::ParameterValue& v) {
+bool same_value(const device::StoredParameter& k, const soap::ParameterValue& v) {
   if (v.type == "boolean" || k.type == "boolean") return truthy(k.value) == truthy(v.value);
   return k.value == v.value;
 }
@@ -958,7 +959,7 @@ int dev_set(lua_State* L) {
     soap::ParameterValue v;
     value_of(L, -1, name, r, &v);
     lua_pop(L, 1);
-    const store::StoredParameter* k = r->known(name);
+    const device::StoredParameter* k = r->known(name);
     if (!force && k && same_value(*k, v)) continue;
     params.push_back(std::move(v));
     if (params.size() > kMaxNames) luaL_error(L, "dev:set: at most %d values", static_cast<int>(kMaxNames));
@@ -1150,11 +1151,11 @@ int dev_alter(lua_State* L) {
   if (len == 0) return luaL_error(L, "dev:alter: the script is empty");
   if (len > kMaxScriptBytes) return luaL_error(L, "dev:alter: the script is larger than 1 MiB");
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  std::string sha = files::sha256_hex({script, len});
+  std::string sha = util::sha256_hex({script, len});
   PublishedFile f;
   f.name = opt_field(L, 3, "name", file_safe(r->device_id()) + "-" + sha.substr(0, 8));
   if (f.name.size() < 6 || f.name.compare(f.name.size() - 6, 6, ".alter") != 0) f.name += ".alter";
-  if (!files::valid_name(f.name))
+  if (!text::safe_file_name(f.name))
     return luaL_error(L, "dev:alter: '%s' is not a file name ([A-Za-z0-9._-])", f.name.c_str());
   f.content_type = "text/plain; charset=utf-8";
   f.bytes.assign(script, len);
@@ -1194,7 +1195,7 @@ int dev_upgrade(lua_State* L) {
     log::warn("policy device=" + r->device_id() +
               ": dev:upgrade without a tr069-client package among the links: the device will "
               "come back without CWMP");
-  std::string sha = files::sha256_hex(manifest);
+  std::string sha = util::sha256_hex(manifest);
   PublishedFile f;
   f.name = "upgrade-" + sha.substr(0, 16) + ".xml";
   f.content_type = "application/xml";
@@ -1232,7 +1233,7 @@ int dev_file_url(lua_State* L) {
 
 int dev_param(lua_State* L) {
   Impl* r = self(L);
-  const store::StoredParameter* p = r->known(luaL_checkstring(L, 2));
+  const device::StoredParameter* p = r->known(luaL_checkstring(L, 2));
   if (!p) {
     lua_pushnil(L);
     return 1;
@@ -1301,7 +1302,7 @@ int dev_summary(lua_State* L) {
     const char* v = luaL_tolstring(L, -1, &len);
     soap::ParameterValue p{kPrefix + key, std::string(v, std::min<size_t>(len, 4096)), "string"};
     lua_pop(L, 2);
-    const store::StoredParameter* k = r->known(p.name);
+    const device::StoredParameter* k = r->known(p.name);
     if (k && k->value == p.value) continue;
     r->learn(p);
     r->ctx.result->parameters.emplace_back(std::move(p), now);
@@ -1382,8 +1383,8 @@ int dev_fault(lua_State* L) {
   return 0;
 }
 
-void push_time(lua_State* L, store::Time t) {
-  if (t == store::Time{})
+void push_time(lua_State* L, device::Time t) {
+  if (t == device::Time{})
     lua_pushnil(L);
   else
     lua_pushinteger(L, epoch(t));
@@ -1413,17 +1414,17 @@ int dev_index(lua_State* L) {
   if (key == "manufacturer") return str(in.device_id.manufacturer);
   if (key == "root") return str(r->root());
   if (key == "ip") return str(util::address_of(r->ctx.peer));
-  const store::Device* d = r->ctx.device.get();
+  const device::Device* d = r->ctx.device.get();
   if (key == "is_new") {
-    lua_pushboolean(L, !d || d->first_seen == store::Time{});
+    lua_pushboolean(L, !d || d->first_seen == device::Time{});
     return 1;
   }
   if (key == "first_seen") {
-    push_time(L, d ? d->first_seen : store::Time{});
+    push_time(L, d ? d->first_seen : device::Time{});
     return 1;
   }
   if (key == "last_inform") {
-    push_time(L, d ? d->last_inform : store::Time{});
+    push_time(L, d ? d->last_inform : device::Time{});
     return 1;
   }
   if (key == "generation") {

@@ -13,9 +13,10 @@
 //   coroutines: an RPC a hook asks for is queued on the cwmp::Session and the
 //   coroutine resumes when the CPE has answered.
 //
-// lua/ knows the value types of core (messages, the stored device, a
-// session's result) and the pure session engine; never the network or the
-// store. The server hands it what it needs through FileServices.
+// lua/ knows the value types of core (messages, core/device's device and
+// session result) and the pure session engine; never the network, the file
+// server or the store (scripts/check-layering). The server hands it what it
+// needs through FileServices.
 #pragma once
 
 #include <array>
@@ -31,7 +32,7 @@
 #include <vector>
 
 #include "core/cwmp/session.h"
-#include "core/store/store.h"
+#include "core/device/device.h"
 
 namespace luacs::lua {
 
@@ -166,8 +167,8 @@ class State;  // a Lua state loaded with one generation (lua/engine.cc)
 // the Run (the worker's session slot owns all of them).
 struct RunContext {
   cwmp::Session* session = nullptr;
-  std::shared_ptr<const store::Device> device;  // as stored; null or empty id: a new device
-  store::SessionResult* result = nullptr;       // the policy adds tags, faults, values
+  std::shared_ptr<const device::Device> device;  // as stored; null or empty id: a new device
+  device::SessionResult* result = nullptr;       // the policy adds tags, faults, values
   // Borrowed from the session's slot, read only when a policy asks:
   std::string_view host;  // the Host header the CPE sent (for file URLs)
   std::string_view peer;  // "192.0.2.7:4711"

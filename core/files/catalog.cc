@@ -8,24 +8,6 @@
 
 namespace luacs::files {
 
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 200 || name.front() == '.') return false;
-  for (const char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("sha256: EVP_Digest failed");
-  return util::to_hex(md, len);
-}
-
 void Catalog::put(std::shared_ptr<const File> f) {
   if (!f) return;
   std::string name = f->name;

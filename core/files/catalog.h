@@ -14,6 +14,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/util/hex.h"
+#include "core/util/text.h"
+
 namespace luacs::files {
 
 struct File {
@@ -29,10 +32,12 @@ struct File {
 
 // [A-Za-z0-9._-]+, not starting with '.', at most 200 characters: safe in a
 // URL path segment and as a file name in a folder, no traversal possible.
-bool valid_name(std::string_view name);
+inline bool valid_name(std::string_view name) {
+  return text::safe_file_name(name);
+}
 
-// Lower-case hex SHA-256 of data.
-std::string sha256_hex(std::string_view data);
+// Lower-case hex SHA-256 of data (the ETag).
+using util::sha256_hex;
 
 // Thread-safe: shared by the workers (which publish) and the file server
 // (which serves). Files are immutable once in; a new version replaces the

@@ -81,14 +81,6 @@ class DeviceCache {
   const std::atomic<uint64_t>* unflushed_from_ = nullptr;
 };
 
-// The device after `r`: `base` (nullptr for a device never stored) with the
-// session's identity, inform, events, parameters and tags applied and the
-// tasks it finished removed from pending_tasks.
-std::shared_ptr<const Device> apply_session(const Device* base, const SessionResult& r);
-// The same, in place when nobody else holds `snapshot` (call under the
-// cache's shard lock), else into a new snapshot.
-void apply_session(std::shared_ptr<const Device>& snapshot, const SessionResult& r);
-void apply_session(Device& d, const SessionResult& r);
 // What a device costs in memory, roughly (for the cache's bound).
 size_t approx_bytes(const Device& d);
 

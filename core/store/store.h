@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device/device.h"
 #include "core/soap/message.h"
 
 namespace luacs::store {
@@ -36,92 +37,16 @@ namespace luacs::store {
 // Runs a completion on the caller's event loop (any thread may call it).
 using Executor = std::function<void(std::function<void()>)>;
 
-using Time = std::chrono::system_clock::time_point;
-
-struct StoredParameter {
-  std::string value;
-  std::string type;  // xsd local name: "string", "boolean", ...
-  Time read_at{};
-  bool operator==(const StoredParameter&) const = default;
-};
-
-// A task queued for a device (by the API, or in the tests by SQL): an ACS RPC
-// ("GetParameterValues", "SetParameterValues", "AddObject", "DeleteObject",
-// "Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
-// "GetParameterNames", "GetParameterAttributes", "SetParameterAttributes"),
-// or a tag change ("tag" / "untag" with args {"tag": "..."}), or later a
-// policy function. args is JSON text.
-struct Task {
-  int64_t id = 0;
-  std::string device_id;
-  std::string name;
-  std::string args = "{}";
-  Time created{};
-  std::optional<Time> expires;
-  std::string unique_key;  // "" = none
-  bool operator==(const Task&) const = default;
-};
-
-struct TaskResult {
-  int64_t id = 0;
-  bool ok = false;
-  std::string result;  // JSON text: the response, or the fault {code, string, detail}
-};
-
-struct Fault {
-  std::string device_id;
-  std::string source;  // "cwmp.9005", "task", "session", "policy" ...
-  int64_t code = 0;
-  std::string message;
-  std::string detail;  // JSON text
-};
-
-struct Transfer {
-  std::string device_id;
-  std::string command_key;
-  bool is_download = true;
-  std::string file_type;
-  std::string url;
-  // Filled by TransferComplete / AutonomousTransferComplete:
-  uint32_t fault_code = 0;
-  std::string fault_string;
-  std::string start_time;  // as the CPE sent them
-  std::string complete_time;
-  bool autonomous = false;
-};
-
-// What the store knows of a device, as loaded on the Inform path.
-struct Device {
-  std::string id;
-  std::string oui, product_class, serial_number, manufacturer;
-  std::string data_model_root;  // "InternetGatewayDevice" or "Device"
-  Time first_seen{}, last_inform{};
-  std::optional<Time> last_boot, last_bootstrap;
-  std::string remote_address;
-  std::vector<std::string> last_events;
-  std::set<std::string> tags;
-  std::map<std::string, StoredParameter> parameters;
-  std::vector<Task> pending_tasks;  // due, not expired, oldest first
-};
-
-// Everything a finished session changed. Written behind; the parts that must
-// never be lost (tags, faults, task results, transfers) make the write
-// durable: `done` is then called after commit.
-struct SessionResult {
-  std::string device_id;
-  soap::DeviceIdStruct identity;
-  std::string data_model_root;
-  std::string remote_address;
-  Time inform_time{};
-  std::vector<soap::EventStruct> events;
-  // Inform parameters and values read in the session, with when they were read.
-  std::vector<std::pair<soap::ParameterValue, Time>> parameters;
-  std::vector<std::string> tags_added, tags_removed;
-  std::vector<Fault> faults;
-  std::vector<TaskResult> task_results;
-  // The session log line's fields.
-  std::string summary;  // JSON text: rpcs, result, duration, cpe requests
-};
+// The device value types (core/device) under the names the store has always
+// used for them: the store translates them to and from rows.
+using device::Device;
+using device::Fault;
+using device::SessionResult;
+using device::StoredParameter;
+using device::Task;
+using device::TaskResult;
+using device::Time;
+using device::Transfer;
 
 struct Options {
   std::string dsn;

@@ -1,6 +1,7 @@
 #include "core/util/hex.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -39,6 +40,14 @@ std::string random_hex(size_t bytes) {
     bytes -= n;
   }
   return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("sha256: EVP_Digest failed");
+  return to_hex(md, len);
 }
 
 }  // namespace luacs::util

@@ -1,8 +1,10 @@
-// Hex text of bytes, and random hex tokens (cookies, file URL tokens).
+// Hex text of bytes, random hex tokens (cookies, file URL tokens), and
+// hex digests.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace luacs::util {
 
@@ -12,5 +14,8 @@ std::string to_hex(const unsigned char* p, size_t n);
 // `bytes` random bytes from OpenSSL's CSPRNG, as hex (2 * bytes characters).
 // Throws std::runtime_error when the generator fails.
 std::string random_hex(size_t bytes);
+
+// Lower-case hex SHA-256 of `data`.
+std::string sha256_hex(std::string_view data);
 
 }  // namespace luacs::util

@@ -10,6 +10,19 @@ inline char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+// [A-Za-z0-9._-]+, not starting with '.', at most 200 characters: safe in a
+// URL path segment and as a file name in a folder, no traversal possible
+// (the names of the files luacs serves).
+inline bool safe_file_name(std::string_view name) {
+  if (name.empty() || name.size() > 200 || name.front() == '.') return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Case-insensitive (ASCII) equality.
 inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
