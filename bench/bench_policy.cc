@@ -24,9 +24,9 @@ namespace {
 using namespace luacs;
 
 loadgen::DataModel& model() {
-  static loadgen::DataModel m = loadgen::DataModel::load(
-      std::string(LUACS_SHARED_DIR) +
-      "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
+  static loadgen::DataModel m =
+      loadgen::DataModel::load(std::string(LUACS_SHARED_DIR) +
+                               "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
   return m;
 }
 
@@ -110,7 +110,9 @@ void run_sessions(benchmark::State& state, const std::string& policy_dir) {
   if (engine) state.counters["lua_bytes"] = static_cast<double>(engine->memory());
 }
 
-void BM_Session_NoPolicy(benchmark::State& state) { run_sessions(state, ""); }
+void BM_Session_NoPolicy(benchmark::State& state) {
+  run_sessions(state, "");
+}
 
 // Hooks that are there but do nothing: the cost of a coroutine per hook
 // and the dev / inform objects.

@@ -3,19 +3,19 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <tuple>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "core/cwmp/device_id.h"
 #include "core/util/hex.h"
-#include "core/util/text.h"
 #include "core/util/json.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
+#include "core/util/text.h"
 #include "lua/policy.h"
 #include "lua/state.h"
 
@@ -57,18 +57,31 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-bool truthy(std::string_view v) { return v == "1" || v == "true" || v == "TRUE" || v == "True"; }
+bool truthy(std::string_view v) {
+  return v == "1" || v == "true" || v == "TRUE" || v == "True";
+}
 
 // Rate limit of policy error lines, per worker thread.
 bool may_log_error() {
@@ -77,8 +90,7 @@ bool may_log_error() {
   thread_local uint64_t suppressed = 0;
   int64_t now = epoch(std::chrono::system_clock::now());
   if (now != window) {
-    if (suppressed)
-      log::warn("policy errors: " + std::to_string(suppressed) + " more not logged");
+    if (suppressed) log::warn("policy errors: " + std::to_string(suppressed) + " more not logged");
     window = now;
     count = 0;
     suppressed = 0;
@@ -96,15 +108,15 @@ struct Call {
   Run::Impl* run = nullptr;  // null once the run is gone
   Kind kind = Kind::kSingle;
   int outstanding = 0;
-  std::vector<soap::ParameterValue> values;  // kGet
-  std::vector<std::string> invalid;          // kGet: narrowed 9005s
+  std::vector<soap::ParameterValue> values;               // kGet
+  std::vector<std::string> invalid;                       // kGet: narrowed 9005s
   std::vector<soap::SetParameterValuesFault> set_faults;  // kSet
-  unsigned sent = 0;                                       // kSet
+  unsigned sent = 0;                                      // kSet
   std::optional<soap::Fault> fault;
-  std::string error;     // no usable answer (timeout, RPC limit, ...)
-  soap::Body response;   // kSingle, kNames, kAttributes
+  std::string error;                                 // no usable answer (timeout, RPC limit, ...)
+  soap::Body response;                               // kSingle, kNames, kAttributes
   std::vector<soap::ParameterAttribute> attributes;  // kAttributes
-  std::string command_key;  // alter / upgrade
+  std::string command_key;                           // alter / upgrade
   bool returns_key = false;
 };
 
@@ -365,10 +377,14 @@ struct Run::Impl {
 
   std::string job_name() const {
     switch (job.kind) {
-      case Job::Kind::kTransfer: return kHookNames[kOnTransferComplete];
-      case Job::Kind::kEvent: return kHookNames[kOnEvent];
-      case Job::Kind::kInform: return kHookNames[kOnInform];
-      case Job::Kind::kTask: return "tasks." + job.function;
+      case Job::Kind::kTransfer:
+        return kHookNames[kOnTransferComplete];
+      case Job::Kind::kEvent:
+        return kHookNames[kOnEvent];
+      case Job::Kind::kInform:
+        return kHookNames[kOnInform];
+      case Job::Kind::kTask:
+        return "tasks." + job.function;
     }
     return "?";
   }
@@ -568,8 +584,7 @@ struct Run::Impl {
       log::warn("policy error hook=" + hook + " generation=" + std::to_string(st->generation()) +
                 " device=" + device_id() + ": " + msg);
     nlohmann::json detail = {{"hook", hook}, {"generation", st->generation()}};
-    add_fault(hook + ": " + msg,
-              util::json_text(detail));
+    add_fault(hook + ": " + msg, util::json_text(detail));
     auto done = std::move(job.done);
     release();
     if (done) {
@@ -697,8 +712,8 @@ void push_fault(lua_State* L, const Call& c) {
     }
     lua_setfield(L, -2, "invalid");
   }
-  const auto& sf = !c.set_faults.empty() || !c.fault ? c.set_faults
-                                                     : c.fault->set_parameter_values_faults;
+  const auto& sf =
+      !c.set_faults.empty() || !c.fault ? c.set_faults : c.fault->set_parameter_values_faults;
   if (!sf.empty()) {
     lua_createtable(L, static_cast<int>(sf.size()), 0);
     lua_Integer i = 1;
@@ -891,7 +906,8 @@ void value_of(lua_State* L, int idx, const std::string& name, Impl* r, soap::Par
     lua_rawgeti(L, idx, 1);
     lua_rawgeti(L, idx, 2);
     if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dev:set: type of %s must be a string", name.c_str());
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "dev:set: type of %s must be a string", name.c_str());
       type = lua_tostring(L, -1);
       if (type.rfind("xsd:", 0) == 0) type = type.substr(4);
     }
@@ -962,7 +978,8 @@ int dev_set(lua_State* L) {
     const device::StoredParameter* k = r->known(name);
     if (!force && k && same_value(*k, v)) continue;
     params.push_back(std::move(v));
-    if (params.size() > kMaxNames) luaL_error(L, "dev:set: at most %d values", static_cast<int>(kMaxNames));
+    if (params.size() > kMaxNames)
+      luaL_error(L, "dev:set: at most %d values", static_cast<int>(kMaxNames));
   }
   std::sort(params.begin(), params.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -975,11 +992,11 @@ int dev_set(lua_State* L) {
     size_t batch = std::max(1u, r->st->limits().batch_size);
     for (size_t i = 0; i < params.size(); i += batch) {
       size_t end = std::min(params.size(), i + batch);
-      r->set_batch(c,
-                   std::vector<soap::ParameterValue>(
-                       params.begin() + static_cast<std::ptrdiff_t>(i),
-                       params.begin() + static_cast<std::ptrdiff_t>(end)),
-                   key, false);
+      r->set_batch(
+          c,
+          std::vector<soap::ParameterValue>(params.begin() + static_cast<std::ptrdiff_t>(i),
+                                            params.begin() + static_cast<std::ptrdiff_t>(end)),
+          key, false);
     }
     return wait(L, r, k_set);
   });
@@ -1011,8 +1028,9 @@ int dev_attributes(lua_State* L) {
     size_t batch = std::max(1u, r->st->limits().batch_size);
     for (size_t i = 0; i < names.size(); i += batch) {
       soap::GetParameterAttributes g;
-      g.names.assign(names.begin() + static_cast<std::ptrdiff_t>(i),
-                     names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), i + batch)));
+      g.names.assign(
+          names.begin() + static_cast<std::ptrdiff_t>(i),
+          names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), i + batch)));
       r->send(c, std::move(g), [](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
         if (auto* a = std::get_if<soap::GetParameterAttributesResponse>(&o.response); a && o.ok())
           c->attributes.insert(c->attributes.end(), a->parameters.begin(), a->parameters.end());
@@ -1031,10 +1049,12 @@ int dev_set_attributes(lua_State* L) {
   lua_Integer n = luaL_len(L, 2);
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L, 2, i);
-    if (!lua_istable(L, -1)) luaL_error(L, "dev:set_attributes: entry %d is not a table", static_cast<int>(i));
+    if (!lua_istable(L, -1))
+      luaL_error(L, "dev:set_attributes: entry %d is not a table", static_cast<int>(i));
     soap::SetParameterAttributesStruct a;
     lua_getfield(L, -1, "name");
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "dev:set_attributes: entry %d has no name", static_cast<int>(i));
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "dev:set_attributes: entry %d has no name", static_cast<int>(i));
     a.name = lua_tostring(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, -1, "notification");
@@ -1062,7 +1082,8 @@ int dev_add(lua_State* L) {
   a.object_name = luaL_checkstring(L, 2);
   a.parameter_key = luaL_optstring(L, 3, "");
   if (a.object_name.empty() || a.object_name.back() != '.')
-    return luaL_error(L, "dev:add: '%s' is not an object path (it must end with '.')", a.object_name.c_str());
+    return luaL_error(L, "dev:add: '%s' is not an object path (it must end with '.')",
+                      a.object_name.c_str());
   return send_single(L, r, std::move(a), "add");
 }
 
@@ -1090,7 +1111,8 @@ int dev_factory_reset(lua_State* L) {
 int dev_schedule_inform(lua_State* L) {
   Impl* r = self(L);
   lua_Integer delay = luaL_checkinteger(L, 2);
-  if (delay < 1 || delay > 0xffffffffLL) return luaL_error(L, "dev:schedule_inform: delay must be >= 1 second");
+  if (delay < 1 || delay > 0xffffffffLL)
+    return luaL_error(L, "dev:schedule_inform: delay must be >= 1 second");
   soap::ScheduleInform s;
   s.delay_seconds = static_cast<uint32_t>(delay);
   s.command_key = luaL_optstring(L, 3, "");
@@ -1184,7 +1206,8 @@ int dev_upgrade(lua_State* L) {
     if (l.rfind("http://", 0) != 0 && l.rfind("https://", 0) != 0) {
       std::string path = r->files && r->files->path_of ? r->files->path_of(l) : std::string();
       if (path.empty())
-        return luaL_error(L, "dev:upgrade: no file '%s' on the file server ([files] dir)", l.c_str());
+        return luaL_error(L, "dev:upgrade: no file '%s' on the file server ([files] dir)",
+                          l.c_str());
       url = r->files_base() + path;
     }
     if (l.find("tr069-client") != std::string::npos) client = true;
@@ -1202,8 +1225,8 @@ int dev_upgrade(lua_State* L) {
   f.bytes = std::move(manifest);
   soap::Download d;
   d.file_type = "1 Firmware Upgrade Image";
-  d.command_key = opt_field(L, 2, "command_key",
-                            "upgrade-" + (version.empty() ? sha.substr(0, 8) : version));
+  d.command_key =
+      opt_field(L, 2, "command_key", "upgrade-" + (version.empty() ? sha.substr(0, 8) : version));
   d.delay_seconds = opt_uint(L, 2, "delay");
   return push_file(L, r, std::move(f), std::move(d), "upgrade");
 }
@@ -1362,18 +1385,30 @@ int dev_tags(lua_State* L) {
 int dev_log_at(lua_State* L, log::Level level) {
   Impl* r = self(L);
   if (!log::enabled(level)) return 0;
-  std::string line = "policy device=" + r->device_id() + " at " + caller_position(L) + ": " + joined_args(L, 2);
+  std::string line =
+      "policy device=" + r->device_id() + " at " + caller_position(L) + ": " + joined_args(L, 2);
   switch (level) {
-    case log::Level::kError: log::error(line); break;
-    case log::Level::kWarn: log::warn(line); break;
-    default: log::info(line);
+    case log::Level::kError:
+      log::error(line);
+      break;
+    case log::Level::kWarn:
+      log::warn(line);
+      break;
+    default:
+      log::info(line);
   }
   return 0;
 }
 
-int dev_log(lua_State* L) { return dev_log_at(L, log::Level::kInfo); }
-int dev_warn(lua_State* L) { return dev_log_at(L, log::Level::kWarn); }
-int dev_error(lua_State* L) { return dev_log_at(L, log::Level::kError); }
+int dev_log(lua_State* L) {
+  return dev_log_at(L, log::Level::kInfo);
+}
+int dev_warn(lua_State* L) {
+  return dev_log_at(L, log::Level::kWarn);
+}
+int dev_error(lua_State* L) {
+  return dev_log_at(L, log::Level::kError);
+}
 
 int dev_fault(lua_State* L) {
   Impl* r = self(L);
@@ -1521,7 +1556,9 @@ int params_pairs(lua_State* L) {
   return 3;
 }
 
-int params_newindex(lua_State* L) { return luaL_error(L, "inform.params is read-only"); }
+int params_newindex(lua_State* L) {
+  return luaL_error(L, "inform.params is read-only");
+}
 
 int params_len(lua_State* L) {
   lua_pushinteger(L, static_cast<lua_Integer>(inform_params(L).size()));
@@ -1529,11 +1566,8 @@ int params_len(lua_State* L) {
 }
 
 const luaL_Reg kParamsMethods[] = {
-    {"__index", params_index},
-    {"__pairs", params_pairs},
-    {"__len", params_len},
-    {"__newindex", params_newindex},
-    {nullptr, nullptr},
+    {"__index", params_index},       {"__pairs", params_pairs}, {"__len", params_len},
+    {"__newindex", params_newindex}, {nullptr, nullptr},
 };
 
 const luaL_Reg kDevMetamethods[] = {
@@ -1570,7 +1604,9 @@ void ensure_dev_metatable(lua_State* L) {
 Run::Run(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Run::~Run() = default;
 
-void Run::transfer_complete(TransferInfo t) { impl_->transfers.push_back(std::move(t)); }
+void Run::transfer_complete(TransferInfo t) {
+  impl_->transfers.push_back(std::move(t));
+}
 
 void Run::add_task(std::string function, std::string args_json, TaskDone done) {
   Impl::Job j;
@@ -1581,9 +1617,15 @@ void Run::add_task(std::string function, std::string args_json, TaskDone done) {
   impl_->jobs.push_back(std::move(j));
 }
 
-Run::Step Run::advance() { return impl_->advance(); }
-void Run::end() { impl_->end(); }
-uint64_t Run::generation() const { return impl_->st->generation(); }
+Run::Step Run::advance() {
+  return impl_->advance();
+}
+void Run::end() {
+  impl_->end();
+}
+uint64_t Run::generation() const {
+  return impl_->st->generation();
+}
 
 // ---- Engine ----
 
@@ -1633,6 +1675,8 @@ size_t Engine::memory() const {
   return total;
 }
 
-uint64_t Engine::generation() const { return current_ ? current_->generation() : 0; }
+uint64_t Engine::generation() const {
+  return current_ ? current_->generation() : 0;
+}
 
 }  // namespace luacs::lua

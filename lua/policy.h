@@ -37,10 +37,10 @@
 namespace luacs::lua {
 
 struct Limits {
-  uint64_t max_instructions = 10'000'000;  // per hook call
+  uint64_t max_instructions = 10'000'000;     // per hook call
   std::chrono::milliseconds time_limit{100};  // per hook call, time spent running Lua
-  size_t memory_limit = 64 << 20;           // per Lua state
-  unsigned batch_size = 32;                 // names per Get/Set/GetAttributes RPC
+  size_t memory_limit = 64 << 20;             // per Lua state
+  unsigned batch_size = 32;                   // names per Get/Set/GetAttributes RPC
 };
 
 // One policy file as read from the folder: `name` is the path given to Lua
@@ -237,7 +237,7 @@ class Engine {
   FileServices files_;
   int worker_;
   std::shared_ptr<State> current_;
-  uint64_t failed_generation_ = 0;  // a generation that would not load here
+  uint64_t failed_generation_ = 0;            // a generation that would not load here
   std::vector<std::weak_ptr<State>> states_;  // every state still alive
 };
 

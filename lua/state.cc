@@ -19,7 +19,7 @@
 namespace luacs::lua {
 
 const std::array<const char*, kHookCount> kHookNames = {"on_transfer_complete", "on_event",
-                                                         "on_inform"};
+                                                        "on_inform"};
 
 std::string joined_args(lua_State* L, int from) {
   std::string out;
@@ -481,8 +481,7 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
   // Where each hook was last defined, to warn about redefinitions.
   std::array<std::string, kHookCount> defined_at;
   for (const auto& f : files) {
-    if (luaL_loadbufferx(L, f.text.data(), f.text.size(), ("@" + f.name).c_str(), "t") !=
-        LUA_OK) {
+    if (luaL_loadbufferx(L, f.text.data(), f.text.size(), ("@" + f.name).c_str(), "t") != LUA_OK) {
       *error = lua_tostring(L, -1);
       return nullptr;
     }
@@ -496,8 +495,7 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
       if (lua_isfunction(L, -1)) {
         std::string at = where_defined(L);
         if (!defined_at[h].empty() && defined_at[h] != at && warnings)
-          warnings->push_back(at + ": " + kHookNames[h] + " redefines the one of " +
-                              defined_at[h]);
+          warnings->push_back(at + ": " + kHookNames[h] + " redefines the one of " + defined_at[h]);
         defined_at[h] = at;
       }
       lua_pop(L, 1);
@@ -549,8 +547,10 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
         bool is_hook = false;
         std::string closest;
         for (const char* h : kHookNames) {
-          if (name == h) is_hook = true;
-          else if (distance(name, h) <= 2) closest = h;
+          if (name == h)
+            is_hook = true;
+          else if (distance(name, h) <= 2)
+            closest = h;
         }
         if (!is_hook && (!closest.empty() || name.rfind("on_", 0) == 0)) {
           std::string msg = where_defined(L) + ": global function '" + name + "' is not a hook";
@@ -570,7 +570,8 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
 
 std::vector<SourceFile> read_policy_dir(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
-  if (!d) throw std::runtime_error(dir + ": cannot read the policy folder: " + std::strerror(errno));
+  if (!d)
+    throw std::runtime_error(dir + ": cannot read the policy folder: " + std::strerror(errno));
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;

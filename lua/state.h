@@ -129,6 +129,6 @@ std::string joined_args(lua_State* L, int from);
 
 // JSON text <-> Lua values (objects become tables, arrays sequences).
 void push_json(lua_State* L, std::string_view json);  // throws on bad JSON
-std::string to_json(lua_State* L, int index);          // throws on unencodable values
+std::string to_json(lua_State* L, int index);         // throws on unencodable values
 
 }  // namespace luacs::lua

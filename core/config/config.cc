@@ -207,8 +207,8 @@ bool is_device_id(std::string_view s) {
   return true;
 }
 
-constexpr std::string_view kSections[] = {"cwmp",  "limits", "auth",    "auth.devices", "store",
-                                          "policy", "files", "control", "log"};
+constexpr std::string_view kSections[] = {"cwmp",   "limits", "auth",    "auth.devices", "store",
+                                          "policy", "files",  "control", "log"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -469,9 +469,9 @@ void Parser::on_key(std::string_view section, std::string_view key, std::string_
   try {
     known->set(*this, value);
   } catch (const ValueError& e) {
-    const bool secret =
-        (section == "auth" && key == "password") || (section == "store" && key == "dsn") ||
-        (section == "files" && key == "secret");
+    const bool secret = (section == "auth" && key == "password") ||
+                        (section == "store" && key == "dsn") ||
+                        (section == "files" && key == "secret");
     std::string msg = "bad value ";
     if (!secret) msg += "'" + std::string(value) + "' ";
     msg += "for '" + std::string(key) + "' in [" + std::string(section) + "]: " + e.reason;

@@ -97,14 +97,14 @@ struct Config {
 
   // [policy]
   std::string policy_dir;  // `dir`: the policy folder; "" = no policy (tasks still run)
-  uint64_t policy_max_instructions = 10'000'000;         // per hook call (VM instructions)
-  std::chrono::milliseconds policy_time_limit{100};     // per hook call, time spent running
-  uint64_t policy_memory_limit = 64 << 20;              // per Lua state (one per worker)
-  unsigned policy_batch_size = 32;                      // names per Get/SetParameter* RPC
+  uint64_t policy_max_instructions = 10'000'000;     // per hook call (VM instructions)
+  std::chrono::milliseconds policy_time_limit{100};  // per hook call, time spent running
+  uint64_t policy_memory_limit = 64 << 20;           // per Lua state (one per worker)
+  unsigned policy_batch_size = 32;                   // names per Get/SetParameter* RPC
 
   // [files]
   ListenAddress files_listen{"0.0.0.0", 7567, false};  // `listen`; port 0 = any free port
-  std::string files_url;     // `url`: base URL CPEs fetch files from; "" = from the Host header
+  std::string files_url;  // `url`: base URL CPEs fetch files from; "" = from the Host header
   std::string files_dir = "var/files";  // `dir`: firmware images and other files on disk
   std::string files_secret;  // `secret`: key of the URL tokens of files in `dir`; "" = random
 

@@ -104,8 +104,7 @@ ControlServer::~ControlServer() {
 
 void ControlServer::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr*, int, void* arg) {
   auto* self = static_cast<ControlServer*>(arg);
-  bufferevent* bev =
-      bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent* bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
   if (!bev) {
     close(fd);
     return;

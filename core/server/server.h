@@ -19,7 +19,7 @@ class Store;
 namespace luacs::lua {
 class PolicyManager;
 struct FileServices;
-}
+}  // namespace luacs::lua
 
 namespace luacs::server {
 
@@ -36,7 +36,8 @@ struct Stats {
   std::atomic<uint64_t> handovers{0};
   std::atomic<uint64_t> rejected_busy{0};     // 503: too many sessions, device busy, store down
   std::atomic<uint64_t> rejected_backlog{0};  // 503: the store is behind ([store] max_backlog)
-  std::atomic<uint64_t> rejected_overload{0};  // 503: waited too long in luacs ([limits] max_queue_delay)
+  std::atomic<uint64_t> rejected_overload{
+      0};  // 503: waited too long in luacs ([limits] max_queue_delay)
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
 };

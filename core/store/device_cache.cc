@@ -35,7 +35,8 @@ void DeviceCache::trim(Shard& s) {
   const uint64_t committed_below =
       unflushed_from_ ? unflushed_from_->load(std::memory_order_acquire) : UINT64_MAX;
   while (s.lru.size() > 1 && (s.lru.size() > per_shard_ || s.bytes > per_shard_bytes_)) {
-    if (s.lru.back().write_seq >= committed_below) break;  // its last write is not in PostgreSQL yet
+    if (s.lru.back().write_seq >= committed_below)
+      break;  // its last write is not in PostgreSQL yet
     s.bytes -= s.lru.back().bytes;
     s.index.erase(s.lru.back().id);
     s.lru.pop_back();
@@ -123,8 +124,8 @@ size_t approx_bytes(const Device& d) {
   for (const auto& e : d.last_events) n += heap(e);
   for (const auto& t : d.tags) n += kNode + sizeof(std::string) + heap(t);
   for (const auto& [name, p] : d.parameters)
-    n += kNode + sizeof(std::pair<const std::string, StoredParameter>) + heap(name) + heap(p.value) +
-         heap(p.type);
+    n += kNode + sizeof(std::pair<const std::string, StoredParameter>) + heap(name) +
+         heap(p.value) + heap(p.type);
   for (const auto& t : d.pending_tasks)
     n += sizeof(Task) + heap(t.device_id) + heap(t.name) + heap(t.args) + heap(t.unique_key);
   return n;

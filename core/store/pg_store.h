@@ -104,7 +104,9 @@ inline Options sane(Options o) {
 class PgStore final : public Store {
  public:
   explicit PgStore(const Options& opts)
-      : opts_(sane(opts)), cache_(opts_.cache_devices, opts_.cache_bytes), queue_(opts_.max_pending) {
+      : opts_(sane(opts)),
+        cache_(opts_.cache_devices, opts_.cache_bytes),
+        queue_(opts_.max_pending) {
     cache_.set_unflushed(&unflushed_from_);
   }
 

@@ -55,7 +55,7 @@ struct Options {
   size_t max_pending = 200'000;  // queued session results kept while PostgreSQL is away
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
-  size_t cache_devices = 1'000'000;      // device cache bound, in devices
+  size_t cache_devices = 1'000'000;       // device cache bound, in devices
   size_t cache_bytes = size_t{64} << 20;  // and in memory (approx_bytes of the devices)
   std::chrono::hours session_log_retention{24 * 7};
   // Added with the implementation:

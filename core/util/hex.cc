@@ -30,7 +30,8 @@ std::string random_hex(size_t bytes) {
   out.reserve(2 * bytes);
   while (bytes > 0) {
     if (left == 0) {
-      if (RAND_bytes(pool, static_cast<int>(kChunk)) != 1) throw std::runtime_error("RAND_bytes failed");
+      if (RAND_bytes(pool, static_cast<int>(kChunk)) != 1)
+        throw std::runtime_error("RAND_bytes failed");
       left = kChunk;
     }
     const size_t n = std::min(bytes, left);

@@ -83,7 +83,8 @@ std::string policy_dir(const std::vector<std::pair<std::string, std::string>>& f
 std::string default_policy_with(const std::vector<std::pair<std::string, std::string>>& extra) {
   std::string dir = temp_dir("default");
   for (const auto& e : fs::directory_iterator(std::string(LUACS_SOURCE_DIR) + "/policies/default"))
-    if (e.path().extension() == ".lua") fs::copy_file(e.path(), fs::path(dir) / e.path().filename());
+    if (e.path().extension() == ".lua")
+      fs::copy_file(e.path(), fs::path(dir) / e.path().filename());
   for (const auto& [name, text] : extra) std::ofstream(fs::path(dir) / name) << text;
   return dir;
 }
@@ -188,7 +189,8 @@ class Handler final : public cwmp::SessionHandler {
 
 void apply(PolicyWorld::Device& d, const soap::Inform& in, const SessionLog& log) {
   auto now = std::chrono::system_clock::now();
-  auto dev = d.stored ? std::make_shared<store::Device>(*d.stored) : std::make_shared<store::Device>();
+  auto dev =
+      d.stored ? std::make_shared<store::Device>(*d.stored) : std::make_shared<store::Device>();
   if (!d.stored) {
     dev->id = cwmp::device_id(in.device_id);
     dev->first_seen = now;

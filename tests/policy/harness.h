@@ -45,7 +45,7 @@ struct SessionLog {
   std::vector<std::string> methods;  // their names
   store::SessionResult result;       // what the server would store
   cwmp::EndReason end = cwmp::EndReason::kNone;
-  int final_status = 0;               // 204 when it ended cleanly
+  int final_status = 0;                                    // 204 when it ended cleanly
   std::vector<std::pair<bool, std::string>> task_results;  // tasks.* results
   uint64_t generation = 0;
   template <typename T>
@@ -78,14 +78,14 @@ class PolicyWorld {
   struct Device {
     loadgen::DataModel model;
     std::string serial;
-    loadgen::CpeSession cpe;  // kept across sessions: what the CPE accepted stays set
+    loadgen::CpeSession cpe;                // kept across sessions: what the CPE accepted stays set
     std::shared_ptr<store::Device> stored;  // null before the first session
   };
   Device device(loadgen::DataModel m, std::string serial = "");
 
   struct Options {
     std::vector<soap::EventStruct> events{{"2 PERIODIC", ""}};
-    std::vector<lua::TransferInfo> transfers;  // sent before the turn
+    std::vector<lua::TransferInfo> transfers;                // sent before the turn
     std::vector<std::pair<std::string, std::string>> tasks;  // tasks.<fn>, JSON args
     // Answer the ACS request `n` (0-based) with this fault code instead.
     std::map<size_t, uint32_t> fault_at;

@@ -331,7 +331,8 @@ TEST(PolicyEngine, VersionCompare) {
 // ---- check and reload ----
 
 TEST(PolicyCheck, ReportsSyntaxErrorsWithFileAndLine) {
-  std::string dir = policy_dir({{"10-ok.lua", "x = 1\n"}, {"20-bad.lua", "function on_inform(dev)\n  if then\nend\n"}});
+  std::string dir = policy_dir(
+      {{"10-ok.lua", "x = 1\n"}, {"20-bad.lua", "function on_inform(dev)\n  if then\nend\n"}});
   auto r = lua::check(dir, {});
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("20-bad.lua:2:"), std::string::npos) << r.error;
@@ -353,14 +354,17 @@ TEST(PolicyCheck, ReportsLoadErrorsAndBadHookTypes) {
 }
 
 TEST(PolicyCheck, WarnsAboutMisspeltHooksAndRedefinitions) {
-  auto r = lua::check(policy_dir({{"a.lua", "function on_infrom(dev) end\nfunction on_event(dev) end\n"},
-                                  {"b.lua", "function on_event(dev, code) end\n"}}),
-                      {});
+  auto r =
+      lua::check(policy_dir({{"a.lua", "function on_infrom(dev) end\nfunction on_event(dev) end\n"},
+                             {"b.lua", "function on_event(dev, code) end\n"}}),
+                 {});
   ASSERT_TRUE(r.ok) << r.error;
   ASSERT_EQ(r.warnings.size(), 2u);
   std::string all = r.warnings[0] + "\n" + r.warnings[1];
-  EXPECT_NE(all.find("a.lua:1: global function 'on_infrom' is not a hook (did you mean on_inform?)"),
-            std::string::npos) << all;
+  EXPECT_NE(
+      all.find("a.lua:1: global function 'on_infrom' is not a hook (did you mean on_inform?)"),
+      std::string::npos)
+      << all;
   EXPECT_NE(all.find("b.lua:1: on_event redefines the one of"), std::string::npos) << all;
   EXPECT_EQ(r.policy->hooks, std::vector<std::string>{"on_event"});
 }

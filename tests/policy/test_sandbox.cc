@@ -88,8 +88,8 @@ TEST(Sandbox, TheTimeLimitStopsSlowCode) {
   limits.max_instructions = uint64_t{1} << 40;
   limits.time_limit = std::chrono::milliseconds(30);
   auto start = std::chrono::steady_clock::now();
-  auto log = one_session("function on_inform(dev)\n  local s = 0\n  while true do s = s + 1 end\nend\n",
-                         limits);
+  auto log = one_session(
+      "function on_inform(dev)\n  local s = 0\n  while true do s = s + 1 end\nend\n", limits);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(log.final_status, 204);
   EXPECT_NE(fault_of(log).find("ran longer than 30 ms"), std::string::npos) << fault_of(log);
@@ -132,7 +132,8 @@ TEST(Sandbox, AMemoryBombIsStoppedAndTheStateRecovers) {
 TEST(Sandbox, ALargeStringIsRefused) {
   lua::Limits limits;
   limits.memory_limit = 8 << 20;
-  auto log = one_session("function on_inform(dev) local s = string.rep('x', 1 << 30) end\n", limits);
+  auto log =
+      one_session("function on_inform(dev) local s = string.rep('x', 1 << 30) end\n", limits);
   EXPECT_EQ(log.final_status, 204);
   EXPECT_NE(fault_of(log).find("memory limit exceeded"), std::string::npos) << fault_of(log);
 }

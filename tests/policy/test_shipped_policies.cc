@@ -121,7 +121,8 @@ std::map<std::string, std::pair<std::string, std::string>> set_values(const Sess
 // The file a Download of this session points at.
 const Published* published_for(const PolicyWorld& w, const soap::Download& dl) {
   for (const auto& [name, f] : w.published())
-    if (dl.url.size() > name.size() && dl.url.compare(dl.url.size() - name.size(), name.size(), name) == 0 &&
+    if (dl.url.size() > name.size() &&
+        dl.url.compare(dl.url.size() - name.size(), name.size(), name) == 0 &&
         dl.url[dl.url.size() - name.size() - 1] == '/')
       return &f;
   return nullptr;
@@ -134,7 +135,8 @@ nlohmann::json task_result(const SessionLog& log, size_t i = 0) {
 
 // The TR-098 corpus model with `drop` rows removed and DeviceID.ProductClass
 // replaced.
-loadgen::DataModel tr098_variant(const std::vector<std::string>& drop, const std::string& product_class) {
+loadgen::DataModel tr098_variant(const std::vector<std::string>& drop,
+                                 const std::string& product_class) {
   std::string csv;
   {
     std::ifstream in(std::string(LUACS_SHARED_DIR) + "/corpus/datamodels/" + kTr098 + ".csv");
@@ -158,18 +160,27 @@ const std::string kAlterHeader = std::string("# luacs: provisioning of ") + kMik
 TEST(Normalise, CorpusValuesAreWhatTheTestsExpect) {
   // The constants of this file, checked against the CSVs they were read from.
   EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.DeviceInfo.ModelName"), "BM632w");
-  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.DeviceInfo.SoftwareVersion"), "V100R001IRQC56B017");
-  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"),
-            "20:2B:C1:E0:06:65");
-  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress"),
+  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.DeviceInfo.SoftwareVersion"),
+            "V100R001IRQC56B017");
+  EXPECT_EQ(
+      corpus_value(
+          kTr098,
+          "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"),
+      "20:2B:C1:E0:06:65");
+  EXPECT_EQ(corpus_value(kTr098,
+                         "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection."
+                         "1.ExternalIPAddress"),
             "172.3.89.139");
-  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"), "404 WiMAX Not Found");
+  EXPECT_EQ(corpus_value(kTr098, "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"),
+            "404 WiMAX Not Found");
   EXPECT_EQ(corpus_model(kTr098).device_id().serial_number, "8KA8WA1151100043");
   EXPECT_EQ(corpus_value(kTr181, "Device.DeviceInfo.ModelName"), "EC220-G5");
-  EXPECT_EQ(corpus_value(kTr181, "Device.DeviceInfo.SoftwareVersion"), "1.12.0 Build 220820 Rel.52419n(4252)");
+  EXPECT_EQ(corpus_value(kTr181, "Device.DeviceInfo.SoftwareVersion"),
+            "1.12.0 Build 220820 Rel.52419n(4252)");
   EXPECT_EQ(corpus_model(kTr181).find("Device.Ethernet.Interface.1.MACAddress"), nullptr);
   EXPECT_EQ(corpus_value(kTr181, "Device.Ethernet.Link.1.MACAddress"), "9C:A2:F4:00:0C:E8");
-  EXPECT_EQ(corpus_value(kTr181, "Device.ManagementServer.ConnectionRequestURL"), "http://192.168.0.1:7547/TR069");
+  EXPECT_EQ(corpus_value(kTr181, "Device.ManagementServer.ConnectionRequestURL"),
+            "http://192.168.0.1:7547/TR069");
   EXPECT_EQ(corpus_value(kTr181, "Device.WiFi.SSID.1.SSID"), "TP-Link_0CE8");
   EXPECT_EQ(corpus_model(kTr181).device_id().serial_number, "22275K2000315");
 }
@@ -183,11 +194,13 @@ TEST(Normalise, Tr098BootFillsTheSummaryWithOneGetThenPeriodicCostsNothing) {
   // model, mac (both candidates) and ssid in one GetParameterValues.
   ASSERT_EQ(boot.methods, std::vector<std::string>{"GetParameterValues"});
   auto gpv = boot.all<soap::GetParameterValues>()[0];
-  EXPECT_EQ(gpv.names, (std::vector<std::string>{
-                           "InternetGatewayDevice.DeviceInfo.ModelName",
-                           "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress",
-                           "InternetGatewayDevice.LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress",
-                           "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"}));
+  EXPECT_EQ(
+      gpv.names,
+      (std::vector<std::string>{
+          "InternetGatewayDevice.DeviceInfo.ModelName",
+          "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress",
+          "InternetGatewayDevice.LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress",
+          "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"}));
   EXPECT_EQ(summary(boot, "serial"), "8KA8WA1151100043");
   EXPECT_EQ(summary(boot, "model"), "BM632w");
   EXPECT_EQ(summary(boot, "software_version"), "V100R001IRQC56B017");
@@ -253,7 +266,8 @@ TEST(Normalise, BootstrapReadsModelMacAndSsidAgain) {
   w.session(d, with(kBoot));
   ASSERT_EQ(stored_summary(d, "ssid"), "404 WiMAX Not Found");
   // The factory reset left the device with another SSID.
-  d.cpe.overlay.push_back({"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", "Huawei-Reset", "string"});
+  d.cpe.overlay.push_back(
+      {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", "Huawei-Reset", "string"});
   auto bootstrap = w.session(d, with(kBootstrap));
   ASSERT_EQ(bootstrap.methods, std::vector<std::string>{"GetParameterValues"});
   EXPECT_EQ(bootstrap.all<soap::GetParameterValues>()[0].names.size(), 4u);
@@ -306,7 +320,8 @@ TEST(Jobs, RegisteringANameAgainSwitchesTheJobOff) {
 
 TEST(Adoption, ANewDeviceIsTaggedPendingAndNothingIsPushed) {
   PolicyWorld w(default_policy_with({}));
-  for (const auto& model : {corpus_model(kTr098), corpus_model(kTr181), mikrotik_model("6.49.10", "mipsbe")}) {
+  for (const auto& model :
+       {corpus_model(kTr098), corpus_model(kTr181), mikrotik_model("6.49.10", "mipsbe")}) {
     auto d = w.device(model);
     auto first = w.session(d, with(kBoot));
     EXPECT_EQ(first.result.tags_added, std::vector<std::string>{"pending"}) << model.name();
@@ -333,9 +348,10 @@ TEST(Adoption, TaskAdoptPushesAMikroTikScriptAndTagsProvisioned) {
   EXPECT_EQ(dl.file_type, "3 Vendor Configuration File");
   const Published* f = published_for(w, dl);
   ASSERT_NE(f, nullptr) << dl.url;
-  const std::string script = kAlterHeader +
-                             "/system identity set name=\"lab-1\"\n"
-                             "/tr069-client set periodic-inform-enabled=yes periodic-inform-interval=3600s\n";
+  const std::string script =
+      kAlterHeader +
+      "/system identity set name=\"lab-1\"\n"
+      "/tr069-client set periodic-inform-enabled=yes periodic-inform-interval=3600s\n";
   EXPECT_EQ(f->bytes, script);
   EXPECT_NE(f->bytes.find("/system identity set name=\"lab-1\""), std::string::npos);
   EXPECT_EQ(f->device_id, kMikroTikId);
@@ -350,7 +366,8 @@ TEST(Adoption, TaskAdoptPushesAMikroTikScriptAndTagsProvisioned) {
   EXPECT_EQ(stored_summary(d, "identity"), "lab-1");
   ASSERT_EQ(log.task_results.size(), 1u);
   EXPECT_TRUE(log.task_results[0].first) << log.task_results[0].second;
-  EXPECT_EQ(task_result(log), (nlohmann::json{{"result", {{"identity", "lab-1"}, {"command_key", dl.command_key}}}}));
+  EXPECT_EQ(task_result(log),
+            (nlohmann::json{{"result", {{"identity", "lab-1"}, {"command_key", dl.command_key}}}}));
 
   // The script's TransferComplete: success. Nothing else is pushed, and a
   // periodic session of a provisioned device costs nothing.
@@ -363,7 +380,8 @@ TEST(Adoption, TaskAdoptPushesAMikroTikScriptAndTagsProvisioned) {
 }
 
 TEST(Adoption, TaskConfigGoesIntoTheMikroTikScript) {
-  PolicyWorld w(default_policy_with({{"99-test.lua", R"(settings.adoption.dns_servers = "192.0.2.53, 192.0.2.54")"}}));
+  PolicyWorld w(default_policy_with(
+      {{"99-test.lua", R"(settings.adoption.dns_servers = "192.0.2.53, 192.0.2.54")"}}));
   auto d = w.device(mikrotik_model("7.15.3", "arm"));
   w.session(d, with(kBoot));
   auto log = w.session(d, with_task(kPeriodic, "adopt", R"({"identity": "shop-042",
@@ -371,17 +389,20 @@ TEST(Adoption, TaskConfigGoesIntoTheMikroTikScript) {
   ASSERT_EQ(log.count("Download"), 1u) << faults_of(log);
   const Published* f = published_for(w, log.all<soap::Download>()[0]);
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->bytes, kAlterHeader +
-                          "/system identity set name=\"shop-042\"\n"
-                          "/tr069-client set periodic-inform-enabled=yes periodic-inform-interval=900s\n"
-                          "/system ntp client set enabled=yes servers=\"0.pool.ntp.org,1.pool.ntp.org\"\n"
-                          "/ip dns set servers=\"192.0.2.53,192.0.2.54\"\n");
+  EXPECT_EQ(f->bytes,
+            kAlterHeader +
+                "/system identity set name=\"shop-042\"\n"
+                "/tr069-client set periodic-inform-enabled=yes periodic-inform-interval=900s\n"
+                "/system ntp client set enabled=yes servers=\"0.pool.ntp.org,1.pool.ntp.org\"\n"
+                "/ip dns set servers=\"192.0.2.53,192.0.2.54\"\n");
   // A bad config is refused before anything is pushed.
-  auto bad = w.session(d, with_task(kPeriodic, "adopt", R"({"config": {"periodic_inform_interval": -5}})"));
+  auto bad = w.session(
+      d, with_task(kPeriodic, "adopt", R"({"config": {"periodic_inform_interval": -5}})"));
   EXPECT_EQ(bad.count("Download"), 0u);
   ASSERT_EQ(bad.task_results.size(), 1u);
   EXPECT_FALSE(bad.task_results[0].first);
-  EXPECT_NE(bad.task_results[0].second.find("periodic_inform_interval must be a whole number"), std::string::npos)
+  EXPECT_NE(bad.task_results[0].second.find("periodic_inform_interval must be a whole number"),
+            std::string::npos)
       << bad.task_results[0].second;
   auto unknown = w.session(d, with_task(kPeriodic, "adopt", R"({"config": {"dns": "x"}})"));
   ASSERT_EQ(unknown.task_results.size(), 1u);
@@ -409,7 +430,8 @@ TEST(Adoption, AHostileIdentityIsQuotedInTheScript) {
   PolicyWorld w(default_policy_with({}));
   auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
   w.session(d, with(kBoot));
-  const std::string identity = "x\" ; /system reset-configuration ; :put $y \\ ?\n/user remove admin";
+  const std::string identity =
+      "x\" ; /system reset-configuration ; :put $y \\ ?\n/user remove admin";
   auto args = nlohmann::json{{"identity", identity}}.dump();
   auto log = w.session(d, with_task(kPeriodic, "adopt", args));
   ASSERT_EQ(log.count("Download"), 1u) << faults_of(log);
@@ -419,7 +441,8 @@ TEST(Adoption, AHostileIdentityIsQuotedInTheScript) {
   // one line, no second command.
   const std::string quoted =
       "\"x\\\" ; /system reset-configuration ; :put \\$y \\\\ \\?\\0A/user remove admin\"";
-  EXPECT_NE(f->bytes.find("\n/system identity set name=" + quoted + "\n"), std::string::npos) << f->bytes;
+  EXPECT_NE(f->bytes.find("\n/system identity set name=" + quoted + "\n"), std::string::npos)
+      << f->bytes;
   EXPECT_EQ(f->bytes.find("\n/user"), std::string::npos) << f->bytes;
   EXPECT_EQ(std::count(f->bytes.begin(), f->bytes.end(), '\n'), 3);
   // The identity is remembered as given.
@@ -438,9 +461,10 @@ TEST(Adoption, ANonMikroTikIsAdoptedWithSetParameterValues) {
   EXPECT_TRUE(w.published().empty());
   auto sent = set_values(log);
   using V = std::pair<std::string, std::string>;
-  EXPECT_EQ(sent, (std::map<std::string, V>{
-                      {"Device.ManagementServer.PeriodicInformEnable", {"true", "boolean"}},
-                      {"Device.ManagementServer.PeriodicInformInterval", {"3600", "unsignedInt"}}}));
+  EXPECT_EQ(sent,
+            (std::map<std::string, V>{
+                {"Device.ManagementServer.PeriodicInformEnable", {"true", "boolean"}},
+                {"Device.ManagementServer.PeriodicInformInterval", {"3600", "unsignedInt"}}}));
   EXPECT_EQ(tags(d), (std::set<std::string>{"provisioned"}));
   EXPECT_EQ(stored_summary(d, "identity"), "lab-1");
   EXPECT_EQ(stored_summary(d, "provision_attempts"), "0");
@@ -452,15 +476,20 @@ TEST(Adoption, ANonMikroTikTaskConfigSetsTheProvisioningCode) {
   PolicyWorld w(default_policy_with({}));
   auto d = w.device(corpus_model(kTr098));
   w.session(d, with(kBoot));
-  auto log = w.session(d, with_task(kPeriodic, "adopt",
-                                    R"({"config": {"periodic_inform_interval": 900, "provisioning_code": "shop-7"}})"));
+  auto log = w.session(
+      d,
+      with_task(kPeriodic, "adopt",
+                R"({"config": {"periodic_inform_interval": 900, "provisioning_code": "shop-7"}})"));
   EXPECT_EQ(faults_of(log), "");
   auto sent = set_values(log);
   using V = std::pair<std::string, std::string>;
-  EXPECT_EQ(sent, (std::map<std::string, V>{
-                      {"InternetGatewayDevice.DeviceInfo.ProvisioningCode", {"shop-7", "string"}},
-                      {"InternetGatewayDevice.ManagementServer.PeriodicInformEnable", {"true", "boolean"}},
-                      {"InternetGatewayDevice.ManagementServer.PeriodicInformInterval", {"900", "unsignedInt"}}}));
+  EXPECT_EQ(
+      sent,
+      (std::map<std::string, V>{
+          {"InternetGatewayDevice.DeviceInfo.ProvisioningCode", {"shop-7", "string"}},
+          {"InternetGatewayDevice.ManagementServer.PeriodicInformEnable", {"true", "boolean"}},
+          {"InternetGatewayDevice.ManagementServer.PeriodicInformInterval",
+           {"900", "unsignedInt"}}}));
   // No identity given: the serial.
   EXPECT_EQ(stored_summary(d, "identity"), "8KA8WA1151100043");
   EXPECT_EQ(tags(d), (std::set<std::string>{"provisioned"}));
@@ -475,7 +504,8 @@ TEST(Adoption, TheOperatorTagAdoptUsesTheSerial) {
   ASSERT_EQ(log.methods, std::vector<std::string>{"Download"});
   const Published* f = published_for(w, log.all<soap::Download>()[0]);
   ASSERT_NE(f, nullptr);
-  EXPECT_NE(f->bytes.find("/system identity set name=\"7DCF08DC745D\"\n"), std::string::npos) << f->bytes;
+  EXPECT_NE(f->bytes.find("/system identity set name=\"7DCF08DC745D\"\n"), std::string::npos)
+      << f->bytes;
   EXPECT_EQ(tags(d), (std::set<std::string>{"provisioned"}));
 }
 
@@ -534,7 +564,8 @@ TEST(Adoption, AFailedScriptTagsProvisionFailedAndTheRetryLimitHolds) {
     EXPECT_EQ(failed.count("Download"), 0u) << "retried in the next session, not in this one";
     EXPECT_EQ(tags(d), (std::set<std::string>{"provision_failed"}));
     ASSERT_EQ(failed.result.faults.size(), 1u) << faults_of(failed);
-    EXPECT_TRUE(has_fault(failed, "configuration script " + key + " failed: 9010 Download failed (attempt " +
+    EXPECT_TRUE(has_fault(failed, "configuration script " + key +
+                                      " failed: 9010 Download failed (attempt " +
                                       std::to_string(attempt) + ")"))
         << faults_of(failed);
     EXPECT_EQ(stored_summary(d, "provision_attempts"), std::to_string(attempt));
@@ -592,7 +623,8 @@ TEST(Adoption, ARefusedSetIsAFailureRetriedInTheNextSession) {
   EXPECT_EQ(log.methods, std::vector<std::string>{"SetParameterValues"});
   ASSERT_EQ(log.task_results.size(), 1u);
   EXPECT_FALSE(log.task_results[0].first);
-  EXPECT_NE(log.task_results[0].second.find("provisioning of lab-1 failed: 9002"), std::string::npos)
+  EXPECT_NE(log.task_results[0].second.find("provisioning of lab-1 failed: 9002"),
+            std::string::npos)
       << log.task_results[0].second;
   EXPECT_EQ(tags(d), (std::set<std::string>{"provision_failed"}));
   EXPECT_EQ(stored_summary(d, "provision_attempts"), "1");
@@ -621,8 +653,8 @@ const std::string kV7Manifest =
 
 // Firmware settings of most tests: 7.15.3 for devices tagged `upgrade` (the
 // shipped only_tag), or for every MikroTik.
-const std::pair<std::string, std::string> kTargetForTagged{
-    "99-test.lua", "settings.firmware.target = '7.15.3'\n"};
+const std::pair<std::string, std::string> kTargetForTagged{"99-test.lua",
+                                                           "settings.firmware.target = '7.15.3'\n"};
 const std::pair<std::string, std::string> kTargetForEveryMikroTik{
     "99-test.lua", "settings.firmware.target = '7.15.3'\nsettings.firmware.only_tag = nil\n"};
 
@@ -695,11 +727,13 @@ TEST(Firmware, OnlyTagNilUpgradesEveryMikroTikWithV6NamesUnderBaseUrl) {
   EXPECT_EQ(dl.command_key, "upgrade-6.49.13");
   const Published* f = published_for(w, dl);
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->bytes,
-            "<upgrade version=\"1\" type=\"links\">\n   <config/>\n   <links>\n"
-            "       <link><url>https://fw.example.net/routeros/routeros-smips-6.49.13.npk</url></link>\n"
-            "       <link><url>https://fw.example.net/routeros/tr069-client-6.49.13-smips.npk</url></link>\n"
-            "   </links>\n</upgrade>\n");
+  EXPECT_EQ(
+      f->bytes,
+      "<upgrade version=\"1\" type=\"links\">\n   <config/>\n   <links>\n"
+      "       <link><url>https://fw.example.net/routeros/routeros-smips-6.49.13.npk</url></link>\n"
+      "       "
+      "<link><url>https://fw.example.net/routeros/tr069-client-6.49.13-smips.npk</url></link>\n"
+      "   </links>\n</upgrade>\n");
   EXPECT_TRUE(tags(d).count("UPGRADING"));
   // Not a MikroTik: never.
   auto tp = w.device(corpus_model(kTr181));
@@ -714,10 +748,12 @@ TEST(Firmware, AFailedUpgradeIsTaggedAndNotRetried) {
   operator_tag(d, "upgrade");
   ASSERT_EQ(w.session(d, with(kPeriodic)).count("Download"), 1u);
 
-  auto failed = w.session(d, with_transfer(kUpgradeDone, "upgrade-7.15.3", 9010, "Download failed"));
+  auto failed =
+      w.session(d, with_transfer(kUpgradeDone, "upgrade-7.15.3", 9010, "Download failed"));
   EXPECT_EQ(failed.count("Download"), 0u);
   EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "upgrade_failed"}));
-  EXPECT_TRUE(has_fault(failed, "firmware: upgrade-7.15.3 failed: 9010 Download failed")) << faults_of(failed);
+  EXPECT_TRUE(has_fault(failed, "firmware: upgrade-7.15.3 failed: 9010 Download failed"))
+      << faults_of(failed);
   // Not retried while tagged upgrade_failed.
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   EXPECT_TRUE(w.session(d, with(kBoot)).methods.empty());
@@ -779,7 +815,8 @@ TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   EXPECT_TRUE(tags(d).count("UPGRADING"));
   // Two days later.
-  d.stored->parameters["Summary.firmware_sent_at"].value = std::to_string(std::time(nullptr) - 2 * 86400);
+  d.stored->parameters["Summary.firmware_sent_at"].value =
+      std::to_string(std::time(nullptr) - 2 * 86400);
   auto log = w.session(d, with(kPeriodic));
   EXPECT_TRUE(has_fault(log, "firmware: still 6.49.10")) << faults_of(log);
   EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade_failed"}));
@@ -804,7 +841,9 @@ TEST(Firmware, TaskUpgradeIgnoresTheTagAndRefusesADowngrade) {
   auto log = w.session(d, with_task(kPeriodic, "upgrade", R"({"version": "7.15.3"})"));
   ASSERT_EQ(log.count("Download"), 1u) << faults_of(log);
   EXPECT_EQ(log.all<soap::Download>()[0].command_key, "upgrade-7.15.3");
-  EXPECT_EQ(task_result(log), (nlohmann::json{{"result", {{"version", "7.15.3"}, {"command_key", "upgrade-7.15.3"}}}}));
+  EXPECT_EQ(
+      task_result(log),
+      (nlohmann::json{{"result", {{"version", "7.15.3"}, {"command_key", "upgrade-7.15.3"}}}}));
   EXPECT_TRUE(tags(d).count("UPGRADING"));
   // Already under way.
   auto again = w.session(d, with_task(kPeriodic, "upgrade", R"({"version": "7.15.3"})"));
@@ -844,10 +883,10 @@ TEST(Wifi, ATaggedTr181GetsTheTestSsidOnce) {
   EXPECT_EQ(faults_of(log), "");
   EXPECT_EQ(log.methods, std::vector<std::string>{"SetParameterValues"});
   using V = std::pair<std::string, std::string>;
-  EXPECT_EQ(set_values(log), (std::map<std::string, V>{
-                                 {"Device.WiFi.AccessPoint.1.Enable", {"true", "boolean"}},
-                                 {"Device.WiFi.SSID.1.Enable", {"true", "boolean"}},
-                                 {"Device.WiFi.SSID.1.SSID", {ssid, "string"}}}));
+  EXPECT_EQ(set_values(log),
+            (std::map<std::string, V>{{"Device.WiFi.AccessPoint.1.Enable", {"true", "boolean"}},
+                                      {"Device.WiFi.SSID.1.Enable", {"true", "boolean"}},
+                                      {"Device.WiFi.SSID.1.SSID", {ssid, "string"}}}));
   EXPECT_EQ(summary(log, "ssid"), ssid);
   EXPECT_EQ(w.session(d, with(kPeriodic)).methods, std::vector<std::string>{});
   // A boot costs nothing either: the device has the values.
@@ -864,15 +903,18 @@ TEST(Wifi, TheSettingTurnsItOnForATr098FromItsFirstSession) {
   auto d = w.device(corpus_model(kTr098));
   auto log = w.session(d, with(kBoot));
   EXPECT_EQ(faults_of(log), "");
-  const std::string ssid = test_ssid_for(
-      corpus_value(kTr098, "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"));
+  const std::string ssid = test_ssid_for(corpus_value(
+      kTr098,
+      "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"));
   ASSERT_EQ(ssid, "test_00665");
   // normalise reads the MAC, then wifi sets the SSID in the same session.
   EXPECT_EQ(log.methods, (std::vector<std::string>{"GetParameterValues", "SetParameterValues"}));
   using V = std::pair<std::string, std::string>;
-  EXPECT_EQ(set_values(log), (std::map<std::string, V>{
-                                 {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.Enable", {"true", "boolean"}},
-                                 {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", {ssid, "string"}}}));
+  EXPECT_EQ(
+      set_values(log),
+      (std::map<std::string, V>{
+          {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.Enable", {"true", "boolean"}},
+          {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", {ssid, "string"}}}));
   EXPECT_EQ(stored_summary(d, "ssid"), ssid);
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
 }
@@ -892,8 +934,8 @@ TEST(Wifi, AMikroTikGetsAnApBridgeScriptOnce) {
   EXPECT_EQ(dl.command_key, "wifi-" + ssid);
   const Published* f = published_for(w, dl);
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->bytes, "/interface wireless set [ find default-name=wlan1 ] mode=ap-bridge ssid=\"" + ssid +
-                          "\" disabled=no\n");
+  EXPECT_EQ(f->bytes, "/interface wireless set [ find default-name=wlan1 ] mode=ap-bridge ssid=\"" +
+                          ssid + "\" disabled=no\n");
   EXPECT_EQ(stored_summary(d, "ssid"), ssid);
   // Sent once.
   EXPECT_TRUE(w.session(d, with_transfer(kTransferDone, "wifi-" + ssid)).methods.empty());
@@ -909,12 +951,14 @@ TEST(Wifi, AFailedMikroTikScriptIsTaggedAndNotRetried) {
   ASSERT_EQ(first.count("Download"), 1u);
   auto key = first.all<soap::Download>()[0].command_key;
   auto failed = w.session(d, with_transfer(kTransferDone, key, 9002, "Internal error"));
-  EXPECT_TRUE(has_fault(failed, "wifi: script " + key + " failed: 9002 Internal error")) << faults_of(failed);
+  EXPECT_TRUE(has_fault(failed, "wifi: script " + key + " failed: 9002 Internal error"))
+      << faults_of(failed);
   EXPECT_TRUE(tags(d).count("wifi_failed"));
   // The summary's ssid is no longer the test SSID (wifi clears it, normalise
   // fills it again from the last value read), so the script goes out again
   // once the tag is removed.
-  EXPECT_NE(stored_summary(d, "ssid"), test_ssid_for(corpus_value(kTr181, "Device.Ethernet.Link.1.MACAddress")));
+  EXPECT_NE(stored_summary(d, "ssid"),
+            test_ssid_for(corpus_value(kTr181, "Device.Ethernet.Link.1.MACAddress")));
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   // The operator removes the tag: pushed again.
   d.stored->tags.erase("wifi_failed");
@@ -940,10 +984,12 @@ TEST(Wifi, ARefusedSetIsTaggedAndNotRetried) {
 TEST(Defaults, APlainDeviceGetsNoDownloadAndNoSet) {
   PolicyWorld w(default_policy_with({}));
   add_v7_packages(w, "7.15.3", "mipsbe");
-  for (const auto& model : {corpus_model(kTr098), corpus_model(kTr181), mikrotik_model("6.49.10", "mipsbe")}) {
+  for (const auto& model :
+       {corpus_model(kTr098), corpus_model(kTr181), mikrotik_model("6.49.10", "mipsbe")}) {
     SCOPED_TRACE(model.name());
     auto d = w.device(model);
-    for (const Events& ev : {kBoot, kPeriodic, kBootstrap, Events{{"M Reboot", "r"}, {"1 BOOT", ""}}, kPeriodic}) {
+    for (const Events& ev :
+         {kBoot, kPeriodic, kBootstrap, Events{{"M Reboot", "r"}, {"1 BOOT", ""}}, kPeriodic}) {
       auto log = w.session(d, with(ev));
       EXPECT_EQ(log.final_status, 204);
       EXPECT_EQ(faults_of(log), "");

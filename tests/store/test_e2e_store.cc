@@ -224,11 +224,13 @@ TEST(StoreHttp, TasksTagsFaultsAndTransfersRoundTrip) {
 TEST(StoreHttp, AStoreThatFallsBehindGets503sNotLostWrites) {
   TempDatabase db("backlog");
   // Writes wait 1.5 s for their batch; two waiting is the most allowed.
-  LuacsProcess luacs("[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = 7\n[store]\nsql_dir = " +
-                         std::string(LUACS_SOURCE_DIR) +
-                         "/sql\nflush_interval = 1500ms\nbatch_rows = 1000\nmax_backlog = 2\n"
-                         "[log]\nlevel = info\n",
-                     {"--store-dsn", db.dsn()});
+  LuacsProcess luacs(
+      "[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = 7\n[store]\nsql_dir "
+      "= " +
+          std::string(LUACS_SOURCE_DIR) +
+          "/sql\nflush_interval = 1500ms\nbatch_rows = 1000\nmax_backlog = 2\n"
+          "[log]\nlevel = info\n",
+      {"--store-dsn", db.dsn()});
   ASSERT_TRUE(luacs.started()) << luacs.log();
   ASSERT_TRUE(plain_session(luacs.port(), "B1"));
   ASSERT_TRUE(plain_session(luacs.port(), "B2"));

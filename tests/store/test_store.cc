@@ -178,12 +178,14 @@ TEST_F(StoreTest, LoadsParametersOfEveryShapeTheColumnMayHold) {
   sql("INSERT INTO devices (id, first_seen, last_inform, parameters) VALUES ('odd', now(), now(),"
       " '{\"A\": [\"v \\\"q\\\" \\u00e9\", \"string\", 1700000000.5],"
       " \"B\": [42, \"int\", 1700000001], \"C\": \"bare\", \"D\": [\"x\"],"
-      " \"E\": [\"y\", 7, \"not a time\"], \"F\": [\"z\", \"boolean\", 1700000002, \"extra\"]}') RETURNING 1");
+      " \"E\": [\"y\", 7, \"not a time\"], \"F\": [\"z\", \"boolean\", 1700000002, \"extra\"]}') "
+      "RETURNING 1");
   reopen();
   auto d = load("odd");
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->parameters.size(), 6u);
-  EXPECT_EQ(d->parameters.at("A"), (StoredParameter{"v \"q\" \u00e9", "string", at(1'700'000'000'500)}));
+  EXPECT_EQ(d->parameters.at("A"),
+            (StoredParameter{"v \"q\" \u00e9", "string", at(1'700'000'000'500)}));
   EXPECT_EQ(d->parameters.at("B"), (StoredParameter{"42", "int", at(1'700'000'001'000)}));
   EXPECT_EQ(d->parameters.at("C"), StoredParameter{});
   EXPECT_EQ(d->parameters.at("D"), StoredParameter{});

@@ -17,7 +17,7 @@ struct HttpResponse {
   std::string body;
   std::string header(const std::string& name) const;  // first value or ""
   bool has(const std::string& name) const { return headers.count(name) > 0; }
-  bool closes() const;                                // Connection: close
+  bool closes() const;  // Connection: close
 };
 
 // A blocking TCP connection to 127.0.0.1:port; -1 when refused.

@@ -70,7 +70,8 @@ TEST(DeviceCache, KeepsDevicesWhoseLastWriteIsNotCommitted) {
   for (uint64_t i = 0; i < 500; ++i) {
     const std::string id = "dev" + std::to_string(i);
     cache.put_if_absent(id, entry_of(session_of(id)));
-    cache.update(id, [&](CacheEntry& e) { apply_session(e.device, session_of(id)); }, i + 1);
+    cache.update(
+        id, [&](CacheEntry& e) { apply_session(e.device, session_of(id)); }, i + 1);
   }
   EXPECT_EQ(cache.size(), 500u) << "a reload from PostgreSQL would miss those writes";
   EXPECT_EQ(cache.evictions(), 0u);
