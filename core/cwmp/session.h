@@ -80,7 +80,7 @@ std::string_view to_string(EndReason r);
 
 class Session;
 
-// The server (and later the policy layer) reacts to the session through this.
+// The session driver (core/session) reacts to the session through this.
 // Every method may call session.queue(...).
 class SessionHandler {
  public:

@@ -32,8 +32,8 @@ struct StoredParameter {
 // ("GetParameterValues", "SetParameterValues", "AddObject", "DeleteObject",
 // "Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
 // "GetParameterNames", "GetParameterAttributes", "SetParameterAttributes"),
-// or a tag change ("tag" / "untag" with args {"tag": "..."}), or later a
-// policy function. args is JSON text.
+// a tag change ("tag" / "untag" with args {"tag": "..."}), or a policy
+// function ("tasks.<name>", its JSON args handed to it). args is JSON text.
 struct Task {
   int64_t id = 0;
   std::string device_id;

@@ -150,7 +150,7 @@ void Connection::process() {
         int status = reader_failed_ ? 400 : err.status;
         if (reader_failed_ && !cookie_.empty()) {
           if (SessionSlot* slot = w_.find_session(cookie_)) {
-            slot->session->handle_malformed(reader_error_, cwmp::Clock::now());
+            slot->driver->handle_malformed(reader_error_, cwmp::Clock::now());
             w_.end_session(cookie_);
           }
         }
@@ -347,7 +347,7 @@ void Connection::on_message() {
     }
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
     log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
-    complete(cookie_, slot->session->handle_malformed(error, now), false, true);
+    complete(cookie_, slot->driver->handle_malformed(error, now), false, true);
     return;
   }
 
@@ -403,7 +403,11 @@ void Connection::on_message() {
 void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::string& device,
                               bool asked) {
   auto& st = w_.shared().stats;
-  SessionSlot* slot = w_.create_session(device, peer_);
+  session::Origin origin;
+  origin.peer = peer_;
+  origin.host = std::string(parser_->request().header("Host"));
+  origin.auth = w_.shared().auth.enabled() ? auth_.take_path() : "off";
+  SessionSlot* slot = w_.create_session(device, std::move(origin));
   if (!slot) {
     const int holder = w_.shared().directory.device_owner(device);
     if (!asked && holder >= 0 && holder != w_.index()) {
@@ -426,18 +430,16 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
     finish_request(true);
     return;
   }
-  cookie_ = slot->session->id();
+  cookie_ = slot->driver->id();
   slot->conn = this;
-  slot->host = std::string(parser_->request().header("Host"));
-  slot->auth = w_.shared().auth.enabled() ? auth_.take_path() : "off";
 
   store::Store* store = w_.shared().store;
   if (!store) {
     dispatch(cookie_, *env, true);
     return;
   }
-  slot->device = store->cached(device);
-  if (slot->device) {
+  if (auto cached = store->cached(device)) {
+    slot->driver->set_device(std::move(cached));
     dispatch(cookie_, *env, true);
     return;
   }
@@ -452,7 +454,7 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
         Connection* c = w->find_connection(cid);
         if (!ok || !sl || !c) {
           if (sl) {
-            sl->session->abort(cwmp::EndReason::kAborted, "device could not be loaded");
+            sl->driver->abort(cwmp::EndReason::kAborted, "device could not be loaded");
             w->end_session(cookie);
           }
           if (c) {
@@ -462,7 +464,7 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
           }
           return;
         }
-        sl->device = dev ? std::move(dev) : kUnknown;
+        sl->driver->set_device(dev ? std::move(dev) : kUnknown);
         c->waiting_ = false;
         c->dispatch(cookie, *env, true);
         c->unblock();
@@ -482,43 +484,23 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
   slot->conn = this;
   bufferevent_priority_set(bev_, kPriorityInFlight);
-  cwmp::Reply reply = slot->session->handle(env, cwmp::Clock::now());
+  session::Turn turn = slot->driver->handle(env, cwmp::Clock::now());
+  cwmp::Reply& reply = turn.reply;
   bool close = reply.close || !parser_->request().keep_alive;
 
-  // A transfer result is committed before the CPE hears it was received:
-  // the CPE keeps it (and retries) until then.
+  // What the driver says must be committed before the CPE hears the reply.
   store::Store* store = w_.shared().store;
-  const auto* tc = std::get_if<soap::TransferComplete>(&env.body);
-  const auto* atc = std::get_if<soap::AutonomousTransferComplete>(&env.body);
-  if (store && reply.status == 200 && (tc || atc)) {
-    store::Transfer t;
-    t.device_id = slot->session->device_id();
-    if (tc) {
-      t.command_key = tc->command_key;
-      t.fault_code = tc->fault.code;
-      t.fault_string = tc->fault.string;
-      t.start_time = tc->start_time;
-      t.complete_time = tc->complete_time;
-    } else {
-      t.autonomous = true;
-      t.is_download = atc->is_download;
-      t.file_type = atc->file_type;
-      t.url = atc->transfer_url;
-      t.fault_code = atc->fault.code;
-      t.fault_string = atc->fault.string;
-      t.start_time = atc->start_time;
-      t.complete_time = atc->complete_time;
-    }
+  if (store && turn.commit_first) {
     waiting_ = true;
     auto pending = std::make_shared<cwmp::Reply>(std::move(reply));
-    store->write_transfer(std::move(t), w_.executor(),
+    store->write_transfer(std::move(*turn.commit_first), w_.executor(),
                           [w = &w_, cid = id_, cookie, pending, new_session, close](bool ok) {
                             Connection* c = w->find_connection(cid);
                             if (!ok) {
                               // Not stored, so not acknowledged: the CPE retries the session.
                               if (SessionSlot* sl = w->find_session(cookie)) {
-                                sl->session->abort(cwmp::EndReason::kAborted,
-                                                   "transfer result not stored");
+                                sl->driver->abort(cwmp::EndReason::kAborted,
+                                                  "transfer result not stored");
                                 w->end_session(cookie);
                               }
                               if (c) c->close_now();
@@ -538,7 +520,7 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
 void Connection::complete(const std::string& cookie, cwmp::Reply reply, bool new_session,
                           bool close) {
   SessionSlot* slot = w_.find_session(cookie);
-  if (slot && slot->session->ended()) {
+  if (slot && slot->driver->ended()) {
     auto pending = std::make_shared<cwmp::Reply>(std::move(reply));
     bool wait = w_.end_session(cookie, [w = &w_, cid = id_, pending, new_session, close](bool ok) {
       Connection* c = w->find_connection(cid);

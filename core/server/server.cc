@@ -28,10 +28,6 @@ Server::~Server() {
   stop();
 }
 
-void Server::set_handler_factory(HandlerFactory f) {
-  impl_->shared.factory = std::move(f);
-}
-
 void Server::start() {
   auto& im = *impl_;
   unsigned n = im.cfg.workers ? im.cfg.workers : std::max(1u, std::thread::hardware_concurrency());

@@ -23,8 +23,8 @@ struct FileServices;
 
 namespace luacs::server {
 
-// Counters shared by all workers (relaxed atomics; read by tests and, later,
-// by /metrics).
+// Counters shared by all workers (relaxed atomics; read by `luacs status`
+// and the tests).
 struct Stats {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_open{0};
@@ -42,10 +42,6 @@ struct Stats {
   std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
 };
 
-// Makes the handler a worker's sessions report to. Called once per worker,
-// on that worker's thread; the handler is used only by that worker.
-using HandlerFactory = std::function<std::unique_ptr<cwmp::SessionHandler>(int worker)>;
-
 class Server {
  public:
   explicit Server(config::Config cfg);
@@ -53,7 +49,6 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  void set_handler_factory(HandlerFactory f);
   // Where sessions are remembered (before start()); without one, nothing is
   // kept between sessions. The store must outlive stop().
   void set_store(store::Store* store);

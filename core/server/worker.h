@@ -22,6 +22,7 @@
 #include "core/http/response.h"
 #include "core/server/server.h"
 #include "core/server/session_directory.h"
+#include "core/session/driver.h"
 #include "core/soap/reader.h"
 #include "core/store/store.h"
 #include "lua/policy.h"
@@ -43,7 +44,6 @@ struct Shared {
   SessionDirectory directory;
   auth::Authenticator auth;
   Stats stats;
-  HandlerFactory factory;
   store::Store* store = nullptr;           // null: nothing is kept between sessions
   lua::PolicyManager* policies = nullptr;  // null: no policy
   lua::FileServices files;
@@ -79,17 +79,10 @@ struct Handover {
   ConnAuth auth;
 };
 
-// A live session and what the worker knows around it.
+// A live session: its driver, and the connection serving it now, if any.
 struct SessionSlot {
-  std::unique_ptr<cwmp::Session> session;
-  Connection* conn = nullptr;  // the connection serving it now, if any
-  std::string peer;
-  std::shared_ptr<const store::Device> device;  // as stored before this session
-  store::SessionResult result;                  // what this session changed
-  std::string host;                             // the Host header of the Inform (for file URLs)
-  std::string auth;               // how the CPE authenticated (ConnAuth::path, or "off")
-  size_t next_task = 0;           // in device->pending_tasks
-  std::unique_ptr<lua::Run> run;  // the policy side; last: goes before the session
+  std::unique_ptr<session::Driver> driver;
+  Connection* conn = nullptr;
 };
 
 class Worker {
@@ -125,7 +118,7 @@ class Worker {
   // Registers a new session for `device`; nullptr when the device is already
   // in a session elsewhere. A session of this worker whose CPE has gone (see
   // end_abandoned_session) does not count: it is ended first.
-  SessionSlot* create_session(const std::string& device, const std::string& peer);
+  SessionSlot* create_session(const std::string& device, session::Origin origin);
   // When `device`'s live session belongs to this worker and has no open
   // connection (or its connection is closed by the peer), ends it as
   // aborted -- a CPE that crashed or rebooted mid-session and comes back
@@ -144,8 +137,6 @@ class Worker {
   Connection* find_connection(uint64_t id);
   void connection_closed(Connection* c);
   uint64_t next_connection_id() { return ++last_connection_id_; }
-  cwmp::SessionHandler* user_handler() { return handler_.get(); }
-  lua::Engine* engine() { return engine_.get(); }
   std::string& scratch() { return scratch_; }
 
  private:
@@ -180,9 +171,8 @@ class Worker {
   };
   std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
 
-  std::unique_ptr<cwmp::SessionHandler> handler_;       // tests' and (later) the policy's
-  std::unique_ptr<cwmp::SessionHandler> driver_;        // what the engine reports to
   std::unique_ptr<lua::Engine> engine_;                 // this worker's Lua states
+  session::Services services_;                          // what its session drivers use
   std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;

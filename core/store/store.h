@@ -58,7 +58,6 @@ struct Options {
   size_t cache_devices = 1'000'000;       // device cache bound, in devices
   size_t cache_bytes = size_t{64} << 20;  // and in memory (approx_bytes of the devices)
   std::chrono::hours session_log_retention{24 * 7};
-  // Added with the implementation:
   // A durable write (write_transfer, add_task, a write_session with `done`)
   // waiting for PostgreSQL is answered false / 0 after this long. A transfer
   // or task is then withdrawn (the caller will retry: the CPE resends its

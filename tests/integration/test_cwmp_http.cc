@@ -23,20 +23,6 @@ using test::TestServer;
 
 namespace {
 
-// Queues `count` GetParameterValues on the ACS turn of every session.
-server::HandlerFactory queue_gpv(int count) {
-  struct Handler : cwmp::SessionHandler {
-    int count;
-    explicit Handler(int n) : count(n) {}
-    void on_acs_turn(cwmp::Session& s) override {
-      if (s.rpcs().size() + s.queued() > 0) return;
-      for (int i = 0; i < count; ++i)
-        s.queue(soap::GetParameterValues{{"Device.DeviceInfo.UpTime"}}, nullptr);
-    }
-  };
-  return [count](int) { return std::make_unique<Handler>(count); };
-}
-
 // One complete Inform / empty POST / 204 session on `c`.
 void plain_session(CpeClient& c, const std::string& inform) {
   HttpResponse r = c.post(inform);
@@ -185,7 +171,7 @@ TEST(CwmpHttp, ChunkedGzipAndDeflateBodies) {
 }
 
 TEST(CwmpHttp, RpcsFlowAndNoCookieCpeKeepsItsSessionOnTheConnection) {
-  TestServer srv(test::test_config(2), queue_gpv(3));
+  TestServer srv(test::test_config(2), test::policy_reading_uptime(3));
   CpeClient c(srv.port());
   c.echo_cookie = false;  // some CPEs never send the cookie back
   ASSERT_EQ(c.post(inform_xml("NOCOOKIE")).status, 200);
@@ -203,7 +189,7 @@ TEST(CwmpHttp, RpcsFlowAndNoCookieCpeKeepsItsSessionOnTheConnection) {
 }
 
 TEST(CwmpHttp, ReconnectWithCookieLandsOnAnotherWorker) {
-  TestServer srv(test::test_config(2), queue_gpv(24));
+  TestServer srv(test::test_config(2), test::policy_reading_uptime(24));
   std::string cookie;
   {
     CpeClient c(srv.port());
@@ -258,28 +244,32 @@ TEST(CwmpHttp, SessionLimitGives503) {
   EXPECT_EQ(b.post("").status, 204);
 }
 
-// Stalls its worker's loop for a while on the Inform of device "...-STALL":
-// what a saturated worker looks like from outside.
-class Staller final : public cwmp::SessionHandler {
- public:
-  void on_inform(cwmp::Session& s) override {
-    if (s.device_id().ends_with("-STALL")) std::this_thread::sleep_for(150ms);
-  }
-};
+// Stalls its worker's loop for a while on the ACS turn of device
+// "...-STALL": what a saturated worker looks like from outside.
+constexpr const char* kStaller = R"(
+function on_inform(dev)
+  if dev.id:sub(-6) == "-STALL" then
+    local t = os.clock()
+    while os.clock() - t < 0.15 do end
+  end
+end
+)";
 
 TEST(CwmpHttp, ASaturatedWorkerShedsNewSessionsAndFinishesItsOwn) {
   auto cfg = test::test_config(1);
   cfg.max_queue_delay = 20ms;
-  TestServer srv(cfg, [](int) { return std::make_unique<Staller>(); });
+  TestServer srv(cfg, kStaller);
   // 32 sessions in flight: below that a worker never sheds.
   std::vector<std::unique_ptr<CpeClient>> live;
   for (int i = 0; i < 32; ++i) {
     live.push_back(std::make_unique<CpeClient>(srv.port()));
     ASSERT_EQ(live.back()->post(inform_xml("LIVE" + std::to_string(i))).status, 200);
   }
-  // The worker stalls for 150 ms; a CPE that arrives meanwhile is refused.
+  // The policy stalls the worker for 150 ms when this session's ACS turn
+  // comes; a CPE that arrives meanwhile is refused.
   CpeClient stall(srv.port());
-  std::thread t([&] { EXPECT_EQ(stall.post(inform_xml("STALL")).status, 200); });
+  ASSERT_EQ(stall.post(inform_xml("STALL")).status, 200);
+  std::thread t([&] { EXPECT_EQ(stall.post("").status, 204); });
   std::this_thread::sleep_for(50ms);
   CpeClient late(srv.port());
   HttpResponse r = late.post(inform_xml("LATE"));
@@ -292,7 +282,6 @@ TEST(CwmpHttp, ASaturatedWorkerShedsNewSessionsAndFinishesItsOwn) {
   // Sessions in flight complete, and once the worker keeps up again new
   // sessions are taken.
   for (auto& c : live) EXPECT_EQ(c->post("").status, 204);
-  EXPECT_EQ(stall.post("").status, 204);
   std::this_thread::sleep_for(150ms);  // past the shedding interval (10 pulses)
   CpeClient again(srv.port());
   plain_session(again, inform_xml("LATE"));
@@ -434,7 +423,7 @@ TEST(CwmpHttp, ReconnectMidSessionNeedsReauthentication) {
   auto cfg = test::test_config(2);
   cfg.auth_mode = config::AuthMode::kDigest;
   cfg.credentials = {{"cpe", "pw", ""}};
-  TestServer srv(cfg, queue_gpv(1));
+  TestServer srv(cfg, test::policy_reading_uptime(1));
   auto authorize = [](CpeClient& c, const std::string& body) {
     HttpResponse r = c.post(body);
     if (r.status != 401) return r;

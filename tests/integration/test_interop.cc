@@ -26,17 +26,6 @@ using test::TestServer;
 
 namespace {
 
-// Queues one GetParameterValues on the ACS turn of every session.
-server::HandlerFactory queue_one_gpv() {
-  struct Handler : cwmp::SessionHandler {
-    void on_acs_turn(cwmp::Session& s) override {
-      if (s.rpcs().empty() && s.queued() == 0)
-        s.queue(soap::GetParameterValues{{"Device.DeviceInfo.UpTime"}}, nullptr);
-    }
-  };
-  return [](int) { return std::make_unique<Handler>(); };
-}
-
 // The C agent's parser: it wraps the body it received in an element of its
 // own and parses that as one document, so an XML declaration in the body
 // lands mid-document and the parse fails ("XML or text declaration not at
@@ -129,7 +118,7 @@ class LogFile {
 // request, the answer to a CPE request, a SOAP fault -- parses inside the
 // agent's wrapper element.
 TEST(Interop, RepliesParseInsideTheAgentsWrapperElement) {
-  TestServer srv(test::test_config(1), queue_one_gpv());
+  TestServer srv(test::test_config(1), test::policy_reading_uptime(1));
   CpeClient c(srv.port());
   ASSERT_TRUE(c.send_raw(agent_post(srv.port(), inform_xml("WRAP"))));
   HttpResponse r = c.read_response();
@@ -197,7 +186,7 @@ TEST(Interop, RepliesParseInsideTheAgentsWrapperElement) {
 // left is logged as aborted. Twenty times, so that the new connection lands
 // on the other worker too.
 TEST(Interop, ACpeThatWentAwayIsServedAtOnce) {
-  TestServer srv(test::test_config(2), queue_one_gpv());
+  TestServer srv(test::test_config(2), test::policy_reading_uptime(1));
   for (int i = 0; i < 20; ++i) {
     SCOPED_TRACE(i);
     {

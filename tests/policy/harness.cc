@@ -33,6 +33,10 @@ std::string temp_dir(const std::string& what) {
   return dir.string();
 }
 
+const soap::DeviceIdStruct& inform_identity(const soap::Envelope& inform) {
+  return std::get<soap::Inform>(inform.body).device_id;
+}
+
 // The CPE's reply envelope to an ACS request.
 soap::Envelope reply_to(const soap::Envelope& req, soap::Body body) {
   soap::Envelope e;
@@ -127,94 +131,36 @@ PolicyWorld::Device PolicyWorld::device(loadgen::DataModel m, std::string serial
   return d;
 }
 
-namespace {
-
-class Handler final : public cwmp::SessionHandler {
- public:
-  Handler(lua::Engine& e, PolicyWorld::Device& d, const PolicyWorld::Options& o, SessionLog& log)
-      : engine_(e), d_(d), o_(o), log_(log) {}
-
-  void on_inform(cwmp::Session& s) override {
-    lua::RunContext ctx;
-    ctx.session = &s;
-    ctx.device = d_.stored;
-    ctx.result = &log_.result;
-    ctx.host = "acs.test:7547";
-    ctx.peer = "192.0.2.7:4711";
-    run_ = engine_.start(std::move(ctx));
-    if (run_) log_.generation = run_->generation();
-  }
-  void on_cpe_request(cwmp::Session&, const soap::Body& b) override {
-    if (!run_) return;
-    if (auto* tc = std::get_if<soap::TransferComplete>(&b)) {
-      lua::TransferInfo t;
-      t.command_key = tc->command_key;
-      t.fault_code = tc->fault.code;
-      t.fault_string = tc->fault.string;
-      run_->transfer_complete(t);
-    }
-  }
-  void on_acs_turn(cwmp::Session&) override {
-    if (!run_) return;
-    if (run_->advance() == lua::Run::Step::kWaiting) return;
-    while (next_task_ < o_.tasks.size()) {
-      const auto& [fn, args] = o_.tasks[next_task_++];
-      run_->add_task(fn, args, [this](bool ok, std::string json) {
-        log_.task_results.emplace_back(ok, std::move(json));
-      });
-      if (run_->advance() == lua::Run::Step::kWaiting) return;
-    }
-  }
-  void on_rpc_done(cwmp::Session&, const soap::Body& req, const cwmp::RpcOutcome& o) override {
-    if (!o.ok()) return;
-    auto now = std::chrono::system_clock::now();
-    if (auto* gpv = std::get_if<soap::GetParameterValuesResponse>(&o.response))
-      for (const auto& p : gpv->parameters) log_.result.parameters.emplace_back(p, now);
-    if (auto* spv = std::get_if<soap::SetParameterValues>(&req))
-      for (const auto& p : spv->parameters) log_.result.parameters.emplace_back(p, now);
-  }
-  void on_end(cwmp::Session&) override {
-    if (run_) run_->end();
-  }
-  void drop() { run_.reset(); }
-
- private:
-  lua::Engine& engine_;
-  PolicyWorld::Device& d_;
-  const PolicyWorld::Options& o_;
-  SessionLog& log_;
-  std::unique_ptr<lua::Run> run_;
-  size_t next_task_ = 0;
-};
-
-void apply(PolicyWorld::Device& d, const soap::Inform& in, const SessionLog& log) {
-  auto now = std::chrono::system_clock::now();
-  auto dev =
-      d.stored ? std::make_shared<store::Device>(*d.stored) : std::make_shared<store::Device>();
-  if (!d.stored) {
-    dev->id = cwmp::device_id(in.device_id);
-    dev->first_seen = now;
-  }
-  dev->last_inform = now;
-  dev->data_model_root = d.model.root();
-  for (const auto& p : in.parameters) dev->parameters[p.name] = {p.value, p.type, now};
-  for (const auto& [p, t] : log.result.parameters) dev->parameters[p.name] = {p.value, p.type, t};
-  for (const auto& t : log.result.tags_added) dev->tags.insert(t);
-  for (const auto& t : log.result.tags_removed) dev->tags.erase(t);
-  d.stored = dev;
-}
-
-}  // namespace
-
 SessionLog PolicyWorld::session(Device& d, const Options& o) {
   SessionLog log;
-  Handler h(engine_, d, o, log);
+  services_.engine = &engine_;
   auto now = cwmp::Clock::now();
-  cwmp::Session s("test-session", {}, &h, now);
+  session::Driver drv("test-session", {}, services_, {"192.0.2.7:4711", "acs.test:7547", "off"},
+                      now);
   soap::Envelope inform = loadgen::make_inform(d.model, d.serial, o.events, "2026-11-21T12:00:00Z");
-  cwmp::Reply r = s.handle(inform, now);
+  std::shared_ptr<const device::Device> before = d.stored;
+  if (!o.tasks.empty()) {
+    // Queued for this session only: apply_session below starts from the
+    // device without them.
+    auto with_tasks =
+        d.stored ? std::make_shared<device::Device>(*d.stored) : std::make_shared<device::Device>();
+    if (with_tasks->id.empty()) with_tasks->id = cwmp::device_id(inform_identity(inform));
+    int64_t id = 0;
+    for (const auto& [fn, args] : o.tasks) {
+      device::Task t;
+      t.id = ++id;
+      t.device_id = with_tasks->id;
+      t.name = "tasks." + fn;
+      t.args = args;
+      with_tasks->pending_tasks.push_back(std::move(t));
+    }
+    before = std::move(with_tasks);
+  }
+  drv.set_device(std::move(before));
+
+  cwmp::Reply r = drv.handle(inform, now).reply;
   if (r.status != 200) throw std::runtime_error("Inform refused: " + r.body);
-  log.result.inform_time = std::chrono::system_clock::now();
+  log.generation = drv.policy_generation();
   for (const auto& t : o.transfers) {
     soap::Envelope e;
     e.cwmp_ns = inform.cwmp_ns;
@@ -225,13 +171,13 @@ SessionLog PolicyWorld::session(Device& d, const Options& o) {
     tc.fault.string = t.fault_string;
     tc.start_time = tc.complete_time = "2026-11-21T12:00:00Z";
     e.body = tc;
-    r = s.handle(e, now);
+    r = drv.handle(e, now).reply;
     if (r.status != 200) throw std::runtime_error("TransferComplete refused: " + r.body);
   }
   soap::Envelope empty;
   empty.cwmp_ns = inform.cwmp_ns;
   empty.body = soap::Empty{};
-  r = s.handle(empty, now);
+  r = drv.handle(empty, now).reply;
   size_t n = 0;
   while (r.status == 200) {
     soap::Envelope req;
@@ -240,7 +186,7 @@ SessionLog PolicyWorld::session(Device& d, const Options& o) {
     log.requests.push_back(req.body);
     log.methods.emplace_back(soap::method_name(req.body));
     if (n >= o.stop_after) {
-      s.abort(cwmp::EndReason::kTimeout, "the CPE went silent");
+      drv.abort(cwmp::EndReason::kTimeout, "the CPE went silent");
       break;
     }
     soap::Body answer;
@@ -253,12 +199,18 @@ SessionLog PolicyWorld::session(Device& d, const Options& o) {
       answer = loadgen::answer_acs_request(d.model, d.serial, req.body, d.cpe);
     }
     ++n;
-    r = s.handle(reply_to(req, std::move(answer)), now);
+    r = drv.handle(reply_to(req, std::move(answer)), now).reply;
   }
   log.final_status = r.status;
-  log.end = s.end_reason();
-  h.drop();
-  if (s.device_id().size()) apply(d, s.inform(), log);
+  log.end = drv.session().end_reason();
+  session::Outcome out = drv.finish(false);
+  log.result = std::move(out.result);
+  for (const auto& tr : log.result.task_results) log.task_results.emplace_back(tr.ok, tr.result);
+  if (!log.result.device_id.empty()) {
+    // As the store keeps it: the device after the session (the tasks were
+    // this session's only).
+    d.stored = device::apply_session(d.stored.get(), log.result);
+  }
   return log;
 }
 

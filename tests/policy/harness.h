@@ -1,8 +1,9 @@
-// Drives whole CWMP sessions through the real session engine and the real
-// policy engine, with a simulated CPE answering from a corpus data model
+// Drives whole CWMP sessions through the real session driver (core/session:
+// the session engine, the policy engine and the device's tasks, as a worker
+// runs them), with a simulated CPE answering from a corpus data model
 // (../shared/corpus/datamodels). No sockets, no database: what the store
-// would keep between sessions (tags, parameters, first_seen) is carried in a
-// store::Device the harness updates from each session's result.
+// would keep between sessions is carried in a device::Device, updated from
+// each session's result by device::apply_session, as the store's cache is.
 #pragma once
 
 #include <algorithm>
@@ -14,7 +15,8 @@
 #include "bench/loadgen/cpe.h"
 #include "bench/loadgen/datamodel.h"
 #include "core/cwmp/session.h"
-#include "core/store/store.h"
+#include "core/device/device.h"
+#include "core/session/driver.h"
 #include "lua/policy.h"
 
 namespace luacs::test {
@@ -43,10 +45,10 @@ struct Published {
 struct SessionLog {
   std::vector<soap::Body> requests;  // every ACS request, in order
   std::vector<std::string> methods;  // their names
-  store::SessionResult result;       // what the server would store
+  device::SessionResult result;      // what the server would store
   cwmp::EndReason end = cwmp::EndReason::kNone;
   int final_status = 0;                                    // 204 when it ended cleanly
-  std::vector<std::pair<bool, std::string>> task_results;  // tasks.* results
+  std::vector<std::pair<bool, std::string>> task_results;  // the tasks' results, in order
   uint64_t generation = 0;
   template <typename T>
   std::vector<T> all() const {
@@ -78,15 +80,24 @@ class PolicyWorld {
   struct Device {
     loadgen::DataModel model;
     std::string serial;
-    loadgen::CpeSession cpe;                // kept across sessions: what the CPE accepted stays set
-    std::shared_ptr<store::Device> stored;  // null before the first session
+    loadgen::CpeSession cpe;  // kept across sessions: what the CPE accepted stays set
+    std::shared_ptr<const device::Device> stored;  // null before the first session
+    // What an operator changes between two sessions: a copy of the stored
+    // device (as the store would make one) to change.
+    device::Device& edit() {
+      auto copy = std::make_shared<device::Device>(*stored);
+      stored = copy;
+      return *copy;
+    }
   };
   Device device(loadgen::DataModel m, std::string serial = "");
 
   struct Options {
     std::vector<soap::EventStruct> events{{"2 PERIODIC", ""}};
-    std::vector<lua::TransferInfo> transfers;                // sent before the turn
-    std::vector<std::pair<std::string, std::string>> tasks;  // tasks.<fn>, JSON args
+    std::vector<lua::TransferInfo> transfers;  // sent before the turn
+    // Tasks queued for the device before this session, as the API queues
+    // them: tasks.<fn> (name "fn") with JSON args.
+    std::vector<std::pair<std::string, std::string>> tasks;
     // Answer the ACS request `n` (0-based) with this fault code instead.
     std::map<size_t, uint32_t> fault_at;
     // Give up (the CPE goes silent) after this many ACS requests.
@@ -98,6 +109,7 @@ class PolicyWorld {
  private:
   lua::PolicyManager manager_;
   lua::Engine engine_;
+  session::Services services_;
   std::map<std::string, Published> published_;
   std::map<std::string, std::string> disk_;
 };

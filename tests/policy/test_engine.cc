@@ -406,32 +406,17 @@ TEST(PolicyReload, SessionsInFlightKeepTheirGeneration) {
   PolicyWorld w(dir);
   auto model = corpus_model(kTr181);
 
-  // Session A, by hand: Inform, empty POST, the GPV goes out and waits.
-  store::SessionResult result_a;
-  std::unique_ptr<lua::Run> run_a;
-  struct H : cwmp::SessionHandler {
-    lua::Engine* e;
-    store::SessionResult* res;
-    std::unique_ptr<lua::Run>* run;
-    void on_inform(cwmp::Session& s) override {
-      lua::RunContext c;
-      c.session = &s;
-      c.result = res;
-      *run = e->start(std::move(c));
-    }
-    void on_acs_turn(cwmp::Session&) override { (*run)->advance(); }
-    void on_end(cwmp::Session&) override { (*run)->end(); }
-  } ha;
-  ha.e = &w.engine();
-  ha.res = &result_a;
-  ha.run = &run_a;
+  // Session A, by hand through the session driver: Inform, empty POST, the
+  // GPV goes out and waits.
+  session::Services services;
+  services.engine = &w.engine();
   auto now = cwmp::Clock::now();
-  cwmp::Session a("a", {}, &ha, now);
+  session::Driver a("a", {}, services, {}, now);
   soap::Envelope inform = loadgen::make_inform(model, "AAAA00000001", {{"2 PERIODIC", ""}}, "t");
-  ASSERT_EQ(a.handle(inform, now).status, 200);
+  ASSERT_EQ(a.handle(inform, now).reply.status, 200);
   soap::Envelope empty;
   empty.body = soap::Empty{};
-  cwmp::Reply r = a.handle(empty, now);
+  cwmp::Reply r = a.handle(empty, now).reply;
   ASSERT_EQ(r.status, 200);
   soap::Envelope gpv;
   ASSERT_TRUE(soap::parse(r.body, gpv));
@@ -451,9 +436,9 @@ TEST(PolicyReload, SessionsInFlightKeepTheirGeneration) {
   soap::Envelope answer;
   answer.header.id = gpv.header.id;
   answer.body = loadgen::answer_acs_request(model, "AAAA00000001", gpv.body, cpe);
-  EXPECT_EQ(a.handle(answer, now).status, 204);
-  EXPECT_EQ(run_a->generation(), 1u);
-  EXPECT_TRUE(has(result_a.tags_added, "gen1"));
+  EXPECT_EQ(a.handle(answer, now).reply.status, 204);
+  EXPECT_EQ(a.policy_generation(), 1u);
+  EXPECT_TRUE(has(a.finish(false).result.tags_added, "gen1"));
 }
 
 }  // namespace

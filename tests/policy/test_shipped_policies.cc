@@ -74,7 +74,7 @@ std::set<std::string> tags(const PolicyWorld::Device& d) {
 // What an operator does through the API between two sessions.
 void operator_tag(PolicyWorld::Device& d, const std::string& t) {
   ASSERT_TRUE(d.stored) << "tag a device after its first session";
-  d.stored->tags.insert(t);
+  d.edit().tags.insert(t);
 }
 
 std::string faults_of(const SessionLog& log) {
@@ -758,7 +758,7 @@ TEST(Firmware, AFailedUpgradeIsTaggedAndNotRetried) {
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   EXPECT_TRUE(w.session(d, with(kBoot)).methods.empty());
   // The operator removes the tag: retried.
-  d.stored->tags.erase("upgrade_failed");
+  d.edit().tags.erase("upgrade_failed");
   EXPECT_EQ(w.session(d, with(kPeriodic)).count("Download"), 1u);
 }
 
@@ -815,7 +815,7 @@ TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   EXPECT_TRUE(tags(d).count("UPGRADING"));
   // Two days later.
-  d.stored->parameters["Summary.firmware_sent_at"].value =
+  d.edit().parameters["Summary.firmware_sent_at"].value =
       std::to_string(std::time(nullptr) - 2 * 86400);
   auto log = w.session(d, with(kPeriodic));
   EXPECT_TRUE(has_fault(log, "firmware: still 6.49.10")) << faults_of(log);
@@ -961,7 +961,7 @@ TEST(Wifi, AFailedMikroTikScriptIsTaggedAndNotRetried) {
             test_ssid_for(corpus_value(kTr181, "Device.Ethernet.Link.1.MACAddress")));
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
   // The operator removes the tag: pushed again.
-  d.stored->tags.erase("wifi_failed");
+  d.edit().tags.erase("wifi_failed");
   EXPECT_EQ(w.session(d, with(kPeriodic)).count("Download"), 1u);
 }
 

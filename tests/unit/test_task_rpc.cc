@@ -3,11 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/server/task_rpc.h"
+#include "core/session/task_rpc.h"
 
 using namespace luacs;
-using server::outcome_json;
-using server::task_rpc;
+using session::outcome_json;
+using session::task_rpc;
 
 TEST(TaskRpc, BuildsEachRpc) {
   std::string err;

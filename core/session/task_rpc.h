@@ -9,7 +9,7 @@
 #include "core/cwmp/session.h"
 #include "core/soap/message.h"
 
-namespace luacs::server {
+namespace luacs::session {
 
 // The ACS request a task asks for, from its name and JSON args, e.g.
 //   GetParameterValues {"names": ["Device.DeviceInfo."]}
@@ -34,4 +34,4 @@ std::optional<soap::Body> task_rpc(std::string_view name, std::string_view args_
 // {"error": "..."}.
 std::string outcome_json(const cwmp::RpcOutcome& outcome);
 
-}  // namespace luacs::server
+}  // namespace luacs::session

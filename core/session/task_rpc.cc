@@ -1,10 +1,10 @@
-#include "core/server/task_rpc.h"
+#include "core/session/task_rpc.h"
 
 #include "core/util/json.h"
 
 #include <nlohmann/json.hpp>
 
-namespace luacs::server {
+namespace luacs::session {
 namespace {
 
 using nlohmann::json;
@@ -184,4 +184,4 @@ std::string outcome_json(const cwmp::RpcOutcome& o) {
   return util::json_text(j);
 }
 
-}  // namespace luacs::server
+}  // namespace luacs::session
