@@ -14,7 +14,9 @@
 
 #include "core/config/config.h"
 #include "core/control/control.h"
+#include "core/files/catalog.h"
 #include "core/files/file_server.h"
+#include "core/loop/loop.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
 #include "core/util/log.h"
@@ -157,6 +159,177 @@ void make_parent(const std::string& path) {
   mkdir(path.substr(0, slash).c_str(), 0700);
 }
 
+// The running server: every part it is made of, owned here so that any
+// way out -- a part that fails to start half-way included -- stops and frees
+// what was started, in the right order.
+class App {
+ public:
+  explicit App(luacs::config::Config cfg) : cfg_(std::move(cfg)) {}
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Starts every part, in dependency order; throws std::runtime_error
+  // ("what: why") on the first that fails.
+  void start();
+  // Runs the main thread's loop (signals, control socket) until SIGINT or
+  // SIGTERM; the signal's name.
+  std::string run();
+
+ private:
+  static void on_stop(evutil_socket_t sig, short, void* arg);
+  static void on_hup(evutil_socket_t, short, void* arg);
+
+  luacs::config::Config cfg_;
+  std::unique_ptr<luacs::store::Store> store_;
+  std::unique_ptr<luacs::lua::PolicyManager> policies_;
+  luacs::files::Catalog catalog_;
+  std::unique_ptr<luacs::files::FileServer> files_;
+  std::unique_ptr<luacs::server::Server> server_;
+  luacs::loop::Base base_;
+  luacs::loop::Event ev_int_, ev_term_, ev_hup_;
+  std::unique_ptr<luacs::control::ControlServer> control_;
+  int stop_signal_ = 0;
+};
+
+App::~App() {
+  // New work stops first, then the parts it feeds; the store last, so that
+  // it flushes whatever the sessions ended at stop left it.
+  control_.reset();
+  if (server_) server_->stop();
+  if (files_) files_->stop();
+  if (store_) store_->close();
+}
+
+void App::start() {
+  luacs::log::set_level(cfg_.log_level);
+  luacs::log::set_file(cfg_.log_file);
+  // Before anything else is opened: a second luacs on the same addresses
+  // stops here, with the address named (Server::start checks again).
+  for (const auto& a : cfg_.listen)
+    luacs::util::ensure_not_listening(luacs::util::listen_addr(a.host, a.port));
+  luacs::util::ensure_not_listening(
+      luacs::util::listen_addr(cfg_.files_listen.host, cfg_.files_listen.port));
+
+  if (!cfg_.store_dsn.empty()) {
+    luacs::store::Options opts;
+    opts.dsn = cfg_.store_dsn;
+    opts.flush_interval = cfg_.store_flush_interval;
+    opts.batch_rows = cfg_.store_batch_rows;
+    opts.max_pending = cfg_.store_max_pending;
+    opts.cache_devices = cfg_.store_cache_devices;
+    opts.cache_bytes = cfg_.store_cache_bytes;
+    opts.session_log_retention =
+        std::chrono::duration_cast<std::chrono::hours>(cfg_.session_log_retention);
+    store_ = luacs::store::Store::open(opts, cfg_.sql_dir);
+  } else {
+    luacs::log::warn("no [store] dsn configured: nothing is kept between sessions");
+  }
+
+  // The policy: a broken one stops start-up (a reload keeps the old one).
+  policies_ = std::make_unique<luacs::lua::PolicyManager>(cfg_.policy_dir, limits_of(cfg_));
+  if (!cfg_.policy_dir.empty()) {
+    auto r = policies_->reload();
+    for (const auto& w : r.warnings) luacs::log::warn("policy: " + w);
+    if (!r.ok) throw std::runtime_error("policy " + cfg_.policy_dir + ": " + r.error);
+    luacs::log::info("policy generation 1 loaded from " + cfg_.policy_dir + ": hooks " +
+                     join(r.policy->hooks) + "; tasks " + join(r.policy->tasks));
+  } else {
+    luacs::log::warn("no [policy] dir configured: sessions run only queued tasks");
+  }
+
+  server_ = std::make_unique<luacs::server::Server>(cfg_);
+
+  // The main thread's own loop: signals and the control socket.
+  base_ = luacs::loop::new_base();
+  ev_int_.reset(evsignal_new(base_.get(), SIGINT, &App::on_stop, this));
+  ev_term_.reset(evsignal_new(base_.get(), SIGTERM, &App::on_stop, this));
+  ev_hup_.reset(evsignal_new(base_.get(), SIGHUP, &App::on_hup, this));
+  for (event* e : {ev_int_.get(), ev_term_.get(), ev_hup_.get()}) event_add(e, nullptr);
+
+  if (!cfg_.control_socket.empty()) {
+    make_parent(cfg_.control_socket);
+    control_ = std::make_unique<luacs::control::ControlServer>(
+        base_.get(), cfg_.control_socket, [this](std::string_view command) -> std::string {
+          if (command == "reload") return reload(*policies_, "luacs reload");
+          if (command == "status") return status(*policies_, *server_, store_.get());
+          return "error unknown command '" + std::string(command) + "'\n";
+        });
+  }
+
+  luacs::files::FileServerOptions fopts;
+  fopts.listen = cfg_.files_listen;
+  fopts.dir = cfg_.files_dir;
+  fopts.secret = cfg_.files_secret;
+  files_ = std::make_unique<luacs::files::FileServer>(fopts, catalog_, store_.get());
+  try {
+    files_->start();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("file server: ") + e.what());
+  }
+  luacs::lua::FileServices services;
+  services.publish = [f = files_.get()](luacs::lua::PublishedFile pf) {
+    return f->publish(std::move(pf.name), std::move(pf.content_type), std::move(pf.bytes),
+                      std::move(pf.device_id));
+  };
+  services.path_of = [f = files_.get()](std::string_view name) { return f->path_of(name); };
+
+  server_->set_store(store_.get());
+  server_->set_policy(policies_.get(), services, files_->port());
+  server_->start();
+  std::string where;
+  for (size_t i = 0; i < cfg_.listen.size(); ++i) {
+    if (i) where += ", ";
+    where += cfg_.listen[i].host + ":" + std::to_string(server_->ports()[i]);
+  }
+  luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
+                   " workers; files on " + cfg_.files_listen.host + ":" +
+                   std::to_string(files_->port()));
+}
+
+std::string App::run() {
+  event_base_dispatch(base_.get());
+  return strsignal(stop_signal_);
+}
+
+void App::on_stop(evutil_socket_t sig, short, void* arg) {
+  auto* app = static_cast<App*>(arg);
+  app->stop_signal_ = static_cast<int>(sig);
+  event_base_loopbreak(app->base_.get());
+}
+
+void App::on_hup(evutil_socket_t, short, void* arg) {
+  reload(*static_cast<App*>(arg)->policies_, "SIGHUP");
+}
+
+// Runs the server until SIGINT or SIGTERM.
+int serve(luacs::config::Config cfg) {
+  // Workers must not see the signals; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  {
+    App app(std::move(cfg));
+    try {
+      app.start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "luacs: %s\n", e.what());
+      return 1;
+    }
+    // Only this thread takes the signals: every other was started with them
+    // blocked.
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+    luacs::log::info("stopping on " + app.run());
+  }  // everything stops here; the store flushes what is queued
+  luacs::log::info("stopped");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -221,156 +394,5 @@ int main(int argc, char** argv) {
   if (verb == "reload" || verb == "status") return control_command(cfg, verb);
   if (dsn_override) cfg.store_dsn = *dsn_override;
 
-  try {
-    luacs::log::set_level(cfg.log_level);
-    luacs::log::set_file(cfg.log_file);
-    // Before anything else is opened: a second luacs on the same addresses
-    // stops here, with the address named (Server::start checks again).
-    for (const auto& a : cfg.listen)
-      luacs::util::ensure_not_listening(luacs::util::listen_addr(a.host, a.port));
-    luacs::util::ensure_not_listening(
-        luacs::util::listen_addr(cfg.files_listen.host, cfg.files_listen.port));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "luacs: %s\n", e.what());
-    return 1;
-  }
-
-  // Workers must not see the signals; the main thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  std::unique_ptr<luacs::store::Store> store;
-  if (!cfg.store_dsn.empty()) {
-    luacs::store::Options opts;
-    opts.dsn = cfg.store_dsn;
-    opts.flush_interval = cfg.store_flush_interval;
-    opts.batch_rows = cfg.store_batch_rows;
-    opts.max_pending = cfg.store_max_pending;
-    opts.cache_devices = cfg.store_cache_devices;
-    opts.cache_bytes = cfg.store_cache_bytes;
-    opts.session_log_retention =
-        std::chrono::duration_cast<std::chrono::hours>(cfg.session_log_retention);
-    try {
-      store = luacs::store::Store::open(opts, cfg.sql_dir);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "luacs: %s\n", e.what());
-      return 1;
-    }
-  } else {
-    luacs::log::warn("no [store] dsn configured: nothing is kept between sessions");
-  }
-
-  // The policy: a broken one stops start-up (a reload keeps the old one).
-  luacs::lua::PolicyManager policies(cfg.policy_dir, limits_of(cfg));
-  if (!cfg.policy_dir.empty()) {
-    auto r = policies.reload();
-    for (const auto& w : r.warnings) luacs::log::warn("policy: " + w);
-    if (!r.ok) {
-      std::fprintf(stderr, "luacs: policy %s: %s\n", cfg.policy_dir.c_str(), r.error.c_str());
-      return 1;
-    }
-    luacs::log::info("policy generation 1 loaded from " + cfg.policy_dir + ": hooks " +
-                     join(r.policy->hooks) + "; tasks " + join(r.policy->tasks));
-  } else {
-    luacs::log::warn("no [policy] dir configured: sessions run only queued tasks");
-  }
-
-  luacs::server::Server server(cfg);
-
-  // The main thread's own loop: signals and the control socket.
-  event_base* base = event_base_new();
-  int stop_signal = 0;
-  struct Ctx {
-    event_base* base;
-    int* stop_signal;
-    luacs::lua::PolicyManager* policies;
-  } ctx{base, &stop_signal, &policies};
-  auto on_stop = [](evutil_socket_t sig, short, void* arg) {
-    auto* c = static_cast<Ctx*>(arg);
-    *c->stop_signal = static_cast<int>(sig);
-    event_base_loopbreak(c->base);
-  };
-  auto on_hup = [](evutil_socket_t, short, void* arg) {
-    reload(*static_cast<Ctx*>(arg)->policies, "SIGHUP");
-  };
-  event* ev_int = evsignal_new(base, SIGINT, on_stop, &ctx);
-  event* ev_term = evsignal_new(base, SIGTERM, on_stop, &ctx);
-  event* ev_hup = evsignal_new(base, SIGHUP, on_hup, &ctx);
-  event_add(ev_int, nullptr);
-  event_add(ev_term, nullptr);
-  event_add(ev_hup, nullptr);
-
-  std::unique_ptr<luacs::control::ControlServer> control;
-  if (!cfg.control_socket.empty()) {
-    make_parent(cfg.control_socket);
-    try {
-      control = std::make_unique<luacs::control::ControlServer>(
-          base, cfg.control_socket, [&](std::string_view command) -> std::string {
-            if (command == "reload") return reload(policies, "luacs reload");
-            if (command == "status") return status(policies, server, store.get());
-            return "error unknown command '" + std::string(command) + "'\n";
-          });
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "luacs: %s\n", e.what());
-      return 1;
-    }
-  }
-
-  luacs::files::Catalog catalog;
-  luacs::files::FileServerOptions fopts;
-  fopts.listen = cfg.files_listen;
-  fopts.dir = cfg.files_dir;
-  fopts.secret = cfg.files_secret;
-  luacs::files::FileServer files(fopts, catalog, store.get());
-  try {
-    files.start();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "luacs: file server: %s\n", e.what());
-    return 1;
-  }
-  luacs::lua::FileServices services;
-  services.publish = [&files](luacs::lua::PublishedFile f) {
-    return files.publish(std::move(f.name), std::move(f.content_type), std::move(f.bytes),
-                         std::move(f.device_id));
-  };
-  services.path_of = [&files](std::string_view name) { return files.path_of(name); };
-
-  server.set_store(store.get());
-  server.set_policy(&policies, services, files.port());
-  try {
-    server.start();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "luacs: %s\n", e.what());
-    return 1;
-  }
-  std::string where;
-  for (size_t i = 0; i < cfg.listen.size(); ++i) {
-    if (i) where += ", ";
-    where += cfg.listen[i].host + ":" + std::to_string(server.ports()[i]);
-  }
-  luacs::log::info("luacs listening on " + where + " with " + std::to_string(server.workers()) +
-                   " workers; files on " + cfg.files_listen.host + ":" +
-                   std::to_string(files.port()));
-
-  // Only this thread takes the signals: every other was started with them
-  // blocked.
-  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-
-  event_base_dispatch(base);
-  luacs::log::info(std::string("stopping on ") + strsignal(stop_signal));
-  control.reset();
-  event_free(ev_int);
-  event_free(ev_term);
-  event_free(ev_hup);
-  event_base_free(base);
-  server.stop();
-  files.stop();
-  if (store) store->close();  // flushes everything still queued
-  luacs::log::info("stopped");
-  return 0;
+  return serve(std::move(cfg));
 }

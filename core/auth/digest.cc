@@ -1,4 +1,5 @@
 #include "core/auth/digest.h"
+#include "core/util/hex.h"
 #include "core/util/text.h"
 
 #include <openssl/crypto.h>
@@ -17,8 +18,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr char kHex[] = "0123456789abcdef";
-
 bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
@@ -27,22 +26,6 @@ bool is_ows(char c) {
 bool is_tchar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          (c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string to_hex(const unsigned char* p, size_t n) {
-  std::string out(n * 2, '\0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[p[i] >> 4];
-    out[2 * i + 1] = kHex[p[i] & 0xf];
-  }
-  return out;
 }
 
 // Message digests are fetched once: an implicit fetch per call costs a
@@ -103,7 +86,7 @@ std::optional<uint32_t> parse_nc(std::string_view s) {
   if (s.empty() || s.size() > 8) return std::nullopt;
   uint32_t v = 0;
   for (const char c : s) {
-    const int h = hex_value(c);
+    const int h = util::hex_value(c);
     if (h < 0) return std::nullopt;
     v = v << 4 | static_cast<uint32_t>(h);
   }
@@ -286,7 +269,7 @@ std::string md5_hex(std::string_view data) {
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), md, &len, md5(), nullptr) != 1)
     throw std::runtime_error("OpenSSL: MD5 failed");
-  return to_hex(md, len);
+  return util::to_hex(md, len);
 }
 
 // ---- nonces ----------------------------------------------------------------
@@ -323,7 +306,7 @@ std::string NonceTable::issue(TimePoint now) {
   for (size_t i = 0; i < 4; ++i)
     raw[kNonceTime + i] = static_cast<unsigned char>(n >> (24 - 8 * i));
   nonce_mac(secret_, raw, raw + kNonceData);
-  return to_hex(raw, sizeof raw);
+  return util::to_hex(raw, sizeof raw);
 }
 
 namespace {
@@ -334,7 +317,7 @@ bool decode_nonce(std::string_view nonce, const std::array<unsigned char, 32>& s
   if (nonce.size() != kNonceBytes * 2) return false;
   unsigned char raw[kNonceBytes];
   for (size_t i = 0; i < kNonceBytes; ++i) {
-    const int hi = hex_value(nonce[2 * i]), lo = hex_value(nonce[2 * i + 1]);
+    const int hi = util::hex_value(nonce[2 * i]), lo = util::hex_value(nonce[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     raw[i] = static_cast<unsigned char>(hi << 4 | lo);
   }

@@ -87,9 +87,9 @@ ControlServer::ControlServer(event_base* base, std::string path, Handler handler
                              " is in use by a running luacs; stop it or set [control] socket");
   unlink(path_.c_str());
   mode_t old = umask(0077);
-  listener_ = evconnlistener_new_bind(base, &ControlServer::on_accept, this,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-                                      reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  listener_.reset(evconnlistener_new_bind(base, &ControlServer::on_accept, this,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+                                          reinterpret_cast<sockaddr*>(&sa), sizeof sa));
   int err = errno;
   umask(old);
   if (!listener_)
@@ -98,7 +98,7 @@ ControlServer::ControlServer(event_base* base, std::string path, Handler handler
 }
 
 ControlServer::~ControlServer() {
-  if (listener_) evconnlistener_free(listener_);
+  listener_.reset();
   unlink(path_.c_str());
 }
 

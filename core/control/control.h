@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/loop/loop.h"
+
 namespace luacs::control {
 
 class ControlServer {
@@ -33,7 +35,7 @@ class ControlServer {
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
   std::string path_;
   Handler handler_;
-  evconnlistener* listener_ = nullptr;
+  loop::Listener listener_;
 };
 
 // Sends one command and returns the whole answer. Blocking: for the

@@ -105,13 +105,31 @@ Reply Session::handle(const soap::Envelope& msg, Clock::time_point now) {
   return r;
 }
 
-Reply Session::handle_malformed(std::string_view reason, Clock::time_point now) {
-  last_activity_ = now;
+Reply malformed_reply(std::string_view reason) {
   Reply r;
   r.status = 400;
   r.body = "Malformed request: ";
   r.body += reason;
   r.close = true;
+  return r;
+}
+
+Reply bad_state_reply(std::string_view why) {
+  Reply r;
+  r.status = 400;
+  r.body = "Bad session state: ";
+  r.body += why;
+  r.close = true;
+  return r;
+}
+
+bool names_device(const soap::DeviceIdStruct& id) {
+  return !id.oui.empty() && !id.serial_number.empty();
+}
+
+Reply Session::handle_malformed(std::string_view reason, Clock::time_point now) {
+  last_activity_ = now;
+  Reply r = malformed_reply(reason);
   end(EndReason::kBadRequest, r.body);
   return r;
 }
@@ -121,7 +139,7 @@ Reply Session::on_inform(const soap::Envelope& msg) {
   cwmp_ns_ = msg.cwmp_ns;
   std::string_view id = msg.header.id ? std::string_view(*msg.header.id) : std::string_view();
 
-  if (inform.device_id.oui.empty() || inform.device_id.serial_number.empty()) {
+  if (!names_device(inform.device_id)) {
     Reply r = envelope_reply(id, acs_fault(8003, "Inform DeviceId lacks OUI or SerialNumber"), 500);
     r.close = true;
     end(EndReason::kRefused, "Inform without OUI or SerialNumber");
@@ -292,11 +310,7 @@ Reply Session::envelope_reply(std::string_view id, soap::Body body, int status) 
 }
 
 Reply Session::bad_state(std::string_view why) {
-  Reply r;
-  r.status = 400;
-  r.body = "Bad session state: ";
-  r.body += why;
-  r.close = true;
+  Reply r = bad_state_reply(why);
   end(EndReason::kBadRequest, r.body);
   return r;
 }

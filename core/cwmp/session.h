@@ -80,6 +80,15 @@ std::string_view to_string(EndReason r);
 
 class Session;
 
+// The 400 replies, worded once for the session engine and the connection
+// that has no session yet: a body that could not be parsed, and a message
+// that does not fit the session's state. Both close the connection.
+Reply malformed_reply(std::string_view reason);
+Reply bad_state_reply(std::string_view why);
+// Whether an Inform's DeviceId names a device: a device id needs its OUI and
+// SerialNumber (refused with fault 8003 otherwise).
+bool names_device(const soap::DeviceIdStruct& id);
+
 // The session driver (core/session) reacts to the session through this.
 // Every method may call session.queue(...).
 class SessionHandler {

@@ -25,12 +25,6 @@ namespace {
 
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-  if (ms.count() < 0) ms = std::chrono::milliseconds(0);
-  return timeval{static_cast<time_t>(ms.count() / 1000),
-                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
 http::Limits file_limits() {
   http::Limits l;
   l.max_header_bytes = 8 * 1024;
@@ -93,21 +87,18 @@ FileConnection::FileConnection(FileServer::Impl& s, uint64_t id, evutil_socket_t
     : s_(s), id_(id), peer_(std::move(peer)), parser_(file_limits()) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bev_ = bufferevent_socket_new(s_.base, fd, BEV_OPT_CLOSE_ON_FREE);
-  bufferevent_setcb(bev_, &FileConnection::on_read_cb, &FileConnection::on_write_cb,
+  bev_.reset(bufferevent_socket_new(s_.base.get(), fd, BEV_OPT_CLOSE_ON_FREE));
+  bufferevent_setcb(bev_.get(), &FileConnection::on_read_cb, &FileConnection::on_write_cb,
                     &FileConnection::on_event_cb, this);
   // Idle: no request byte for this long while reading, or no progress
   // sending an answer.
-  const timeval idle = to_timeval(s_.opts.idle_timeout);
-  bufferevent_set_timeouts(bev_, &idle, &idle);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
-  head_timer_ = evtimer_new(s_.base, &FileConnection::on_head_timer_cb, this);
+  const timeval idle = loop::to_timeval(s_.opts.idle_timeout);
+  bufferevent_set_timeouts(bev_.get(), &idle, &idle);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  head_timer_.reset(evtimer_new(s_.base.get(), &FileConnection::on_head_timer_cb, this));
 }
 
-FileConnection::~FileConnection() {
-  if (head_timer_) event_free(head_timer_);
-  if (bev_) bufferevent_free(bev_);
-}
+FileConnection::~FileConnection() {}
 
 // ---- libevent callbacks: each frees the connection when it is done.
 
@@ -135,7 +126,7 @@ void FileConnection::on_event_cb(bufferevent*, short what, void* arg) {
   if (what & BEV_EVENT_EOF) {
     // The client has finished sending; an answer still owed or being sent
     // goes out first.
-    const bool owed = c->waiting_ || evbuffer_get_length(bufferevent_get_output(c->bev_)) > 0;
+    const bool owed = c->waiting_ || evbuffer_get_length(bufferevent_get_output(c->bev_.get())) > 0;
     c->close_after_ = true;
     if (!owed) c->dead_ = true;
   } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
@@ -153,17 +144,17 @@ void FileConnection::on_head_timer_cb(evutil_socket_t, short, void* arg) {
 
 void FileConnection::update_reading() {
   if (waiting_ || paused_ || close_after_) {
-    bufferevent_disable(bev_, EV_READ);
+    bufferevent_disable(bev_.get(), EV_READ);
   } else {
-    bufferevent_enable(bev_, EV_READ);
+    bufferevent_enable(bev_.get(), EV_READ);
   }
 }
 
 // ---- requests
 
 void FileConnection::process() {
-  evbuffer* in = bufferevent_get_input(bev_);
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  evbuffer* out = bufferevent_get_output(bev_.get());
   while (!dead_ && !waiting_ && !close_after_) {
     if (evbuffer_get_length(out) > 0) {
       paused_ = true;  // on_write_cb goes on once it is sent
@@ -175,8 +166,8 @@ void FileConnection::process() {
       if (avail == 0) return;
       in_request_ = true;
       hashed_ = loaded_ = store_error_ = false;
-      const timeval tv = to_timeval(s_.opts.idle_timeout);
-      evtimer_add(head_timer_, &tv);
+      const timeval tv = loop::to_timeval(s_.opts.idle_timeout);
+      evtimer_add(head_timer_.get(), &tv);
     }
     evbuffer_iovec vec{};
     const int n = avail ? evbuffer_peek(in, -1, nullptr, &vec, 1) : 0;
@@ -199,7 +190,7 @@ void FileConnection::process() {
         break;
       }
       case http::RequestParser::Event::kMessageComplete:
-        evtimer_del(head_timer_);
+        evtimer_del(head_timer_.get());
         serve();
         break;
       case http::RequestParser::Event::kError: {
@@ -219,7 +210,7 @@ void FileConnection::resume(bool store_error) {
   store_error_ = store_error_ || store_error;
   serve();
   if (dead_) return;
-  if (close_after_ && !waiting_ && evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+  if (close_after_ && !waiting_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
     dead_ = true;
     return;
   }
@@ -359,11 +350,11 @@ void FileConnection::respond(Payload p) {
         break;
     }
   }
-  bufferevent_write(bev_, head_.data(), head_.size());
+  bufferevent_write(bev_.get(), head_.data(), head_.size());
 
   uint64_t sent = 0;
   if (!head_only && (status == 200 || status == 206) && length > 0) {
-    evbuffer* out = bufferevent_get_output(bev_);
+    evbuffer* out = bufferevent_get_output(bev_.get());
     if (p.bytes) {
       auto* keep_alive = new std::shared_ptr<const std::string>(p.bytes);
       if (evbuffer_add_reference(out, p.bytes->data() + range.first, length, &release_bytes,
@@ -402,7 +393,7 @@ void FileConnection::respond_status(int status, std::initializer_list<http::Head
   } else {
     http::append_response(head_, status, kText, h, body, keep);
   }
-  bufferevent_write(bev_, head_.data(), head_.size());
+  bufferevent_write(bev_.get(), head_.data(), head_.size());
   if (!keep) close_after_ = true;
   finish(status, req.method == "HEAD" ? 0 : body.size());
 }
@@ -413,7 +404,7 @@ void FileConnection::finish(int status, uint64_t body_bytes) {
   if (!parser_.request().keep_alive) close_after_ = true;
   parser_.reset();
   in_request_ = false;
-  evtimer_del(head_timer_);
+  evtimer_del(head_timer_.get());
   update_reading();
 }
 

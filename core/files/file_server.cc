@@ -85,28 +85,19 @@ FileServer::Impl::Impl(FileServerOptions o, Catalog& c, store::Store* s)
   static const bool threads_ready = [] { return evthread_use_pthreads() == 0; }();
   if (!threads_ready) throw std::runtime_error("libevent: evthread_use_pthreads failed");
   if (secret.empty()) secret = random_bytes(32);
-  base = event_base_new();
-  if (!base) throw std::runtime_error("files: cannot create an event base");
-  mailbox->wake = event_new(base, -1, 0, &Impl::on_mailbox, this);
-  stop_event = event_new(
-      base, -1, 0,
+  base = loop::new_base();
+  mailbox = std::make_unique<loop::Mailbox>(base.get());
+  stop_event.reset(event_new(
+      base.get(), -1, 0,
       [](evutil_socket_t, short, void* arg) {
         event_base_loopbreak(static_cast<event_base*>(arg));
       },
-      base);
+      base.get()));
 }
 
 FileServer::Impl::~Impl() {
   stop();
-  event* wake;
-  {
-    std::lock_guard lock(mailbox->mu);
-    wake = std::exchange(mailbox->wake, nullptr);
-    mailbox->tasks.clear();
-  }
-  event_free(wake);
-  event_free(stop_event);
-  event_base_free(base);
+  mailbox.reset();
 }
 
 void FileServer::Impl::start() {
@@ -116,17 +107,8 @@ void FileServer::Impl::start() {
   if (a.tls)
     throw std::runtime_error("cannot listen on " + addr.spec +
                              ": HTTPS is not supported by the file server");
-  unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-  if (addr.ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
-  listener = evconnlistener_new_bind(base, &Impl::on_accept, this, flags, 1024, addr.sa(),
-                                     static_cast<int>(addr.len));
-  if (!listener) {
-    const int err = EVUTIL_SOCKET_ERROR();
-    throw std::runtime_error("cannot listen on " + addr.spec + ": " +
-                             evutil_socket_error_to_string(err) +
-                             (err == EADDRINUSE ? " (is another luacs running?)" : ""));
-  }
-  bound_port = util::bound_port(evconnlistener_get_fd(listener));
+  listener = loop::listen(base.get(), addr, &Impl::on_accept, this, {});
+  bound_port = util::bound_port(evconnlistener_get_fd(listener.get()));
 
   if (opts.secret.empty()) {
     log::warn(
@@ -137,14 +119,14 @@ void FileServer::Impl::start() {
     log::info("files: dir " + opts.dir + " does not exist (yet): no files on disk to serve");
   hash_stop = false;
   hasher = std::thread([this] { hash_loop(); });
-  thread = std::thread([this] { event_base_dispatch(base); });
+  thread = std::thread([this] { event_base_dispatch(base.get()); });
   log::info("files: serving on " + a.host + ":" + std::to_string(bound_port.load()) + " from " +
             opts.dir);
 }
 
 void FileServer::Impl::stop() {
   if (thread.joinable()) {
-    event_active(stop_event, 0, 0);
+    event_active(stop_event.get(), 0, 0);
     thread.join();
   }
   if (hasher.joinable()) {
@@ -157,32 +139,14 @@ void FileServer::Impl::stop() {
   }
   // The loop has stopped: nothing else touches the connections.
   connections.clear();
-  if (listener) {
-    evconnlistener_free(listener);
-    listener = nullptr;
-  }
+  listener.reset();
   // A freed bufferevent closes its socket in a finalizer run by the loop:
   // one more turn, here, so that clients see the close now.
-  event_base_loop(base, EVLOOP_NONBLOCK);
+  event_base_loop(base.get(), EVLOOP_NONBLOCK);
 }
 
 store::Executor FileServer::Impl::executor() {
-  return [mb = mailbox](std::function<void()> fn) {
-    std::lock_guard lock(mb->mu);
-    if (!mb->wake) return;
-    mb->tasks.push_back(std::move(fn));
-    event_active(mb->wake, 0, 0);
-  };
-}
-
-void FileServer::Impl::on_mailbox(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<Impl*>(arg);
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard lock(self->mailbox->mu);
-    tasks.swap(self->mailbox->tasks);
-  }
-  for (auto& fn : tasks) fn();
+  return mailbox->executor();
 }
 
 void FileServer::Impl::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int,

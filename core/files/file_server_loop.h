@@ -24,6 +24,7 @@
 #include "core/files/file_server.h"
 #include "core/http/request_parser.h"
 #include "core/http/response.h"
+#include "core/loop/loop.h"
 
 namespace luacs::files {
 
@@ -74,7 +75,6 @@ struct FileServer::Impl {
 
   // Loop thread.
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
-  static void on_mailbox(evutil_socket_t, short, void*);
   // The dir file's sha256 if known for this stamp, else "".
   std::string cached_hash(const std::string& name, const DirStamp& stamp) const;
   // Hashes the dir file off the loop; the connection resumes when done.
@@ -92,18 +92,12 @@ struct FileServer::Impl {
   store::Store* const store;
   std::string secret;
 
-  event_base* base = nullptr;
-  evconnlistener* listener = nullptr;
-  event* stop_event = nullptr;
+  loop::Base base;
+  loop::Listener listener;
+  loop::Event stop_event;
+  std::unique_ptr<loop::Mailbox> mailbox;  // work from other threads
   std::thread thread;
   std::atomic<uint16_t> bound_port{0};
-
-  struct Mailbox {
-    std::mutex mu;
-    std::vector<std::function<void()>> tasks;
-    event* wake = nullptr;  // null once the server is gone
-  };
-  std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
 
   // Loop thread only.
   std::unordered_map<uint64_t, std::unique_ptr<FileConnection>> connections;
@@ -166,8 +160,8 @@ class FileConnection {
 
   FileServer::Impl& s_;
   const uint64_t id_;
-  bufferevent* bev_ = nullptr;
-  event* head_timer_ = nullptr;
+  loop::BufferEvent bev_;
+  loop::Event head_timer_;
   std::string peer_;
   http::RequestParser parser_;
   std::string head_;  // response head scratch, keeps its capacity

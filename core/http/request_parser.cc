@@ -1,4 +1,5 @@
 #include "core/http/request_parser.h"
+#include "core/util/hex.h"
 #include "core/util/text.h"
 
 #define ZLIB_CONST
@@ -29,13 +30,6 @@ inline bool is_tchar(char c) {
 inline bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
-inline int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // a is arbitrary, lower is an all-lower-case literal.
 bool iequals(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;
@@ -654,7 +648,7 @@ RequestParser::Event RequestParser::feed(const char* data, size_t len, size_t* c
         bool bad = false;
         switch (state_) {
           case State::kChunkSize: {
-            int h = hex_value(c);
+            int h = util::hex_value(c);
             if (h >= 0) {
               if (remaining_ >> 60) {
                 fail(400, "chunk size overflow");

@@ -19,11 +19,6 @@ namespace {
 constexpr std::string_view kXml = "text/xml; charset=\"utf-8\"";
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-  return timeval{static_cast<time_t>(ms.count() / 1000),
-                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
 }  // namespace
 
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
@@ -33,34 +28,15 @@ Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
   arm_timer(w_.cfg().header_timeout);
 }
 
-Connection::Connection(Worker& w, Handover&& h)
-    : w_(w),
-      id_(w.next_connection_id()),
-      parser_(std::move(h.parser)),
-      auth_(std::move(h.auth)),
-      cookie_(std::move(h.cookie)),
-      peer_(std::move(h.peer)) {
-  setup(h.fd);
-  // A socket bufferevent keeps the end of its input frozen (only its reader
-  // appends); open it for the bytes the previous worker had already read.
-  evbuffer* in = bufferevent_get_input(bev_);
-  evbuffer_unfreeze(in, 0);
-  evbuffer_add_buffer(in, h.input);
-  evbuffer_freeze(in, 0);
-  evbuffer_free(h.input);
-  h.input = nullptr;
-  in_request_ = true;
-}
-
 void Connection::setup(evutil_socket_t fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bev_ = bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
-  bufferevent_setcb(bev_, &Connection::on_read_cb, &Connection::on_write_cb,
+  bev_.reset(bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
                     &Connection::on_event_cb, this);
-  bufferevent_priority_set(bev_, kPriorityNew);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
-  timer_ = evtimer_new(w_.base(), &Connection::on_timer_cb, this);
+  bufferevent_priority_set(bev_.get(), kPriorityNew);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -70,8 +46,6 @@ Connection::~Connection() {
     SessionSlot* slot = w_.find_session(cookie_);
     if (slot && slot->conn == this) slot->conn = nullptr;
   }
-  if (timer_) event_free(timer_);
-  if (bev_) bufferevent_free(bev_);
   w_.shared().stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -110,14 +84,14 @@ void Connection::on_timer_cb(evutil_socket_t, short, void* arg) {
 }
 
 void Connection::arm_timer(std::chrono::milliseconds t) {
-  timeval tv = to_timeval(t);
-  evtimer_add(timer_, &tv);
+  const timeval tv = loop::to_timeval(t);
+  evtimer_add(timer_.get(), &tv);
 }
 
 // Feeds what has arrived to the HTTP parser. Everything after a call that may
 // close or hand over the connection returns at once: `this` may be gone.
 void Connection::process() {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = bufferevent_get_input(bev_.get());
   while (!closing_ && !waiting_) {
     size_t avail = evbuffer_get_length(in);
     if (!in_request_) {
@@ -146,7 +120,8 @@ void Connection::process() {
       case http::RequestParser::Event::kError: {
         w_.shared().stats.bad_requests.fetch_add(1, std::memory_order_relaxed);
         const auto& err = parser_->error();
-        std::string reason = reader_failed_ ? "Malformed request: " + reader_error_ : err.reason;
+        std::string reason =
+            reader_failed_ ? cwmp::malformed_reply(reader_error_).body : err.reason;
         int status = reader_failed_ ? 400 : err.status;
         if (reader_failed_ && !cookie_.empty()) {
           if (SessionSlot* slot = w_.find_session(cookie_)) {
@@ -227,21 +202,7 @@ bool Connection::route() {
   if (!cookie.empty() && cookie != cookie_) {
     int owner = w_.shared().directory.owner(cookie);
     if (owner >= 0 && owner != w_.index()) {
-      // The session lives on another worker: move this connection there.
-      Handover h;
-      h.fd = bufferevent_getfd(bev_);
-      bufferevent_disable(bev_, EV_READ | EV_WRITE);
-      h.input = evbuffer_new();
-      evbuffer_add_buffer(h.input, bufferevent_get_input(bev_));
-      h.parser = std::move(parser_);
-      h.cookie = std::string(cookie);
-      h.peer = peer_;
-      h.auth = auth_;
-      bufferevent_setfd(bev_, -1);
-      handed_over_ = true;
-      w_.shared().stats.handovers.fetch_add(1, std::memory_order_relaxed);
-      w_.shared().workers[owner]->post_handover(std::move(h));
-      close_now();
+      hand_over(owner, std::string(cookie));
       return false;
     }
     if (owner == w_.index()) cookie_ = std::string(cookie);
@@ -251,39 +212,19 @@ bool Connection::route() {
   // or cannot remember what it does.
   bool has_session = !cookie_.empty() && w_.find_session(cookie_);
   if (!has_session) {
-    auto& st = w_.shared().stats;
-    store::Store* store = w_.shared().store;
-    if (store && !store->available()) {
-      send_busy(st.rejected_busy, "Store unavailable, retry later");
-      return false;
-    }
-    if (store && store->backlog() >= w_.cfg().store_max_backlog) {
-      send_busy(st.rejected_backlog, "Store behind, retry later");
-      return false;
-    }
-    // Overload: new work waits here longer than max_queue_delay (sessions
-    // in flight go first). Shed new sessions, but never down to an idle
-    // worker: with fewer than kMinLive sessions in flight it still takes
-    // them, so a saturated box keeps completing sessions.
-    constexpr size_t kMinLive = 32;
-    if (w_.saturated() && w_.live_sessions() >= kMinLive) {
-      send_busy(st.rejected_overload, "Overloaded, retry later");
-      return false;
-    }
-    if (st.sessions_live.load(std::memory_order_relaxed) >=
-        static_cast<int64_t>(w_.cfg().max_sessions)) {
-      send_busy(st.rejected_busy, "Too many sessions, retry later");
+    if (auto refusal = admit_new_session(w_)) {
+      send_busy(*refusal);
       return false;
     }
   }
   return true;
 }
 
-void Connection::send_busy(std::atomic<uint64_t>& counter, std::string_view why) {
-  counter.fetch_add(1, std::memory_order_relaxed);
+void Connection::send_busy(Refusal why) {
+  counter(w_.shared().stats, why).fetch_add(1, std::memory_order_relaxed);
   const std::string retry = std::to_string(w_.cfg().retry_after_s);
   const http::Header h[] = {{"Retry-After", retry}};
-  std::string body(why);
+  std::string body(wording(why));
   body += '\n';
   send(503, kText, h, body, true);
 }
@@ -292,7 +233,7 @@ void Connection::start_body() {
   const http::Request& req = parser_->request();
   if (req.expect_continue && !after_body_status_) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    bufferevent_write(bev_, kContinue.data(), kContinue.size());
+    bufferevent_write(bev_.get(), kContinue.data(), kContinue.size());
   }
   reader_failed_ = false;
   reader_error_.clear();
@@ -355,24 +296,21 @@ void Connection::on_message() {
   if (!ok) {
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
     log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
-    reply.status = 400;
-    reply.body = "Malformed request: " + error;
-    reply.close = true;
-    send_reply(reply, false, true);
+    send_reply(cwmp::malformed_reply(error), false, true);
     finish_request(true);
     return;
   }
   const auto* inform = std::get_if<soap::Inform>(&env->body);
   if (!inform) {
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    reply.status = 400;
-    reply.body = std::string("Bad session state: no session for this ") +
-                 (cookie_.empty() ? "connection" : "cookie") + "; a session starts with an Inform";
-    send_reply(reply, false, true);
+    send_reply(cwmp::bad_state_reply(std::string("no session for this ") +
+                                     (cookie_.empty() ? "connection" : "cookie") +
+                                     "; a session starts with an Inform"),
+               false, true);
     finish_request(true);
     return;
   }
-  if (inform->device_id.oui.empty() || inform->device_id.serial_number.empty()) {
+  if (!cwmp::names_device(inform->device_id)) {
     // Let the engine word the refusal; nothing is registered.
     cwmp::Session refused("", {}, nullptr, now);
     reply = refused.handle(*env, now);
@@ -402,7 +340,6 @@ void Connection::on_message() {
 // worker, that worker is asked and this is called again with `asked` set.
 void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::string& device,
                               bool asked) {
-  auto& st = w_.shared().stats;
   session::Origin origin;
   origin.peer = peer_;
   origin.host = std::string(parser_->request().header("Host"));
@@ -426,7 +363,7 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
       return;
     }
     log::info("busy device=" + device + " peer=" + peer_ + " reason=\"already in a session\"");
-    send_busy(st.rejected_busy, "Device already in a session, retry later");
+    send_busy(Refusal::kDeviceBusy);
     finish_request(true);
     return;
   }
@@ -445,37 +382,37 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
   }
   // Not in memory: this session (not the worker) waits for PostgreSQL.
   waiting_ = true;
-  store->load_device(
-      device, w_.executor(),
-      [w = &w_, cid = id_, cookie = cookie_, env](std::shared_ptr<const store::Device> dev,
-                                                  bool ok) {
-        static const auto kUnknown = std::make_shared<const store::Device>();
-        SessionSlot* sl = w->find_session(cookie);
-        Connection* c = w->find_connection(cid);
-        if (!ok || !sl || !c) {
-          if (sl) {
-            sl->driver->abort(cwmp::EndReason::kAborted, "device could not be loaded");
-            w->end_session(cookie);
-          }
-          if (c) {
-            c->waiting_ = false;
-            c->send_busy(w->shared().stats.rejected_busy, "Store unavailable, retry later");
-            c->finish_request(true);
-          }
-          return;
-        }
-        sl->driver->set_device(dev ? std::move(dev) : kUnknown);
-        c->waiting_ = false;
-        c->dispatch(cookie, *env, true);
-        c->unblock();
-      });
+  store->load_device(device, w_.executor(),
+                     [w = &w_, cid = id_, cookie = cookie_, env](
+                         std::shared_ptr<const store::Device> dev, bool ok) {
+                       static const auto kUnknown = std::make_shared<const store::Device>();
+                       SessionSlot* sl = w->find_session(cookie);
+                       Connection* c = w->find_connection(cid);
+                       if (!ok || !sl || !c) {
+                         if (sl) {
+                           sl->driver->abort(cwmp::EndReason::kAborted,
+                                             "device could not be loaded");
+                           w->end_session(cookie);
+                         }
+                         if (c) {
+                           c->waiting_ = false;
+                           c->send_busy(Refusal::kStoreDown);
+                           c->finish_request(true);
+                         }
+                         return;
+                       }
+                       sl->driver->set_device(dev ? std::move(dev) : kUnknown);
+                       c->waiting_ = false;
+                       c->dispatch(cookie, *env, true);
+                       c->unblock();
+                     });
 }
 
 bool Connection::peer_gone() const {
   if (closing_) return true;
   // The socket at EOF (or reset) whose event this loop has not run yet.
   char b;
-  const ssize_t n = recv(bufferevent_getfd(bev_), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = recv(bufferevent_getfd(bev_.get()), &b, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
@@ -483,7 +420,7 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
   SessionSlot* slot = w_.find_session(cookie);
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
   slot->conn = this;
-  bufferevent_priority_set(bev_, kPriorityInFlight);
+  bufferevent_priority_set(bev_.get(), kPriorityInFlight);
   session::Turn turn = slot->driver->handle(env, cwmp::Clock::now());
   cwmp::Reply& reply = turn.reply;
   bool close = reply.close || !parser_->request().keep_alive;
@@ -580,7 +517,7 @@ void Connection::finish_request(bool close) {
   // open until its next periodic Inform) holds none.
   if (cookie_.empty()) {
     parser_.reset();
-    bufferevent_priority_set(bev_, kPriorityNew);
+    bufferevent_priority_set(bev_.get(), kPriorityNew);
   } else {
     parser_->reset();
   }
@@ -597,7 +534,7 @@ void Connection::send(int status, std::string_view content_type,
   std::string& out = w_.scratch();
   out.clear();
   http::append_response(out, status, content_type, headers, body, !close);
-  bufferevent_write(bev_, out.data(), out.size());
+  bufferevent_write(bev_.get(), out.data(), out.size());
   if (close) closing_ = true;
 }
 

@@ -50,25 +50,22 @@ std::string new_cookie() {
 
 }  // namespace
 
-Worker::Worker(Shared& shared, int index) : shared_(shared), index_(index) {
-  base_ = event_base_new();
-  if (!base_) throw std::runtime_error("event_base_new failed");
+Worker::Worker(Shared& shared, int index)
+    : shared_(shared), index_(index), base_(loop::new_base()) {
   // Two priorities: sessions in flight (and the store's answers they wait
   // for) before new connections. Saturated, a worker finishes what it
   // started; new arrivals wait, and past [limits] max_queue_delay get 503.
-  event_base_priority_init(base_, 2);
-  inbox_event_ = event_new(base_, -1, 0, &Worker::on_inbox, this);
-  event_priority_set(inbox_event_, kPriorityInFlight);
-  mailbox_->wake = inbox_event_;
-  sweep_event_ = event_new(base_, -1, EV_PERSIST, &Worker::on_sweep, this);
-  pulse_event_ = event_new(base_, -1, EV_PERSIST, &Worker::on_pulse, this);
-  event_priority_set(pulse_event_, kPriorityNew);
-  stop_event_ = event_new(
-      base_, -1, 0,
+  event_base_priority_init(base(), 2);
+  mailbox_ = std::make_unique<loop::Mailbox>(base(), kPriorityInFlight);
+  sweep_event_.reset(event_new(base(), -1, EV_PERSIST, &Worker::on_sweep, this));
+  pulse_event_.reset(event_new(base(), -1, EV_PERSIST, &Worker::on_pulse, this));
+  event_priority_set(pulse_event_.get(), kPriorityNew);
+  stop_event_.reset(event_new(
+      base(), -1, 0,
       [](evutil_socket_t, short, void* arg) {
         event_base_loopbreak(static_cast<event_base*>(arg));
       },
-      base_);
+      base()));
 }
 
 Worker::~Worker() {
@@ -80,22 +77,8 @@ Worker::~Worker() {
   for (const auto& [cookie, slot] : sessions_) cookies.push_back(cookie);
   for (const auto& cookie : cookies) end_session(cookie);
   connections_.clear();
-  {
-    std::lock_guard lock(mailbox_->mu);
-    mailbox_->wake = nullptr;
-    mailbox_->tasks.clear();
-  }
-  for (auto* l : listeners_) evconnlistener_free(l);
-  for (auto& h : inbox_) {
-    evutil_closesocket(h.fd);
-    if (h.input) evbuffer_free(h.input);
-  }
-  event_free(inbox_event_);
-  event_free(sweep_event_);
-  event_free(pulse_event_);
-  event_free(stop_event_);
+  mailbox_.reset();  // handovers still queued close their sockets
   engine_.reset();
-  event_base_free(base_);
 }
 
 void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector<uint16_t>& ports) {
@@ -104,18 +87,11 @@ void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector
     const util::ListenAddr addr = util::listen_addr(a.host, ports[i] ? ports[i] : a.port);
     if (a.tls)
       throw std::runtime_error("cannot listen on " + addr.spec + ": HTTPS is not supported yet");
-    unsigned flags =
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
-    if (addr.ss.ss_family == AF_INET6) flags |= LEV_OPT_BIND_IPV6ONLY;
-    evconnlistener* l = evconnlistener_new_bind(base_, &Worker::on_accept, this, flags,
-                                                static_cast<int>(cfg().listen_backlog), addr.sa(),
-                                                static_cast<int>(addr.len));
-    if (!l) {
-      throw std::runtime_error("cannot listen on " + addr.spec + ": " +
-                               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    }
-    if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(l));
-    listeners_.push_back(l);
+    loop::ListenOptions opts;
+    opts.backlog = static_cast<int>(cfg().listen_backlog);
+    opts.reuse_port = true;  // Server::start made sure no other process has it
+    listeners_.push_back(loop::listen(base(), addr, &Worker::on_accept, this, opts));
+    if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(listeners_.back().get()));
   }
 }
 
@@ -132,62 +108,31 @@ void Worker::run() {
   services_.engine = engine_.get();
   if (store::Store* st = shared_.store)
     services_.transfer_sent = [st](device::Transfer t) { st->record_transfer_sent(std::move(t)); };
-  timeval one_second{1, 0};
-  event_add(sweep_event_, &one_second);
+  const timeval one_second{1, 0};
+  event_add(sweep_event_.get(), &one_second);
   if (cfg().max_queue_delay.count() > 0) {
     last_pulse_ = std::chrono::steady_clock::now();
     const timeval pulse{0, std::chrono::microseconds(kPulse).count()};
-    event_add(pulse_event_, &pulse);
+    event_add(pulse_event_.get(), &pulse);
   }
-  event_base_dispatch(base_);
+  event_base_dispatch(base());
 }
 
 void Worker::stop() {
   if (!thread_.joinable()) return;
-  event_active(stop_event_, 0, 0);
+  event_active(stop_event_.get(), 0, 0);
   thread_.join();
 }
 
 void Worker::post_handover(Handover h) {
-  {
-    std::lock_guard lock(inbox_mu_);
-    inbox_.push_back(std::move(h));
-  }
-  event_active(inbox_event_, 0, 0);
-}
-
-void Worker::on_inbox(evutil_socket_t, short, void* arg) {
-  auto* w = static_cast<Worker*>(arg);
-  std::vector<Handover> batch;
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard lock(w->inbox_mu_);
-    batch.swap(w->inbox_);
-  }
-  {
-    std::lock_guard lock(w->mailbox_->mu);
-    tasks.swap(w->mailbox_->tasks);
-  }
-  for (auto& h : batch) {
-    auto c = std::make_unique<Connection>(*w, std::move(h));
+  // std::function wants a copyable callable: the handover travels in a
+  // shared_ptr (and closes its socket if the worker is gone first).
+  post([this, h = std::make_shared<Handover>(std::move(h))] {
+    auto c = std::make_unique<Connection>(*this, std::move(*h));
     Connection* raw = c.get();
-    w->connections_.emplace(raw->id(), std::move(c));
+    connections_.emplace(raw->id(), std::move(c));
     raw->resume();  // may close it again: nothing may touch raw after this
-  }
-  for (auto& fn : tasks) fn();
-}
-
-void Worker::post(std::function<void()> fn) {
-  executor()(std::move(fn));
-}
-
-store::Executor Worker::executor() {
-  return [mb = mailbox_](std::function<void()> fn) {
-    std::lock_guard lock(mb->mu);
-    if (!mb->wake) return;
-    mb->tasks.push_back(std::move(fn));
-    event_active(mb->wake, 0, 0);
-  };
+  });
 }
 
 void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {

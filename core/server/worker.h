@@ -1,9 +1,10 @@
 // Internal to core/server: a worker thread and the connections it serves.
+//
+// Thread: a Worker, its loop, its connections and its sessions belong to
+// the worker's thread; other threads reach it only through post() and the
+// Executor it gives out. Shared is read by every worker and is
+// thread-safe.
 #pragma once
-
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
 
 #include <chrono>
 #include <memory>
@@ -20,6 +21,9 @@
 #include "core/cwmp/session.h"
 #include "core/http/request_parser.h"
 #include "core/http/response.h"
+#include "core/loop/loop.h"
+#include "core/server/admission.h"
+#include "core/server/handover.h"
 #include "core/server/server.h"
 #include "core/server/session_directory.h"
 #include "core/session/driver.h"
@@ -51,34 +55,6 @@ struct Shared {
   std::vector<Worker*> workers;
 };
 
-// Per-connection authentication state; it travels with a handed-over
-// connection so the CPE is not challenged twice.
-struct ConnAuth {
-  bool authenticated = false;
-  int failures = 0;
-  std::string device_id;  // the credential's bound device ("" = any)
-  // How the CPE got in, for the session log line: "challenge>digest",
-  // "basic-off>digest", "stale>digest", ... ("kept" for a later session
-  // on an authenticated connection).
-  std::string path;
-  void step(std::string_view s) {
-    if (path.size() > 64) return;  // a CPE looping on challenges
-    if (!path.empty()) path += '>';
-    path += s;
-  }
-  std::string take_path() { return path.empty() ? "kept" : std::exchange(path, {}); }
-};
-
-// A connection moving to the worker that owns its session.
-struct Handover {
-  evutil_socket_t fd = -1;
-  std::unique_ptr<http::RequestParser> parser;  // head parsed, body pending
-  evbuffer* input = nullptr;                    // bytes read past the head (owned)
-  std::string cookie;
-  std::string peer;
-  ConnAuth auth;
-};
-
 // A live session: its driver, and the connection serving it now, if any.
 struct SessionSlot {
   std::unique_ptr<session::Driver> driver;
@@ -98,14 +74,15 @@ class Worker {
   // Any thread: give this worker a connection whose session it owns.
   void post_handover(Handover h);
   // Any thread: run fn on this worker's loop.
-  void post(std::function<void()> fn);
+  void post(std::function<void()> fn) { mailbox_->post(std::move(fn)); }
   // Store completions come back to this worker through this. It stays safe
   // to call after the worker is gone (the work is then dropped).
-  store::Executor executor();
+  loop::Executor executor() const { return mailbox_->executor(); }
 
   int index() const { return index_; }
-  event_base* base() const { return base_; }
+  event_base* base() const { return base_.get(); }
   Shared& shared() { return shared_; }
+  const Shared& shared() const { return shared_; }
   const config::Config& cfg() const { return shared_.cfg; }
 
   soap::Reader* acquire_reader();
@@ -141,7 +118,6 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
-  static void on_inbox(evutil_socket_t, short, void*);
   static void on_sweep(evutil_socket_t, short, void*);
   static void on_pulse(evutil_socket_t, short, void*);
   void run();
@@ -149,27 +125,18 @@ class Worker {
 
   Shared& shared_;
   int index_;
-  event_base* base_ = nullptr;
-  std::vector<evconnlistener*> listeners_;
-  event* inbox_event_ = nullptr;
-  event* sweep_event_ = nullptr;
+  loop::Base base_;
+  std::vector<loop::Listener> listeners_;
+  loop::Event sweep_event_;
   // A low-priority tick: how late it runs is how long new work waits here.
-  event* pulse_event_ = nullptr;
+  loop::Event pulse_event_;
   std::chrono::steady_clock::time_point last_pulse_{};
   // Until then new sessions are shed: a pulse was later than max_queue_delay.
   std::chrono::steady_clock::time_point saturated_until_{};
-  event* stop_event_ = nullptr;
+  loop::Event stop_event_;
+  // Work and handed-over connections from other threads.
+  std::unique_ptr<loop::Mailbox> mailbox_;
   std::thread thread_;
-
-  std::mutex inbox_mu_;
-  std::vector<Handover> inbox_;
-  // Work posted by other threads; shared with the executors handed out.
-  struct Mailbox {
-    std::mutex mu;
-    std::vector<std::function<void()>> tasks;
-    event* wake = nullptr;  // null once the worker is gone
-  };
-  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
 
   std::unique_ptr<lua::Engine> engine_;                 // this worker's Lua states
   session::Services services_;                          // what its session drivers use
@@ -229,8 +196,11 @@ class Connection final : public http::BodySink {
   void send(int status, std::string_view content_type, std::span<const http::Header> headers,
             std::string_view body, bool close);
   void send_error(int status, std::string_view reason, bool close);
-  // 503 + Retry-After and close, counted in `counter` (a Stats field).
-  void send_busy(std::atomic<uint64_t>& counter, std::string_view why);
+  // 503 + Retry-After and close, worded and counted as admission.h says.
+  void send_busy(Refusal why);
+  // Moves this connection, its request head parsed, to worker `owner`,
+  // which has the session of `cookie` (handover.cc).
+  void hand_over(int owner, std::string cookie);
   void send_challenge(bool stale, bool close);
   void arm_timer(std::chrono::milliseconds t);
   void make_parser();
@@ -238,8 +208,8 @@ class Connection final : public http::BodySink {
 
   Worker& w_;
   uint64_t id_;
-  bufferevent* bev_ = nullptr;
-  event* timer_ = nullptr;
+  loop::BufferEvent bev_;
+  loop::Event timer_;
   std::unique_ptr<http::RequestParser> parser_;
   soap::Reader* reader_ = nullptr;
   bool reader_failed_ = false;

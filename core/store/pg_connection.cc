@@ -10,13 +10,6 @@ namespace luacs::store {
 
 namespace {
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
 // Server notices (NOTICE/WARNING) go to the log at debug level instead of
 // libpq's default, stderr.
 void log_notice(void*, const char* message) {
@@ -110,7 +103,7 @@ void PgConnection::connect_now() {
     return;
   }
   state_ = State::kConnecting;
-  const timeval tv = to_timeval(opts_.connect_timeout);
+  const timeval tv = loop::to_timeval(opts_.connect_timeout);
   event_add(timer_.get(), &tv);
   // libpq: behave as if PQconnectPoll had last returned PGRES_POLLING_WRITING.
   wait_socket(EV_WRITE);
@@ -210,7 +203,7 @@ void PgConnection::lost(const std::string& why) {
 
 void PgConnection::schedule_reconnect() {
   state_ = State::kBackoff;
-  const timeval tv = to_timeval(backoff_);
+  const timeval tv = loop::to_timeval(backoff_);
   event_add(timer_.get(), &tv);
   backoff_ = std::min(backoff_ * 2, opts_.reconnect_max);
 }

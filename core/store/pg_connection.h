@@ -31,20 +31,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/loop/loop.h"
+
 namespace luacs::store {
 
-struct PgResultFree {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-struct PgConnFinish {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct EventFree {
-  void operator()(event* e) const { event_free(e); }
-};
-using PgResultPtr = std::unique_ptr<PGresult, PgResultFree>;
-using PgConnPtr = std::unique_ptr<PGconn, PgConnFinish>;
-using EventPtr = std::unique_ptr<event, EventFree>;
+using PgResultPtr = std::unique_ptr<PGresult, loop::Deleter<PQclear>>;
+using PgConnPtr = std::unique_ptr<PGconn, loop::Deleter<PQfinish>>;
+using EventPtr = loop::Event;
 
 // The outcome of one query: its (last) result, or an error.
 class PgReply {

@@ -27,22 +27,12 @@ namespace luacs::store {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-struct EventBaseFree {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-
 inline constexpr size_t kLoadBatch = 256;       // ids per load query
 inline constexpr int kHousekeepingRows = 5000;  // rows per retention/expiry statement
 inline constexpr milliseconds kTick{250};       // timeouts, logs, housekeeping checks
 inline constexpr milliseconds kDropLogEvery{60'000};
 
-inline timeval to_timeval(milliseconds ms) {
-  if (ms.count() < 0) ms = milliseconds(0);
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
+using loop::to_timeval;
 
 inline void deliver(const Executor& exec, std::function<void()> fn) {
   if (exec) exec(std::move(fn));
@@ -197,7 +187,7 @@ class PgStore final : public Store {
   mutable std::atomic<uint64_t> cache_hits_{0}, cache_misses_{0};
 
   // Store thread only.
-  std::unique_ptr<event_base, EventBaseFree> base_;
+  loop::Base base_;
   EventPtr wake_, flush_timer_, tick_;
   std::unique_ptr<PgConnection> reader_, writer_;
   std::thread thread_;

@@ -27,6 +27,7 @@
 #include "core/store/migrate.h"
 #include "core/store/pg_store.h"
 #include "core/store/pg_text.h"
+#include "core/util/hex.h"
 #include "core/util/log.h"
 
 namespace luacs::store {
@@ -405,18 +406,11 @@ constexpr const char* kLoadFileSql =
     "SELECT content_type, encode(bytes, 'hex'), sha256, coalesce(token, ''),"
     " coalesce(device_id, '') FROM files WHERE name = $1 AND bytes IS NOT NULL";
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool from_hex(std::string_view hex, std::string& out) {
   if (hex.size() % 2) return false;
   out.resize(hex.size() / 2);
   for (size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    const int hi = util::hex_value(hex[2 * i]), lo = util::hex_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<char>(hi << 4 | lo);
   }

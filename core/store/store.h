@@ -30,12 +30,13 @@
 #include <vector>
 
 #include "core/device/device.h"
+#include "core/loop/loop.h"
 #include "core/soap/message.h"
 
 namespace luacs::store {
 
 // Runs a completion on the caller's event loop (any thread may call it).
-using Executor = std::function<void(std::function<void()>)>;
+using loop::Executor;
 
 // The device value types (core/device) under the names the store has always
 // used for them: the store translates them to and from rows.

@@ -8,6 +8,14 @@
 
 namespace luacs::util {
 
+// The value of a hex digit (either case), or -1.
+inline int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // Lower-case hex, two characters per byte.
 std::string to_hex(const unsigned char* p, size_t n);
 

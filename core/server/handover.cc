@@ -1,0 +1,44 @@
+// Connection's side of a handover (handover.h): leaving one worker and
+// arriving on the session's owner.
+#include "core/server/handover.h"
+
+#include "core/server/worker.h"
+
+namespace luacs::server {
+
+void Connection::hand_over(int owner, std::string cookie) {
+  Handover h;
+  h.fd = bufferevent_getfd(bev_.get());
+  bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+  h.input.reset(evbuffer_new());
+  evbuffer_add_buffer(h.input.get(), bufferevent_get_input(bev_.get()));
+  h.parser = std::move(parser_);
+  h.cookie = std::move(cookie);
+  h.peer = peer_;
+  h.auth = auth_;
+  bufferevent_setfd(bev_.get(), -1);  // the socket is the handover's now
+  handed_over_ = true;
+  w_.shared().stats.handovers.fetch_add(1, std::memory_order_relaxed);
+  w_.shared().workers[static_cast<size_t>(owner)]->post_handover(std::move(h));
+  close_now();
+}
+
+Connection::Connection(Worker& w, Handover&& h)
+    : w_(w),
+      id_(w.next_connection_id()),
+      parser_(std::move(h.parser)),
+      auth_(std::move(h.auth)),
+      cookie_(std::move(h.cookie)),
+      peer_(std::move(h.peer)) {
+  setup(h.take_fd());
+  // A socket bufferevent keeps the end of its input frozen (only its reader
+  // appends); open it for the bytes the previous worker had already read.
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  evbuffer_unfreeze(in, 0);
+  evbuffer_add_buffer(in, h.input.get());
+  evbuffer_freeze(in, 0);
+  h.input.reset();
+  in_request_ = true;
+}
+
+}  // namespace luacs::server
