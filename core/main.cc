@@ -15,6 +15,7 @@
 #include "core/config/config.h"
 #include "core/control/control.h"
 #include "core/files/file_server.h"
+#include "core/files/mikrotik.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
 #include "core/util/log.h"
@@ -333,10 +334,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "luacs: file server: %s\n", e.what());
     return 1;
   }
+  // What the policy API generates for MikroTik devices (core/files/mikrotik),
+  // published on the file server.
+  auto publish = [&files](luacs::files::mikrotik::Generated f) {
+    luacs::lua::ServedFile served{"", f.name, f.sha256, f.bytes.size()};
+    served.path = files.publish(std::move(f.name), std::move(f.content_type), std::move(f.bytes),
+                                std::move(f.device_id));
+    return served;
+  };
   luacs::lua::FileServices services;
-  services.publish = [&files](luacs::lua::PublishedFile f) {
-    return files.publish(std::move(f.name), std::move(f.content_type), std::move(f.bytes),
-                         std::move(f.device_id));
+  services.publish_alter = [publish](std::string_view device_id, std::string script,
+                                     const std::optional<std::string>& name) {
+    return publish(luacs::files::mikrotik::alter_script(device_id, std::move(script), name));
+  };
+  services.publish_manifest = [publish](const std::vector<std::string>& urls) {
+    return publish(luacs::files::mikrotik::upgrade_manifest(urls));
   };
   services.path_of = [&files](std::string_view name) { return files.path_of(name); };
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cwmp/device_id.h"
+#include "core/cwmp/param_batches.h"
 #include "core/util/hex.h"
 #include "core/util/json.h"
 #include "core/util/log.h"
@@ -42,43 +43,6 @@ bool valid_tag(std::string_view t) {
   return true;
 }
 
-// A device id made safe for a file name: "E48D8C-hAP%20lite-7DC" -> "E48D8C-hAP_20lite-7DC".
-std::string file_safe(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_';
-    out += ok ? c : '_';
-  }
-  return out.substr(0, 120);
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 bool truthy(std::string_view v) {
   return v == "1" || v == "true" || v == "TRUE" || v == "True";
 }
@@ -104,19 +68,13 @@ bool may_log_error() {
 
 // The RPCs one call of the dev API waits for, and what came back.
 struct Call {
-  enum class Kind { kGet, kSet, kNames, kAttributes, kSingle };
+  enum class Kind { kGet, kSet, kAttributes, kSingle };
   Run::Impl* run = nullptr;  // null once the run is gone
   Kind kind = Kind::kSingle;
   int outstanding = 0;
-  std::vector<soap::ParameterValue> values;               // kGet
-  std::vector<std::string> invalid;                       // kGet: narrowed 9005s
-  std::vector<soap::SetParameterValuesFault> set_faults;  // kSet
-  unsigned sent = 0;                                      // kSet
-  std::optional<soap::Fault> fault;
-  std::string error;                                 // no usable answer (timeout, RPC limit, ...)
-  soap::Body response;                               // kSingle, kNames, kAttributes
-  std::vector<soap::ParameterAttribute> attributes;  // kAttributes
-  std::string command_key;                           // alter / upgrade
+  cwmp::ParamAnswers answers;  // every kind: the failures; kGet, kSet, kAttributes: the values
+  soap::Body response;         // kSingle
+  std::string command_key;     // alter / upgrade
   bool returns_key = false;
 };
 
@@ -264,93 +222,26 @@ struct Run::Impl {
     });
   }
 
-  static void note_failure(Call& c, const cwmp::RpcOutcome& o) {
-    if (o.kind == cwmp::RpcOutcome::Kind::kCpeFault) {
-      if (!c.fault) c.fault = o.fault;
-    } else if (c.error.empty()) {
-      c.error = o.error;
-    }
+  void get_batch(const std::shared_ptr<Call>& c, soap::GetParameterValues rpc) {
+    send(c, rpc, [rpc](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+      Impl* r = c->run;
+      auto& a = c->answers;
+      size_t values = a.values.size(), invalid = a.invalid.size();
+      auto next = cwmp::merge(a, rpc, o);
+      for (size_t i = values; i < a.values.size(); ++i) r->learn(a.values[i]);
+      for (size_t i = invalid; i < a.invalid.size(); ++i)
+        r->st->invalid_names.add(r->model_key(), a.invalid[i]);
+      for (auto& n : next) r->get_batch(c, std::move(n));
+    });
   }
 
-  void get_batch(const std::shared_ptr<Call>& c, std::vector<std::string> names) {
-    soap::GetParameterValues gpv;
-    gpv.names = names;
-    send(c, std::move(gpv),
-         [names = std::move(names)](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
-           Impl* r = c->run;
-           if (o.ok()) {
-             if (auto* resp = std::get_if<soap::GetParameterValuesResponse>(&o.response)) {
-               for (const auto& p : resp->parameters) {
-                 r->learn(p);
-                 c->values.push_back(p);
-               }
-             }
-             return;
-           }
-           if (o.kind == cwmp::RpcOutcome::Kind::kCpeFault && o.fault.code == 9005) {
-             // Narrow the batch down to the names the CPE does not know.
-             if (names.size() == 1) {
-               c->invalid.push_back(names[0]);
-               r->st->invalid_names.add(r->model_key(), names[0]);
-               return;
-             }
-             auto mid = names.begin() + static_cast<std::ptrdiff_t>(names.size() / 2);
-             r->get_batch(c, std::vector<std::string>(names.begin(), mid));
-             r->get_batch(c, std::vector<std::string>(mid, names.end()));
-             return;
-           }
-           note_failure(*c, o);
-         });
-  }
-
-  void set_batch(const std::shared_ptr<Call>& c, std::vector<soap::ParameterValue> params,
-                 const std::string& key, bool retried) {
-    soap::SetParameterValues spv;
-    spv.parameters = params;
-    spv.parameter_key = key;
-    send(c, std::move(spv),
-         [params = std::move(params), key, retried](const std::shared_ptr<Call>& c,
-                                                    const cwmp::RpcOutcome& o) {
-           Impl* r = c->run;
-           if (o.ok()) {
-             c->sent += static_cast<unsigned>(params.size());
-             for (const auto& p : params) r->learn(p);
-             return;
-           }
-           if (o.kind != cwmp::RpcOutcome::Kind::kCpeFault) {
-             note_failure(*c, o);
-             return;
-           }
-           const auto& listed = o.fault.set_parameter_values_faults;
-           std::set<std::string> bad;
-           for (const auto& f : listed) bad.insert(f.name);
-           std::vector<soap::ParameterValue> rest;
-           for (const auto& p : params)
-             if (!bad.count(p.name)) rest.push_back(p);
-           if (!listed.empty() && rest.size() < params.size()) {
-             // The CPE named the bad ones: send the others again, once.
-             for (const auto& f : listed) c->set_faults.push_back(f);
-             if (!rest.empty() && !retried) r->set_batch(c, std::move(rest), key, true);
-             return;
-           }
-           if (params.size() > 1 && (o.fault.code == 9005 || o.fault.code == 9003) && !retried) {
-             auto mid = params.begin() + static_cast<std::ptrdiff_t>(params.size() / 2);
-             r->set_batch(c, std::vector<soap::ParameterValue>(params.begin(), mid), key, false);
-             r->set_batch(c, std::vector<soap::ParameterValue>(mid, params.end()), key, false);
-             return;
-           }
-           if (params.size() == 1) {
-             uint32_t code = o.fault.code;
-             std::string text = o.fault.string;
-             if (!listed.empty()) {
-               code = listed[0].code;
-               text = listed[0].string;
-             }
-             c->set_faults.push_back({params[0].name, code, text});
-             return;
-           }
-           note_failure(*c, o);
-         });
+  void set_batch(const std::shared_ptr<Call>& c, cwmp::SetBatch batch) {
+    send(c, batch.rpc, [batch](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+      Impl* r = c->run;
+      if (o.ok())
+        for (const auto& p : batch.rpc.parameters) r->learn(p);
+      for (auto& n : cwmp::merge(c->answers, batch, o)) r->set_batch(c, std::move(n));
+    });
   }
 
   void single(const std::shared_ptr<Call>& c, soap::Body body) {
@@ -358,7 +249,7 @@ struct Run::Impl {
       if (o.ok())
         c->response = o.response;
       else
-        note_failure(*c, o);
+        cwmp::note_failure(c->answers, o);
     });
   }
 
@@ -653,16 +544,21 @@ std::vector<std::string> names_arg(lua_State* L, int idx, const char* what) {
   return out;
 }
 
-std::string opt_field(lua_State* L, int idx, const char* key, const std::string& dflt = {}) {
-  if (!lua_istable(L, idx)) return dflt;
+// A string option; nullopt when absent (nil, or no options table at all).
+std::optional<std::string> opt_string(lua_State* L, int idx, const char* key) {
+  if (!lua_istable(L, idx)) return std::nullopt;
   lua_getfield(L, idx, key);
-  std::string out = dflt;
+  std::optional<std::string> out;
   if (!lua_isnil(L, -1)) {
     if (!lua_isstring(L, -1)) luaL_error(L, "option '%s' must be a string", key);
     out = lua_tostring(L, -1);
   }
   lua_pop(L, 1);
   return out;
+}
+
+std::string opt_field(lua_State* L, int idx, const char* key, const std::string& dflt = {}) {
+  return opt_string(L, idx, key).value_or(dflt);
 }
 
 uint32_t opt_uint(lua_State* L, int idx, const char* key) {
@@ -680,40 +576,41 @@ uint32_t opt_uint(lua_State* L, int idx, const char* key) {
 }
 
 void push_fault(lua_State* L, const Call& c) {
+  const cwmp::ParamAnswers& a = c.answers;
   lua_createtable(L, 0, 4);
-  if (c.fault) {
-    lua_pushinteger(L, c.fault->code);
+  if (a.fault) {
+    lua_pushinteger(L, a.fault->code);
     lua_setfield(L, -2, "code");
-    const std::string& s = c.fault->string.empty() ? c.fault->faultstring : c.fault->string;
+    const std::string& s = a.fault->string.empty() ? a.fault->faultstring : a.fault->string;
     lua_pushlstring(L, s.data(), s.size());
     lua_setfield(L, -2, "string");
-  } else if (!c.error.empty()) {
+  } else if (!a.error.empty()) {
     lua_pushinteger(L, 0);
     lua_setfield(L, -2, "code");
-    lua_pushlstring(L, c.error.data(), c.error.size());
+    lua_pushlstring(L, a.error.data(), a.error.size());
     lua_setfield(L, -2, "string");
-  } else if (!c.invalid.empty()) {
+  } else if (!a.invalid.empty()) {
     lua_pushinteger(L, 9005);
     lua_setfield(L, -2, "code");
     lua_pushliteral(L, "Invalid parameter name");
     lua_setfield(L, -2, "string");
-  } else if (!c.set_faults.empty()) {
+  } else if (!a.set_faults.empty()) {
     lua_pushinteger(L, 9003);
     lua_setfield(L, -2, "code");
     lua_pushliteral(L, "Invalid arguments");
     lua_setfield(L, -2, "string");
   }
-  if (!c.invalid.empty()) {
-    lua_createtable(L, static_cast<int>(c.invalid.size()), 0);
+  if (!a.invalid.empty()) {
+    lua_createtable(L, static_cast<int>(a.invalid.size()), 0);
     lua_Integer i = 1;
-    for (const auto& n : c.invalid) {
+    for (const auto& n : a.invalid) {
       lua_pushlstring(L, n.data(), n.size());
       lua_rawseti(L, -2, i++);
     }
     lua_setfield(L, -2, "invalid");
   }
   const auto& sf =
-      !c.set_faults.empty() || !c.fault ? c.set_faults : c.fault->set_parameter_values_faults;
+      !a.set_faults.empty() || !a.fault ? a.set_faults : a.fault->set_parameter_values_faults;
   if (!sf.empty()) {
     lua_createtable(L, static_cast<int>(sf.size()), 0);
     lua_Integer i = 1;
@@ -730,7 +627,7 @@ void push_fault(lua_State* L, const Call& c) {
     lua_setfield(L, -2, "parameters");
   }
   if (c.kind == Call::Kind::kSet) {
-    lua_pushinteger(L, c.sent);
+    lua_pushinteger(L, a.sent);
     lua_setfield(L, -2, "sent");
   }
 }
@@ -753,18 +650,19 @@ int wait(lua_State* L, Impl* r, lua_KFunction k) {
 
 int k_get(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->values.empty() && c->invalid.empty() && (c->fault || !c->error.empty())) {
+  if (c->answers.values.empty() && c->answers.invalid.empty() &&
+      (c->answers.fault || !c->answers.error.empty())) {
     lua_pushnil(L);
     push_fault(L, *c);
     return 2;
   }
-  lua_createtable(L, 0, static_cast<int>(c->values.size()));
-  for (const auto& p : c->values) {
+  lua_createtable(L, 0, static_cast<int>(c->answers.values.size()));
+  for (const auto& p : c->answers.values) {
     lua_pushlstring(L, p.name.data(), p.name.size());
     lua_pushlstring(L, p.value.data(), p.value.size());
     lua_rawset(L, -3);
   }
-  if (!c->invalid.empty() || c->fault || !c->error.empty()) {
+  if (!c->answers.invalid.empty() || c->answers.fault || !c->answers.error.empty()) {
     push_fault(L, *c);
     return 2;
   }
@@ -773,8 +671,8 @@ int k_get(lua_State* L, int, lua_KContext) {
 
 int k_set(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->set_faults.empty() && !c->fault && c->error.empty()) {
-    lua_pushinteger(L, c->sent);
+  if (c->answers.set_faults.empty() && !c->answers.fault && c->answers.error.empty()) {
+    lua_pushinteger(L, c->answers.sent);
     return 1;
   }
   lua_pushnil(L);
@@ -785,7 +683,7 @@ int k_set(lua_State* L, int, lua_KContext) {
 // Single RPCs: the answer, per kind of response.
 int k_single(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->fault || !c->error.empty()) {
+  if (c->answers.fault || !c->answers.error.empty()) {
     lua_pushnil(L);
     push_fault(L, *c);
     return 2;
@@ -843,12 +741,12 @@ int k_single(lua_State* L, int, lua_KContext) {
 
 int k_attributes(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->fault || !c->error.empty()) {
+  if (c->answers.fault || !c->answers.error.empty()) {
     lua_pushnil(L);
     push_fault(L, *c);
     return 2;
   }
-  c->response = soap::GetParameterAttributesResponse{c->attributes};
+  c->response = soap::GetParameterAttributesResponse{c->answers.attributes};
   // Reuse the single-RPC conversion.
   Impl* r = self(L);
   r->call = c;
@@ -883,16 +781,12 @@ int dev_get(lua_State* L) {
       const std::string& model = r->model_key();
       std::erase_if(names, [&](const std::string& n) {
         if (!invalid.has(model, n)) return false;
-        c->invalid.push_back(n);
+        c->answers.invalid.push_back(n);
         return true;
       });
     }
-    size_t batch = std::max(1u, r->st->limits().batch_size);
-    for (size_t i = 0; i < names.size(); i += batch) {
-      size_t end = std::min(names.size(), i + batch);
-      r->get_batch(c, std::vector<std::string>(names.begin() + static_cast<std::ptrdiff_t>(i),
-                                               names.begin() + static_cast<std::ptrdiff_t>(end)));
-    }
+    for (auto& rpc : cwmp::get_values_batches(names, r->st->limits().batch_size))
+      r->get_batch(c, std::move(rpc));
     return wait(L, r, k_get);
   });
 }
@@ -989,15 +883,8 @@ int dev_set(lua_State* L) {
   }
   return guarded(L, [&] {
     auto c = r->new_call(Call::Kind::kSet);
-    size_t batch = std::max(1u, r->st->limits().batch_size);
-    for (size_t i = 0; i < params.size(); i += batch) {
-      size_t end = std::min(params.size(), i + batch);
-      r->set_batch(
-          c,
-          std::vector<soap::ParameterValue>(params.begin() + static_cast<std::ptrdiff_t>(i),
-                                            params.begin() + static_cast<std::ptrdiff_t>(end)),
-          key, false);
-    }
+    for (auto& batch : cwmp::set_values_batches(params, key, r->st->limits().batch_size))
+      r->set_batch(c, std::move(batch));
     return wait(L, r, k_set);
   });
 }
@@ -1025,17 +912,9 @@ int dev_attributes(lua_State* L) {
   auto names = names_arg(L, 2, "attributes");
   return guarded(L, [&] {
     auto c = r->new_call(Call::Kind::kAttributes);
-    size_t batch = std::max(1u, r->st->limits().batch_size);
-    for (size_t i = 0; i < names.size(); i += batch) {
-      soap::GetParameterAttributes g;
-      g.names.assign(
-          names.begin() + static_cast<std::ptrdiff_t>(i),
-          names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), i + batch)));
-      r->send(c, std::move(g), [](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
-        if (auto* a = std::get_if<soap::GetParameterAttributesResponse>(&o.response); a && o.ok())
-          c->attributes.insert(c->attributes.end(), a->parameters.begin(), a->parameters.end());
-        else
-          Impl::note_failure(*c, o);
+    for (auto& rpc : cwmp::get_attributes_batches(names, r->st->limits().batch_size)) {
+      r->send(c, rpc, [rpc](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+        cwmp::merge(c->answers, rpc, o);
       });
     }
     return wait(L, r, k_attributes);
@@ -1148,22 +1027,25 @@ int dev_upload(lua_State* L) {
   return send_single(L, r, std::move(u), "upload");
 }
 
-// Publishes a generated file and sends the Download for it.
-int push_file(lua_State* L, Impl* r, PublishedFile f, soap::Download d, const char* what) {
+// Sends the Download of a file just published (`d` has every argument but
+// the URL and the size).
+int push_file(lua_State* L, Impl* r, const ServedFile& f, soap::Download d) {
+  d.file_size = static_cast<uint32_t>(f.size);
+  d.url = r->files_base() + f.path;
+  auto c = r->new_call(Call::Kind::kSingle);
+  c->returns_key = true;
+  c->command_key = d.command_key;
+  r->single(c, std::move(d));
+  return wait(L, r, k_single);
+}
+
+// What a push needs before it publishes anything: a coroutine that may
+// wait, the service, and a URL for the CPE to fetch from.
+void need_files(lua_State* L, Impl* r, bool service, const char* what) {
   need_yield(L, what);
-  if (!r->files || !r->files->publish)
-    return luaL_error(L, "dev:%s: no file server in this process", what);
-  std::string base = r->files_base();
-  if (base.empty()) return luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
-  return guarded(L, [&] {
-    d.file_size = static_cast<uint32_t>(f.bytes.size());
-    d.url = base + r->files->publish(std::move(f));
-    auto c = r->new_call(Call::Kind::kSingle);
-    c->returns_key = true;
-    c->command_key = d.command_key;
-    r->single(c, std::move(d));
-    return wait(L, r, k_single);
-  });
+  if (!service) luaL_error(L, "dev:%s: no file server in this process", what);
+  if (r->files_base().empty())
+    luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
 }
 
 int dev_alter(lua_State* L) {
@@ -1173,21 +1055,18 @@ int dev_alter(lua_State* L) {
   if (len == 0) return luaL_error(L, "dev:alter: the script is empty");
   if (len > kMaxScriptBytes) return luaL_error(L, "dev:alter: the script is larger than 1 MiB");
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  std::string sha = util::sha256_hex({script, len});
-  PublishedFile f;
-  f.name = opt_field(L, 3, "name", file_safe(r->device_id()) + "-" + sha.substr(0, 8));
-  if (f.name.size() < 6 || f.name.compare(f.name.size() - 6, 6, ".alter") != 0) f.name += ".alter";
-  if (!text::safe_file_name(f.name))
-    return luaL_error(L, "dev:alter: '%s' is not a file name ([A-Za-z0-9._-])", f.name.c_str());
-  f.content_type = "text/plain; charset=utf-8";
-  f.bytes.assign(script, len);
-  f.device_id = r->device_id();
+  std::optional<std::string> name = opt_string(L, 3, "name");
+  std::optional<std::string> command_key = opt_string(L, 3, "command_key");
   soap::Download d;
   d.file_type = "3 Vendor Configuration File";
-  d.command_key = opt_field(L, 3, "command_key", "alter-" + sha.substr(0, 8));
-  d.target_file_name = f.name;
   d.delay_seconds = opt_uint(L, 3, "delay");
-  return push_file(L, r, std::move(f), std::move(d), "alter");
+  need_files(L, r, r->files && r->files->publish_alter, "alter");
+  return guarded(L, [&] {
+    ServedFile f = r->files->publish_alter(r->device_id(), std::string(script, len), name);
+    d.command_key = command_key.value_or("alter-" + f.sha256.substr(0, 8));
+    d.target_file_name = f.name;
+    return push_file(L, r, f, std::move(d));
+  });
 }
 
 int dev_upgrade(lua_State* L) {
@@ -1199,7 +1078,7 @@ int dev_upgrade(lua_State* L) {
   auto links = names_arg(L, lua_gettop(L), "upgrade");
   lua_pop(L, 1);
   std::string version = opt_field(L, 2, "version");
-  std::string manifest = "<upgrade version=\"1\" type=\"links\">\n   <config/>\n   <links>\n";
+  std::vector<std::string> urls;
   bool client = false;
   for (const auto& l : links) {
     std::string url = l;
@@ -1211,24 +1090,23 @@ int dev_upgrade(lua_State* L) {
       url = r->files_base() + path;
     }
     if (l.find("tr069-client") != std::string::npos) client = true;
-    manifest += "       <link><url>" + xml_escape(url) + "</url></link>\n";
+    urls.push_back(std::move(url));
   }
-  manifest += "   </links>\n</upgrade>\n";
   if (!client)
     log::warn("policy device=" + r->device_id() +
               ": dev:upgrade without a tr069-client package among the links: the device will "
               "come back without CWMP");
-  std::string sha = util::sha256_hex(manifest);
-  PublishedFile f;
-  f.name = "upgrade-" + sha.substr(0, 16) + ".xml";
-  f.content_type = "application/xml";
-  f.bytes = std::move(manifest);
+  std::optional<std::string> command_key = opt_string(L, 2, "command_key");
   soap::Download d;
   d.file_type = "1 Firmware Upgrade Image";
-  d.command_key =
-      opt_field(L, 2, "command_key", "upgrade-" + (version.empty() ? sha.substr(0, 8) : version));
   d.delay_seconds = opt_uint(L, 2, "delay");
-  return push_file(L, r, std::move(f), std::move(d), "upgrade");
+  need_files(L, r, r->files && r->files->publish_manifest, "upgrade");
+  return guarded(L, [&] {
+    ServedFile f = r->files->publish_manifest(urls);
+    d.command_key =
+        command_key.value_or("upgrade-" + (version.empty() ? f.sha256.substr(0, 8) : version));
+    return push_file(L, r, f, std::move(d));
+  });
 }
 
 int dev_file_url(lua_State* L) {
