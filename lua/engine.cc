@@ -17,6 +17,8 @@
 #include "core/util/log.h"
 #include "core/util/net.h"
 #include "core/util/text.h"
+#include "lua/binding.h"
+#include "lua/json.h"
 #include "lua/policy.h"
 #include "lua/state.h"
 
