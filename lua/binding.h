@@ -7,6 +7,7 @@
 #include <lua.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 #include "lua/policy.h"
@@ -18,6 +19,31 @@ namespace luacs::lua {
 // policy log lines.
 std::string caller_position(lua_State* L);
 std::string joined_args(lua_State* L, int from);
+
+// Every method body runs inside this: a C++ exception becomes a Lua error
+// (never crossing a Lua frame).
+template <typename F>
+int guarded(lua_State* L, F&& f) {
+  std::string err;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  return luaL_error(L, "%s", err.c_str());
+}
+
+// bind_dev.cc, bind_inform.cc: the metatables of `dev` and of
+// `inform.params`, into a freshly loaded state.
+void open_dev(lua_State* L);
+void open_inform(lua_State* L);
+
+// The values a hook is called with, pushed on `L` (a coroutine of the run's
+// state). `dev` and `inform` are made once per session (bind_dev.cc,
+// bind_inform.cc).
+void push_dev(lua_State* L, Run::Impl& r);
+void push_inform(lua_State* L, Run::Impl& r);
+void push_transfer(lua_State* L, const TransferInfo& t);
 
 // bind_luacs.cc: the global `luacs` table (version_compare, json_encode,
 // json_decode, log, warn, generation) and `print`, into a new state.
