@@ -309,14 +309,17 @@ int dev_tostring(lua_State* L) {
 }
 
 const luaL_Reg kDevMethods[] = {
-    {"param", dev_param}, {"params", dev_params},   {"summary", dev_summary}, {"tag", dev_tag},
-    {"untag", dev_untag}, {"has_tag", dev_has_tag}, {"tags", dev_tags},       {"log", dev_log},
-    {"warn", dev_warn},   {"error", dev_error},     {"fault", dev_fault},     {nullptr, nullptr},
+    {"param", safe<"dev:param", dev_param>},       {"params", safe<"dev:params", dev_params>},
+    {"summary", safe<"dev:summary", dev_summary>}, {"tag", safe<"dev:tag", dev_tag>},
+    {"untag", safe<"dev:untag", dev_untag>},       {"has_tag", safe<"dev:has_tag", dev_has_tag>},
+    {"tags", safe<"dev:tags", dev_tags>},          {"log", safe<"dev:log", dev_log>},
+    {"warn", safe<"dev:warn", dev_warn>},          {"error", safe<"dev:error", dev_error>},
+    {"fault", safe<"dev:fault", dev_fault>},       {nullptr, nullptr},
 };
 
 const luaL_Reg kDevMetamethods[] = {
-    {"__newindex", dev_newindex},
-    {"__tostring", dev_tostring},
+    {"__newindex", safe<"dev", dev_newindex>},
+    {"__tostring", safe<"dev", dev_tostring>},
     {nullptr, nullptr},
 };
 
@@ -332,7 +335,7 @@ void open_dev(lua_State* L) {
   luaL_setfuncs(L, kDevMethods, 0);
   luaL_setfuncs(L, kDevRpcMethods, 0);
   luaL_setfuncs(L, kDevFileMethods, 0);
-  lua_pushcclosure(L, dev_index, 1);  // methods first, then fields
+  lua_pushcclosure(L, safe<"dev", dev_index>, 1);  // methods first, then fields
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "dev");
   lua_setfield(L, -2, "__metatable");

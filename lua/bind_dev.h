@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lua/binding.h"
 #include "lua/run.h"
 
 namespace luacs::lua {
@@ -34,8 +35,13 @@ std::string opt_field(lua_State* L, int idx, const char* key, const std::string&
 uint32_t opt_uint(lua_State* L, int idx, const char* key);
 
 // Suspends the hook until the CPE has answered every RPC of the run's call,
-// then `k` turns the answers into Lua values.
-int wait(lua_State* L, Run::Impl* r, lua_KFunction k);
+// then K (through the trampoline, as `api`) turns the answers into Lua
+// values.
+template <ApiName api, lua_KFunction K>
+int wait(lua_State* L, Run::Impl* r) {
+  if (!r->call || r->call->outstanding == 0) return K(L, LUA_OK, 0);
+  return lua_yieldk(L, 0, 0, safe_k<api, K>);
+}
 // The answer of a call of one RPC (Call::Kind::kSingle).
 int k_single(lua_State* L, int status, lua_KContext ctx);
 // Sends `body` as a call of its own and waits for its answer.

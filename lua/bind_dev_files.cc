@@ -54,7 +54,7 @@ int push_file(lua_State* L, Run::Impl* r, const ServedFile& f, soap::Download d)
   c->returns_key = true;
   c->command_key = d.command_key;
   r->single(c, std::move(d));
-  return wait(L, r, k_single);
+  return wait<"dev", k_single>(L, r);
 }
 
 // What a push needs before it publishes anything: a coroutine that may
@@ -79,12 +79,10 @@ int dev_alter(lua_State* L) {
   d.file_type = "3 Vendor Configuration File";
   d.delay_seconds = opt_uint(L, 3, "delay");
   need_files(L, r, r->files && r->files->publish_alter, "alter");
-  return guarded(L, [&] {
-    ServedFile f = r->files->publish_alter(r->device_id(), std::string(script, len), name);
-    d.command_key = command_key.value_or("alter-" + f.sha256.substr(0, 8));
-    d.target_file_name = f.name;
-    return push_file(L, r, f, std::move(d));
-  });
+  ServedFile f = r->files->publish_alter(r->device_id(), std::string(script, len), name);
+  d.command_key = command_key.value_or("alter-" + f.sha256.substr(0, 8));
+  d.target_file_name = f.name;
+  return push_file(L, r, f, std::move(d));
 }
 
 int dev_upgrade(lua_State* L) {
@@ -119,27 +117,16 @@ int dev_upgrade(lua_State* L) {
   d.file_type = "1 Firmware Upgrade Image";
   d.delay_seconds = opt_uint(L, 2, "delay");
   need_files(L, r, r->files && r->files->publish_manifest, "upgrade");
-  return guarded(L, [&] {
-    ServedFile f = r->files->publish_manifest(urls);
-    d.command_key =
-        command_key.value_or("upgrade-" + (version.empty() ? f.sha256.substr(0, 8) : version));
-    return push_file(L, r, f, std::move(d));
-  });
+  ServedFile f = r->files->publish_manifest(urls);
+  d.command_key =
+      command_key.value_or("upgrade-" + (version.empty() ? f.sha256.substr(0, 8) : version));
+  return push_file(L, r, f, std::move(d));
 }
 
 int dev_file_url(lua_State* L) {
   Run::Impl* r = self(L);
   std::string name = luaL_checkstring(L, 2);
-  std::string path;
-  if (r->files && r->files->path_of) {
-    std::string err;
-    try {
-      path = r->files->path_of(name);
-    } catch (const std::exception& e) {
-      err = e.what();
-    }
-    if (!err.empty()) return luaL_error(L, "dev:file_url: %s", err.c_str());
-  }
+  std::string path = r->files && r->files->path_of ? r->files->path_of(name) : std::string();
   std::string base = r->files_base();
   if (path.empty() || base.empty()) {
     lua_pushnil(L);
@@ -153,8 +140,9 @@ int dev_file_url(lua_State* L) {
 }  // namespace
 
 const luaL_Reg kDevFileMethods[] = {
-    {"download", dev_download}, {"upload", dev_upload},     {"alter", dev_alter},
-    {"upgrade", dev_upgrade},   {"file_url", dev_file_url}, {nullptr, nullptr},
+    {"download", safe<"dev:download", dev_download>}, {"upload", safe<"dev:upload", dev_upload>},
+    {"alter", safe<"dev:alter", dev_alter>},          {"upgrade", safe<"dev:upgrade", dev_upgrade>},
+    {"file_url", safe<"dev:file_url", dev_file_url>}, {nullptr, nullptr},
 };
 
 }  // namespace luacs::lua

@@ -83,17 +83,6 @@ std::shared_ptr<Call> take_call(lua_State* L) {
   return c ? c : std::make_shared<Call>();
 }
 
-}  // namespace
-
-// Suspends the hook until the CPE has answered every RPC of the call, then
-// `k` turns the answers into Lua values.
-int wait(lua_State* L, Run::Impl* r, lua_KFunction k) {
-  if (!r->call || r->call->outstanding == 0) return k(L, LUA_OK, 0);
-  return lua_yieldk(L, 0, 0, k);
-}
-
-namespace {
-
 // ---- continuations ----
 
 int k_get(lua_State* L, int, lua_KContext) {
@@ -236,22 +225,20 @@ int dev_get(lua_State* L) {
   Run::Impl* r = self(L);
   need_yield(L, "get");
   auto names = names_arg(L, 2, "get");
-  return guarded(L, [&] {
-    auto c = r->new_call(Call::Kind::kGet);
-    // Names this model is known to refuse are answered as refused at once.
-    const auto& invalid = r->st->invalid_names;
-    if (!invalid.by_model.empty()) {
-      const std::string& model = r->view.model_key();
-      std::erase_if(names, [&](const std::string& n) {
-        if (!invalid.has(model, n)) return false;
-        c->answers.invalid.push_back(n);
-        return true;
-      });
-    }
-    for (auto& rpc : cwmp::get_values_batches(names, r->st->limits().batch_size))
-      get_batch(r, c, std::move(rpc));
-    return wait(L, r, k_get);
-  });
+  auto c = r->new_call(Call::Kind::kGet);
+  // Names this model is known to refuse are answered as refused at once.
+  const auto& invalid = r->st->invalid_names;
+  if (!invalid.by_model.empty()) {
+    const std::string& model = r->view.model_key();
+    std::erase_if(names, [&](const std::string& n) {
+      if (!invalid.has(model, n)) return false;
+      c->answers.invalid.push_back(n);
+      return true;
+    });
+  }
+  for (auto& rpc : cwmp::get_values_batches(names, r->st->limits().batch_size))
+    get_batch(r, c, std::move(rpc));
+  return wait<"dev:get", k_get>(L, r);
 }
 
 // The text CWMP gets for a Lua value, and the type it is sent with.
@@ -345,23 +332,19 @@ int dev_set(lua_State* L) {
     lua_pushinteger(L, 0);
     return 1;
   }
-  return guarded(L, [&] {
-    auto c = r->new_call(Call::Kind::kSet);
-    for (auto& batch : cwmp::set_values_batches(params, key, r->st->limits().batch_size))
-      set_batch(r, c, std::move(batch));
-    return wait(L, r, k_set);
-  });
+  auto c = r->new_call(Call::Kind::kSet);
+  for (auto& batch : cwmp::set_values_batches(params, key, r->st->limits().batch_size))
+    set_batch(r, c, std::move(batch));
+  return wait<"dev:set", k_set>(L, r);
 }
 
 }  // namespace
 
 int send_single(lua_State* L, Run::Impl* r, soap::Body body, const char* what) {
   need_yield(L, what);
-  return guarded(L, [&] {
-    auto c = r->new_call(Call::Kind::kSingle);
-    r->single(c, std::move(body));
-    return wait(L, r, k_single);
-  });
+  auto c = r->new_call(Call::Kind::kSingle);
+  r->single(c, std::move(body));
+  return wait<"dev", k_single>(L, r);
 }
 
 namespace {
@@ -378,15 +361,13 @@ int dev_attributes(lua_State* L) {
   Run::Impl* r = self(L);
   need_yield(L, "attributes");
   auto names = names_arg(L, 2, "attributes");
-  return guarded(L, [&] {
-    auto c = r->new_call(Call::Kind::kAttributes);
-    for (auto& rpc : cwmp::get_attributes_batches(names, r->st->limits().batch_size)) {
-      r->send(c, rpc, [rpc](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
-        cwmp::merge(c->answers, rpc, o);
-      });
-    }
-    return wait(L, r, k_attributes);
-  });
+  auto c = r->new_call(Call::Kind::kAttributes);
+  for (auto& rpc : cwmp::get_attributes_batches(names, r->st->limits().batch_size)) {
+    r->send(c, rpc, [rpc](const std::shared_ptr<Call>& c, const cwmp::RpcOutcome& o) {
+      cwmp::merge(c->answers, rpc, o);
+    });
+  }
+  return wait<"dev:attributes", k_attributes>(L, r);
 }
 
 int dev_set_attributes(lua_State* L) {
@@ -469,16 +450,16 @@ int dev_schedule_inform(lua_State* L) {
 }  // namespace
 
 const luaL_Reg kDevRpcMethods[] = {
-    {"get", dev_get},
-    {"set", dev_set},
-    {"names", dev_names},
-    {"attributes", dev_attributes},
-    {"set_attributes", dev_set_attributes},
-    {"add", dev_add},
-    {"delete", dev_delete},
-    {"reboot", dev_reboot},
-    {"factory_reset", dev_factory_reset},
-    {"schedule_inform", dev_schedule_inform},
+    {"get", safe<"dev:get", dev_get>},
+    {"set", safe<"dev:set", dev_set>},
+    {"names", safe<"dev:names", dev_names>},
+    {"attributes", safe<"dev:attributes", dev_attributes>},
+    {"set_attributes", safe<"dev:set_attributes", dev_set_attributes>},
+    {"add", safe<"dev:add", dev_add>},
+    {"delete", safe<"dev:delete", dev_delete>},
+    {"reboot", safe<"dev:reboot", dev_reboot>},
+    {"factory_reset", safe<"dev:factory_reset", dev_factory_reset>},
+    {"schedule_inform", safe<"dev:schedule_inform", dev_schedule_inform>},
     {nullptr, nullptr},
 };
 

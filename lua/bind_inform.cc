@@ -52,7 +52,7 @@ int params_next(lua_State* L) {
 int params_pairs(lua_State* L) {
   inform_params(L);
   lua_pushinteger(L, 0);
-  lua_pushcclosure(L, params_next, 1);
+  lua_pushcclosure(L, safe<"inform.params", params_next>, 1);
   lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
@@ -68,8 +68,11 @@ int params_len(lua_State* L) {
 }
 
 const luaL_Reg kParamsMethods[] = {
-    {"__index", params_index},       {"__pairs", params_pairs}, {"__len", params_len},
-    {"__newindex", params_newindex}, {nullptr, nullptr},
+    {"__index", safe<"inform.params", params_index>},
+    {"__pairs", safe<"inform.params", params_pairs>},
+    {"__len", safe<"inform.params", params_len>},
+    {"__newindex", safe<"inform.params", params_newindex>},
+    {nullptr, nullptr},
 };
 
 }  // namespace

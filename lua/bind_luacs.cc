@@ -32,13 +32,7 @@ int l_version_compare(lua_State* L) {
 
 int l_json_encode(lua_State* L) {
   luaL_checkany(L, 1);
-  std::string out, err;
-  try {
-    out = to_json(L, 1);
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (!err.empty()) return luaL_error(L, "json_encode: %s", err.c_str());
+  std::string out = to_json(L, 1);
   lua_pushlstring(L, out.data(), out.size());
   return 1;
 }
@@ -46,17 +40,7 @@ int l_json_encode(lua_State* L) {
 int l_json_decode(lua_State* L) {
   size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
-  std::string err;
-  int top = lua_gettop(L);
-  try {
-    push_json(L, {s, len});
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (!err.empty()) {
-    lua_settop(L, top);
-    return luaL_error(L, "json_decode: %s", err.c_str());
-  }
+  push_json(L, {s, len});
   return 1;
 }
 
@@ -64,15 +48,15 @@ int l_json_decode(lua_State* L) {
 
 void open_luacs(lua_State* L, uint64_t generation) {
   // print logs at info level, like luacs.log.
-  lua_pushcfunction(L, l_log);
+  lua_pushcfunction(L, (safe<"print", l_log>));
   lua_setglobal(L, "print");
 
   static const luaL_Reg kLuacs[] = {
-      {"version_compare", l_version_compare},
-      {"json_encode", l_json_encode},
-      {"json_decode", l_json_decode},
-      {"log", l_log},
-      {"warn", l_warn},
+      {"version_compare", safe<"version_compare", l_version_compare>},
+      {"json_encode", safe<"json_encode", l_json_encode>},
+      {"json_decode", safe<"json_decode", l_json_decode>},
+      {"log", safe<"log", l_log>},
+      {"warn", safe<"warn", l_warn>},
       {nullptr, nullptr},
   };
   luaL_newlib(L, kLuacs);

@@ -2,6 +2,10 @@
 
 namespace luacs::lua {
 
+int raise_exception(lua_State* L, const char* api, const std::string& what) {
+  return luaL_error(L, "%s: %s", api, what.c_str());
+}
+
 std::string joined_args(lua_State* L, int from) {
   std::string out;
   int n = lua_gettop(L);

@@ -6,6 +6,7 @@
 
 #include <lua.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -20,17 +21,51 @@ namespace luacs::lua {
 std::string caller_position(lua_State* L);
 std::string joined_args(lua_State* L, int from);
 
-// Every method body runs inside this: a C++ exception becomes a Lua error
-// (never crossing a Lua frame).
-template <typename F>
-int guarded(lua_State* L, F&& f) {
-  std::string err;
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    err = e.what();
+// ---- the one error convention ----
+//
+// Every C function Lua can call (functions, methods, metamethods, the
+// continuations of the methods that wait for the CPE) is registered as
+// safe<name, f> (or safe_k<name, k>): a C++ exception thrown in it becomes a
+// Lua error "file:line: name: what", with the policy's file:line, and never
+// crosses a Lua frame. Lua's own errors (luaL_error, a failed luaL_check*)
+// pass through untouched: Lua, linked as C++, unwinds with an exception
+// that is not a std::exception.
+
+// The name of a C function as the policy calls it ("dev:get"), as a
+// template argument.
+template <size_t N>
+struct ApiName {
+  constexpr ApiName(const char (&s)[N]) {  // NOLINT: implicit, for safe<"dev:get", ...>
+    for (size_t i = 0; i < N; ++i) text[i] = s[i];
   }
-  return luaL_error(L, "%s", err.c_str());
+  char text[N];
+};
+
+// Raises "file:line: api: what" (file:line of the Lua code calling the C
+// function). Does not return.
+int raise_exception(lua_State* L, const char* api, const std::string& what);
+
+template <ApiName api, typename Body>
+int protect(lua_State* L, Body&& body) {
+  std::string what;
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  // Raised out here, once the exception is gone: the Lua error unwinds with
+  // an exception of its own.
+  return raise_exception(L, api.text, what);
+}
+
+template <ApiName api, lua_CFunction F>
+int safe(lua_State* L) {
+  return protect<api>(L, [L] { return F(L); });
+}
+
+template <ApiName api, lua_KFunction K>
+int safe_k(lua_State* L, int status, lua_KContext ctx) {
+  return protect<api>(L, [=] { return K(L, status, ctx); });
 }
 
 // bind_dev.cc, bind_inform.cc: the metatables of `dev` and of

@@ -231,10 +231,10 @@ void State::open_sandbox() {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_load);
+  lua_pushcfunction(L, (safe<"load", l_load>));
   lua_setglobal(L, "load");
   lua_getglobal(L, "setmetatable");
-  lua_pushcclosure(L, l_setmetatable, 1);
+  lua_pushcclosure(L, (safe<"setmetatable", l_setmetatable>), 1);
   lua_setglobal(L, "setmetatable");
   open_luacs(L, generation_);
 

@@ -297,6 +297,37 @@ TEST(PolicyEngine, UpgradeBuildsTheMikroTikManifest) {
   EXPECT_EQ(f.content_type, "application/xml");
 }
 
+// A C++ exception in a binding (here the file service refusing a name, and
+// the JSON parser) is a Lua error carrying the policy's file:line, which
+// pcall catches like any other.
+TEST(PolicyEngine, ACppExceptionInABindingIsALuaErrorAtThePolicysLine) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local ok, err = pcall(function()
+        return dev:alter("/system reboot\n", { name = "no good" })
+      end)
+      local ok2, err2 = pcall(function()
+        return luacs.json_decode("{")
+      end)
+      dev:summary{ alter = tostring(ok) .. " " .. err, json = tostring(ok2) .. " " .. err2 }
+    end
+  )"}}));
+  auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_TRUE(log.result.faults.empty());
+  EXPECT_TRUE(log.methods.empty());
+  EXPECT_TRUE(w.published().empty());
+  EXPECT_EQ(summary(log, "alter").rfind("false ", 0), 0u) << summary(log, "alter");
+  EXPECT_NE(summary(log, "alter")
+                .find("main.lua:4: dev:alter: 'no good.alter' is not a file name ([A-Za-z0-9._-])"),
+            std::string::npos)
+      << summary(log, "alter");
+  EXPECT_EQ(summary(log, "json").rfind("false ", 0), 0u) << summary(log, "json");
+  EXPECT_NE(summary(log, "json").find("main.lua:7: json_decode: "), std::string::npos)
+      << summary(log, "json");
+}
+
 TEST(PolicyEngine, AHookWaitingWhenTheSessionEndsIsDropped) {
   PolicyWorld w(policy_dir({{"main.lua", R"(
     function on_inform(dev)
