@@ -63,6 +63,27 @@ std::vector<std::string> names_arg(lua_State* L, int idx, const char* what) {
   return out;
 }
 
+void check_options(lua_State* L, int idx, const std::string& what,
+                   std::initializer_list<const char*> known) {
+  if (!lua_istable(L, idx)) return;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      std::string_view key = lua_tostring(L, -1);
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    }
+    std::string list;
+    for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    size_t len = 0;
+    const char* key = luaL_tolstring(L, -1, &len);  // a copy: the key itself stays as it is
+    std::string shown = lua_type(L, -2) == LUA_TSTRING ? "'" + std::string(key, len) + "'"
+                                                       : "[" + std::string(key, len) + "]";
+    luaL_error(L, "%s: unknown option %s (known: %s)", what.c_str(), shown.c_str(), list.c_str());
+  }
+}
+
 std::optional<std::string> opt_string(lua_State* L, int idx, const char* key) {
   if (!lua_istable(L, idx)) return std::nullopt;
   lua_getfield(L, idx, key);

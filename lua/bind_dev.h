@@ -8,6 +8,7 @@
 #include <lua.hpp>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,13 @@ void need_yield(lua_State* L, const char* what);
 
 // A list of names at `idx`: one string or a sequence of strings.
 std::vector<std::string> names_arg(lua_State* L, int idx, const char* what);
+
+// The options table of a method at `idx` (anything but a table: none)
+// holds only keys of `known`; else a Lua error naming the first other key:
+// "dev:download: unknown option 'commandkey' (known: url, ...)". A typo in
+// an option must not silently become the default.
+void check_options(lua_State* L, int idx, const std::string& what,
+                   std::initializer_list<const char*> known);
 
 // Options of a method, from the table at `idx` (anything else: none).
 std::optional<std::string> opt_string(lua_State* L, int idx, const char* key);

@@ -3,6 +3,7 @@
 // itself: a RouterOS script as a .alter file (dev:alter) and a MikroTik
 // firmware upgrade manifest (dev:upgrade), both built and published by the
 // server through FileServices. On the worker thread of the session.
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,10 +17,13 @@ namespace {
 
 constexpr size_t kMaxScriptBytes = 1 << 20;
 
-// The fields Download and Upload share, from the options table at 2.
+// The fields Download and Upload share, from the options table at 2, which
+// holds no key but `known`.
 template <typename Transfer>
-void transfer_fields(lua_State* L, const char* what, Transfer& t) {
+void transfer_fields(lua_State* L, const char* what, Transfer& t,
+                     std::initializer_list<const char*> known) {
   luaL_checktype(L, 2, LUA_TTABLE);
+  check_options(L, 2, std::string("dev:") + what, known);
   t.url = opt_field(L, 2, "url");
   t.file_type = opt_field(L, 2, "file_type");
   if (t.url.empty() || t.file_type.empty()) luaL_error(L, "dev:%s needs url and file_type", what);
@@ -32,7 +36,9 @@ void transfer_fields(lua_State* L, const char* what, Transfer& t) {
 int dev_download(lua_State* L) {
   Run::Impl* r = self(L);
   soap::Download d;
-  transfer_fields(L, "download", d);
+  transfer_fields(L, "download", d,
+                  {"url", "file_type", "command_key", "username", "password", "delay",
+                   "target_file_name", "file_size"});
   d.target_file_name = opt_field(L, 2, "target_file_name");
   d.file_size = opt_uint(L, 2, "file_size");
   return send_single(L, r, std::move(d), "download");
@@ -41,7 +47,8 @@ int dev_download(lua_State* L) {
 int dev_upload(lua_State* L) {
   Run::Impl* r = self(L);
   soap::Upload u;
-  transfer_fields(L, "upload", u);
+  transfer_fields(L, "upload", u,
+                  {"url", "file_type", "command_key", "username", "password", "delay"});
   return send_single(L, r, std::move(u), "upload");
 }
 
@@ -73,6 +80,7 @@ int dev_alter(lua_State* L) {
   if (len == 0) return luaL_error(L, "dev:alter: the script is empty");
   if (len > kMaxScriptBytes) return luaL_error(L, "dev:alter: the script is larger than 1 MiB");
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  check_options(L, 3, "dev:alter", {"name", "command_key", "delay"});
   std::optional<std::string> name = opt_string(L, 3, "name");
   std::optional<std::string> command_key = opt_string(L, 3, "command_key");
   soap::Download d;
@@ -88,6 +96,7 @@ int dev_alter(lua_State* L) {
 int dev_upgrade(lua_State* L) {
   Run::Impl* r = self(L);
   luaL_checktype(L, 2, LUA_TTABLE);
+  check_options(L, 2, "dev:upgrade", {"links", "version", "command_key", "delay"});
   lua_getfield(L, 2, "links");
   if (!lua_istable(L, -1) || luaL_len(L, -1) == 0)
     return luaL_error(L, "dev:upgrade needs links = { url or file name, ... }");

@@ -303,6 +303,7 @@ int dev_set(lua_State* L) {
   Run::Impl* r = self(L);
   need_yield(L, "set");
   luaL_checktype(L, 2, LUA_TTABLE);
+  check_options(L, 3, "dev:set", {"force", "key"});
   bool force = false;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "force");
@@ -379,6 +380,8 @@ int dev_set_attributes(lua_State* L) {
     lua_rawgeti(L, 2, i);
     if (!lua_istable(L, -1))
       luaL_error(L, "dev:set_attributes: entry %d is not a table", static_cast<int>(i));
+    check_options(L, -1, "dev:set_attributes: entry " + std::to_string(i),
+                  {"name", "notification", "access"});
     soap::SetParameterAttributesStruct a;
     lua_getfield(L, -1, "name");
     if (lua_type(L, -1) != LUA_TSTRING)
