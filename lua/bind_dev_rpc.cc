@@ -87,19 +87,21 @@ std::shared_ptr<Call> take_call(lua_State* L) {
 
 int k_get(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->answers.values.empty() && c->answers.invalid.empty() &&
-      (c->answers.fault || !c->answers.error.empty())) {
+  const cwmp::ParamAnswers& a = c->answers;
+  bool failed = a.fault || !a.error.empty();
+  if (a.values.empty() && a.invalid.empty() && failed) {
     lua_pushnil(L);
     push_fault(L, *c);
     return 2;
   }
-  lua_createtable(L, 0, static_cast<int>(c->answers.values.size()));
-  for (const auto& p : c->answers.values) {
+  // Every good value, and the fault when some did not come.
+  lua_createtable(L, 0, static_cast<int>(a.values.size()));
+  for (const auto& p : a.values) {
     lua_pushlstring(L, p.name.data(), p.name.size());
     lua_pushlstring(L, p.value.data(), p.value.size());
     lua_rawset(L, -3);
   }
-  if (!c->answers.invalid.empty() || c->answers.fault || !c->answers.error.empty()) {
+  if (!a.invalid.empty() || failed) {
     push_fault(L, *c);
     return 2;
   }
@@ -108,8 +110,9 @@ int k_get(lua_State* L, int, lua_KContext) {
 
 int k_set(lua_State* L, int, lua_KContext) {
   auto c = take_call(L);
-  if (c->answers.set_faults.empty() && !c->answers.fault && c->answers.error.empty()) {
-    lua_pushinteger(L, c->answers.sent);
+  const cwmp::ParamAnswers& a = c->answers;
+  if (a.set_faults.empty() && !a.fault && a.error.empty()) {
+    lua_pushinteger(L, a.sent);
     return 1;
   }
   lua_pushnil(L);

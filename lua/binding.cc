@@ -1,3 +1,4 @@
+// What the bind_*.cc files share (lua/binding.h). Worker thread.
 #include "lua/binding.h"
 
 namespace luacs::lua {

@@ -1,3 +1,4 @@
+// A session's view of its device (lua/device_view.h). Worker thread.
 #include "lua/device_view.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// JSON text <-> Lua values (lua/json.h). Worker thread.
 #include "lua/json.h"
 
 #include <cstdint>

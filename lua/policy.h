@@ -168,7 +168,7 @@ struct TransferInfo {
   uint64_t file_size = 0;
 };
 
-class State;  // a Lua state loaded with one generation (lua/engine.cc)
+class State;  // a Lua state loaded with one generation (lua/state.h)
 
 // What a session gives its Run. The pointers are borrowed and must outlive
 // the Run (the worker's session slot owns all of them).
@@ -211,7 +211,7 @@ class Run {
 
   uint64_t generation() const;
 
-  struct Impl;  // lua/engine.cc
+  struct Impl;  // lua/run.h
 
  private:
   friend class Engine;

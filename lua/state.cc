@@ -1,3 +1,6 @@
+// One policy generation in a Lua state (lua/state.h): the sandbox, the
+// instruction and time budget of a hook call, the memory cap, and loading
+// the policy files. Owned by one worker thread.
 #include "lua/state.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Batching and fault narrowing of parameter RPCs (core/cwmp/param_batches.h).
 #include "core/cwmp/param_batches.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The .alter scripts and upgrade manifests of MikroTik devices
+// (core/files/mikrotik.h).
 #include "core/files/mikrotik.h"
 
 #include <stdexcept>
