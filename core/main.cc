@@ -16,6 +16,7 @@
 #include "core/control/control.h"
 #include "core/files/catalog.h"
 #include "core/files/file_server.h"
+#include "core/files/mikrotik.h"
 #include "core/loop/loop.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
@@ -267,10 +268,21 @@ void App::start() {
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("file server: ") + e.what());
   }
+  // What the policy API generates for MikroTik devices (core/files/mikrotik),
+  // published on the file server.
+  auto publish = [f = files_.get()](luacs::files::mikrotik::Generated g) {
+    luacs::lua::ServedFile served{"", g.name, g.sha256, g.bytes.size()};
+    served.path = f->publish(std::move(g.name), std::move(g.content_type), std::move(g.bytes),
+                             std::move(g.device_id));
+    return served;
+  };
   luacs::lua::FileServices services;
-  services.publish = [f = files_.get()](luacs::lua::PublishedFile pf) {
-    return f->publish(std::move(pf.name), std::move(pf.content_type), std::move(pf.bytes),
-                      std::move(pf.device_id));
+  services.publish_alter = [publish](std::string_view device_id, std::string script,
+                                     const std::optional<std::string>& name) {
+    return publish(luacs::files::mikrotik::alter_script(device_id, std::move(script), name));
+  };
+  services.publish_manifest = [publish](const std::vector<std::string>& urls) {
+    return publish(luacs::files::mikrotik::upgrade_manifest(urls));
   };
   services.path_of = [f = files_.get()](std::string_view name) { return f->path_of(name); };
 

@@ -125,20 +125,27 @@ class PolicyManager {
   uint64_t reloads_ = 0, reload_failures_ = 0;
 };
 
-// A file a policy generated (.alter script, firmware manifest).
-struct PublishedFile {
-  std::string name;  // [A-Za-z0-9._-]+
-  std::string content_type;
-  std::string bytes;
-  std::string device_id;  // "" = not bound to a device
+// A file the file server serves, as the policy API points a CPE at it.
+struct ServedFile {
+  std::string path;    // on the file server: "/<token>/<name>"
+  std::string name;    // [A-Za-z0-9._-]+
+  std::string sha256;  // of its bytes, lower-case hex
+  uint64_t size = 0;   // bytes
 };
 
-// What the server does for the policy API. Both are called on the worker
-// thread and must not block.
+// What the server does for the policy API. All are called on the worker
+// thread and must not block; an empty one is a service this process does
+// not have.
 struct FileServices {
-  // Keeps a generated file and makes the file server serve it; returns its
-  // path there, "/<token>/<name>".
-  std::function<std::string(PublishedFile)> publish;
+  // Keeps a RouterOS script for the device as a .alter file and serves it:
+  // named `name` (".alter" appended when missing), or without one
+  // "<device id>-<sha8>.alter". Throws std::invalid_argument for a name the
+  // file server cannot serve.
+  std::function<ServedFile(std::string_view device_id, std::string script,
+                           const std::optional<std::string>& name)>
+      publish_alter;
+  // Keeps a MikroTik firmware upgrade manifest listing `urls` and serves it.
+  std::function<ServedFile(const std::vector<std::string>& urls)> publish_manifest;
   // The path ("/<token>/<name>") of a file the file server already has (a
   // firmware image in [files] dir, or a published file), or "" if none.
   std::function<std::string(std::string_view name)> path_of;
@@ -161,7 +168,7 @@ struct TransferInfo {
   uint64_t file_size = 0;
 };
 
-class State;  // a Lua state loaded with one generation (lua/engine.cc)
+class State;  // a Lua state loaded with one generation (lua/state.h)
 
 // What a session gives its Run. The pointers are borrowed and must outlive
 // the Run (the worker's session slot owns all of them).
@@ -204,7 +211,7 @@ class Run {
 
   uint64_t generation() const;
 
-  struct Impl;  // lua/engine.cc
+  struct Impl;  // lua/run.h
 
  private:
   friend class Engine;

@@ -1,57 +1,24 @@
+// One policy generation in a Lua state (lua/state.h): the sandbox, the
+// instruction and time budget of a hook call, the memory cap, and loading
+// the policy files. Owned by one worker thread.
 #include "lua/state.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
-#include "core/util/json.h"
-#include "core/util/log.h"
+#include "lua/binding.h"
 
 namespace luacs::lua {
 
 const std::array<const char*, kHookCount> kHookNames = {"on_transfer_complete", "on_event",
                                                         "on_inform"};
 
-std::string joined_args(lua_State* L, int from) {
-  std::string out;
-  int n = lua_gettop(L);
-  for (int i = from; i <= n; ++i) {
-    if (i > from) out += ' ';
-    size_t len = 0;
-    const char* s = luaL_tolstring(L, i, &len);
-    out.append(s, len);
-    lua_pop(L, 1);
-  }
-  return out;
-}
-
-std::string caller_position(lua_State* L) {
-  lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
-    std::string src = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
-    return src + ":" + std::to_string(ar.currentline);
-  }
-  return "?";
-}
-
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kCountStep = 1000;  // instructions between two budget checks
-constexpr size_t kMaxFileBytes = 1 << 20;
-constexpr size_t kMaxTotalBytes = 8 << 20;
-constexpr size_t kMaxFiles = 256;
-constexpr int kMaxJsonDepth = 64;
 
 // Levenshtein distance of two short names.
 size_t distance(std::string_view a, std::string_view b) {
@@ -79,18 +46,6 @@ std::string where_defined(lua_State* L) {
 }
 
 // ---- functions of the sandbox ----
-
-int l_print(lua_State* L) {
-  std::string line = "policy " + caller_position(L) + ": " + joined_args(L, 1);
-  log::info(line);
-  return 0;
-}
-
-int l_warn(lua_State* L) {
-  std::string line = "policy " + caller_position(L) + ": " + joined_args(L, 1);
-  log::warn(line);
-  return 0;
-}
 
 // load(chunk [, chunkname [, mode [, env]]]) with text chunks only.
 int l_load(lua_State* L) {
@@ -126,162 +81,7 @@ int l_setmetatable(lua_State* L) {
   return 1;
 }
 
-int l_version_compare(lua_State* L) {
-  size_t la = 0, lb = 0;
-  const char* a = luaL_checklstring(L, 1, &la);
-  const char* b = luaL_checklstring(L, 2, &lb);
-  lua_pushinteger(L, version_compare({a, la}, {b, lb}));
-  return 1;
-}
-
-int l_json_encode(lua_State* L) {
-  luaL_checkany(L, 1);
-  std::string out, err;
-  try {
-    out = to_json(L, 1);
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (!err.empty()) return luaL_error(L, "json_encode: %s", err.c_str());
-  lua_pushlstring(L, out.data(), out.size());
-  return 1;
-}
-
-int l_json_decode(lua_State* L) {
-  size_t len = 0;
-  const char* s = luaL_checklstring(L, 1, &len);
-  std::string err;
-  int top = lua_gettop(L);
-  try {
-    push_json(L, {s, len});
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (!err.empty()) {
-    lua_settop(L, top);
-    return luaL_error(L, "json_decode: %s", err.c_str());
-  }
-  return 1;
-}
-
-void push_json_value(lua_State* L, const nlohmann::json& j, int depth) {
-  if (depth > kMaxJsonDepth) throw std::runtime_error("nested too deeply");
-  luaL_checkstack(L, 3, "json");
-  switch (j.type()) {
-    case nlohmann::json::value_t::null:
-      lua_pushnil(L);
-      break;
-    case nlohmann::json::value_t::boolean:
-      lua_pushboolean(L, j.get<bool>());
-      break;
-    case nlohmann::json::value_t::number_integer:
-      lua_pushinteger(L, j.get<int64_t>());
-      break;
-    case nlohmann::json::value_t::number_unsigned:
-      lua_pushinteger(L, static_cast<lua_Integer>(j.get<uint64_t>()));
-      break;
-    case nlohmann::json::value_t::number_float:
-      lua_pushnumber(L, j.get<double>());
-      break;
-    case nlohmann::json::value_t::string: {
-      const auto& s = j.get_ref<const std::string&>();
-      lua_pushlstring(L, s.data(), s.size());
-      break;
-    }
-    case nlohmann::json::value_t::array: {
-      lua_createtable(L, static_cast<int>(j.size()), 0);
-      lua_Integer i = 1;
-      for (const auto& e : j) {
-        push_json_value(L, e, depth + 1);
-        lua_rawseti(L, -2, i++);
-      }
-      break;
-    }
-    case nlohmann::json::value_t::object: {
-      lua_createtable(L, 0, static_cast<int>(j.size()));
-      for (const auto& [k, v] : j.items()) {
-        lua_pushlstring(L, k.data(), k.size());
-        push_json_value(L, v, depth + 1);
-        lua_rawset(L, -3);
-      }
-      break;
-    }
-    default:
-      lua_pushnil(L);
-  }
-}
-
-nlohmann::json json_of(lua_State* L, int idx, int depth) {
-  if (depth > kMaxJsonDepth) throw std::runtime_error("nested too deeply (or a cycle)");
-  idx = lua_absindex(L, idx);
-  switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-      return nullptr;
-    case LUA_TBOOLEAN:
-      return lua_toboolean(L, idx) != 0;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) return static_cast<int64_t>(lua_tointeger(L, idx));
-      return lua_tonumber(L, idx);
-    case LUA_TSTRING: {
-      size_t len = 0;
-      const char* s = lua_tolstring(L, idx, &len);
-      return std::string(s, len);
-    }
-    case LUA_TTABLE: {
-      luaL_checkstack(L, 4, "json");
-      lua_Unsigned n = lua_rawlen(L, idx);
-      // A sequence 1..n with nothing else is an array; {} is an object.
-      size_t count = 0;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        ++count;
-        lua_pop(L, 1);
-      }
-      if (n > 0 && count == n) {
-        nlohmann::json a = nlohmann::json::array();
-        for (lua_Unsigned i = 1; i <= n; ++i) {
-          lua_rawgeti(L, idx, static_cast<lua_Integer>(i));
-          a.push_back(json_of(L, -1, depth + 1));
-          lua_pop(L, 1);
-        }
-        return a;
-      }
-      nlohmann::json o = nlohmann::json::object();
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        std::string key;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-          size_t len = 0;
-          const char* k = lua_tolstring(L, -2, &len);
-          key.assign(k, len);
-        } else if (lua_type(L, -2) == LUA_TNUMBER) {
-          lua_pushvalue(L, -2);
-          key = lua_tostring(L, -1);
-          lua_pop(L, 1);
-        } else {
-          lua_pop(L, 2);
-          throw std::runtime_error("table keys must be strings or numbers");
-        }
-        o[key] = json_of(L, -1, depth + 1);
-        lua_pop(L, 1);
-      }
-      return o;
-    }
-    default:
-      throw std::runtime_error(std::string("cannot encode a ") + luaL_typename(L, idx));
-  }
-}
-
 }  // namespace
-
-void push_json(lua_State* L, std::string_view json) {
-  auto j = nlohmann::json::parse(json.begin(), json.end(), nullptr, true, false);
-  push_json_value(L, j, 0);
-}
-
-std::string to_json(lua_State* L, int index) {
-  return util::json_text(json_of(L, index, 0));
-}
 
 // ---- State ----
 
@@ -434,26 +234,12 @@ void State::open_sandbox() {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_load);
+  lua_pushcfunction(L, (safe<"load", l_load>));
   lua_setglobal(L, "load");
   lua_getglobal(L, "setmetatable");
-  lua_pushcclosure(L, l_setmetatable, 1);
+  lua_pushcclosure(L, (safe<"setmetatable", l_setmetatable>), 1);
   lua_setglobal(L, "setmetatable");
-  lua_pushcfunction(L, l_print);
-  lua_setglobal(L, "print");
-
-  static const luaL_Reg kLuacs[] = {
-      {"version_compare", l_version_compare},
-      {"json_encode", l_json_encode},
-      {"json_decode", l_json_decode},
-      {"log", l_print},
-      {"warn", l_warn},
-      {nullptr, nullptr},
-  };
-  luaL_newlib(L, kLuacs);
-  lua_pushinteger(L, static_cast<lua_Integer>(generation_));
-  lua_setfield(L, -2, "generation");
-  lua_setglobal(L, "luacs");
+  open_luacs(L, generation_);
 
   lua_newtable(L);
   lua_setglobal(L, "tasks");
@@ -566,181 +352,6 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
   lua_settop(L, 0);
   lua_gc(L, LUA_GCCOLLECT);
   return s;
-}
-
-std::vector<SourceFile> read_policy_dir(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (!d)
-    throw std::runtime_error(dir + ": cannot read the policy folder: " + std::strerror(errno));
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n.empty() || n[0] == '.' || n.size() < 5 || n.compare(n.size() - 4, 4, ".lua") != 0)
-      continue;
-    names.push_back(std::move(n));
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  if (names.size() > kMaxFiles)
-    throw std::runtime_error(dir + ": more than " + std::to_string(kMaxFiles) + " policy files");
-  std::vector<SourceFile> files;
-  size_t total = 0;
-  std::string base = dir;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  for (const auto& n : names) {
-    std::string path = base + "/" + n;
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (static_cast<size_t>(st.st_size) > kMaxFileBytes)
-      throw std::runtime_error(path + ": larger than " + std::to_string(kMaxFileBytes >> 20) +
-                               " MiB");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
-    std::string text;
-    text.resize(static_cast<size_t>(st.st_size));
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-    total += text.size();
-    if (total > kMaxTotalBytes)
-      throw std::runtime_error(dir + ": policy files larger than " +
-                               std::to_string(kMaxTotalBytes >> 20) + " MiB in all");
-    files.push_back({path, std::move(text)});
-  }
-  if (files.empty()) throw std::runtime_error(dir + ": no *.lua file in the policy folder");
-  return files;
-}
-
-// ---- check, the manager ----
-
-CheckResult check(const std::string& dir, const Limits& limits) {
-  CheckResult r;
-  auto p = std::make_shared<Policy>();
-  p->dir = dir;
-  try {
-    p->files = read_policy_dir(dir);
-  } catch (const std::exception& e) {
-    r.error = e.what();
-    return r;
-  }
-  std::string error;
-  auto st = State::load(p->files, 0, limits, &error, &p->warnings, &p->hooks, &p->tasks);
-  r.warnings = p->warnings;
-  if (!st) {
-    r.error = error;
-    return r;
-  }
-  r.ok = true;
-  p->loaded_at = std::chrono::system_clock::now();
-  r.policy = std::move(p);
-  return r;
-}
-
-PolicyManager::PolicyManager(std::string dir, Limits limits)
-    : dir_(std::move(dir)), limits_(limits) {}
-
-CheckResult PolicyManager::reload() {
-  std::lock_guard reload_lock(reload_mu_);
-  if (dir_.empty()) {
-    CheckResult r;
-    r.error = "no policy folder configured ([policy] dir)";
-    return r;
-  }
-  CheckResult r = check(dir_, limits_);
-  std::lock_guard lock(mu_);
-  ++reloads_;
-  if (!r.ok) {
-    ++reload_failures_;
-    last_error_ = r.error;
-    last_error_at_ = std::chrono::system_clock::now();
-    return r;
-  }
-  auto p = std::make_shared<Policy>(*r.policy);
-  p->generation = ++last_generation_;
-  current_ = p;
-  r.policy = p;
-  last_error_.clear();
-  generation_.store(p->generation, std::memory_order_release);
-  return r;
-}
-
-std::shared_ptr<const Policy> PolicyManager::current() const {
-  std::lock_guard lock(mu_);
-  return current_;
-}
-
-PolicyManager::Status PolicyManager::status() const {
-  std::lock_guard lock(mu_);
-  Status s;
-  s.dir = dir_;
-  if (current_) {
-    s.generation = current_->generation;
-    s.loaded_at = current_->loaded_at;
-    s.hooks = current_->hooks;
-    s.tasks = current_->tasks;
-    s.warnings = current_->warnings;
-  }
-  s.last_error = last_error_;
-  s.last_error_at = last_error_at_;
-  s.reloads = reloads_;
-  s.reload_failures = reload_failures_;
-  return s;
-}
-
-// ---- version_compare ----
-
-namespace {
-
-// One field of a version: a number, or a pre-release word with its number
-// ("beta2" -> rank 1, 2).
-struct Field {
-  int rank = 3;  // alpha 0, beta 1, rc 2, release 3
-  uint64_t number = 0;
-};
-
-std::vector<Field> fields(std::string_view v) {
-  std::vector<Field> out;
-  size_t i = 0;
-  while (i < v.size()) {
-    if (v[i] == '.' || v[i] == '-' || v[i] == '_' || v[i] == ' ') {
-      ++i;
-      continue;
-    }
-    Field f;
-    if (std::isdigit(static_cast<unsigned char>(v[i]))) {
-      while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])))
-        f.number = f.number * 10 + static_cast<uint64_t>(v[i++] - '0');
-      out.push_back(f);
-      continue;
-    }
-    std::string word;
-    while (i < v.size() && std::isalpha(static_cast<unsigned char>(v[i])))
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(v[i++])));
-    if (word.empty()) {
-      ++i;  // any other character separates
-      continue;
-    }
-    f.rank = word == "alpha" || word == "a" ? 0 : word == "beta" || word == "b" ? 1 : 2;
-    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])))
-      f.number = f.number * 10 + static_cast<uint64_t>(v[i++] - '0');
-    out.push_back(f);
-  }
-  return out;
-}
-
-}  // namespace
-
-int version_compare(std::string_view a, std::string_view b) {
-  auto fa = fields(a), fb = fields(b);
-  size_t n = std::max(fa.size(), fb.size());
-  for (size_t i = 0; i < n; ++i) {
-    // A missing field is a release 0: "7.1" == "7.1.0", "7.1rc1" < "7.1".
-    Field x = i < fa.size() ? fa[i] : Field{3, 0};
-    Field y = i < fb.size() ? fb[i] : Field{3, 0};
-    // A pre-release word sorts below any number at the same place.
-    if (x.rank != y.rank) return x.rank < y.rank ? -1 : 1;
-    if (x.number != y.number) return x.number < y.number ? -1 : 1;
-  }
-  return 0;
 }
 
 }  // namespace luacs::lua

@@ -1,5 +1,7 @@
 // Internal to lua/: one Lua state loaded with one policy generation, its
-// sandbox, budget and memory cap.
+// sandbox, budget and memory cap. A State belongs to the one worker thread
+// whose Engine loaded it (check() builds a throwaway one on its caller's
+// thread); it is never shared.
 #pragma once
 
 #include <lua.hpp>
@@ -115,20 +117,5 @@ class State {
   bool tripped_ = false;
   std::string trip_reason_;
 };
-
-// Reads every *.lua file directly in dir, in byte order of the names.
-// Throws std::runtime_error("dir: ...") when the folder cannot be read or a
-// file is too large.
-std::vector<SourceFile> read_policy_dir(const std::string& dir);
-
-// "file:line" of the Lua code that called the running C function ("?" if
-// none), and the arguments from `from` on joined by " " (tostring), for
-// policy log lines.
-std::string caller_position(lua_State* L);
-std::string joined_args(lua_State* L, int from);
-
-// JSON text <-> Lua values (objects become tables, arrays sequences).
-void push_json(lua_State* L, std::string_view json);  // throws on bad JSON
-std::string to_json(lua_State* L, int index);         // throws on unencodable values
 
 }  // namespace luacs::lua

@@ -478,6 +478,10 @@ std::string element_name(std::string_view name) {
 
 }  // namespace
 
+void escape_text(std::string& out, std::string_view text) {
+  escape(out, text, false);
+}
+
 void write(std::string& out, const Envelope& env) {
   if (std::holds_alternative<Empty>(env.body)) return;
   out.reserve(out.size() + 1024);

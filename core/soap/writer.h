@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/soap/message.h"
 
@@ -20,5 +21,11 @@ namespace luacs::soap {
 // body appends nothing (the empty HTTP body is the message).
 void write(std::string& out, const Envelope& env);
 std::string write(const Envelope& env);
+
+// Appends `text` to out escaped as the text of an XML element: &, < and >
+// as entities, \r as &#13;, and what XML 1.0 cannot carry (control
+// characters, invalid UTF-8) as '?'. The one XML escaper of luacs: every XML
+// it writes (envelopes, the MikroTik upgrade manifest) goes through it.
+void escape_text(std::string& out, std::string_view text);
 
 }  // namespace luacs::soap

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/cwmp/device_id.h"
+#include "core/files/mikrotik.h"
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
 
@@ -107,22 +108,34 @@ size_t SessionLog::count(const std::string& method) const {
 }
 
 PolicyWorld::PolicyWorld(const std::string& dir, lua::Limits limits)
-    : manager_(dir, limits),
-      engine_(manager_,
-              lua::FileServices{
-                  [this](lua::PublishedFile f) {
-                    std::string path = "/tok" + std::to_string(published_.size()) + "/" + f.name;
-                    published_[f.name] = {f.name, f.content_type, f.bytes, f.device_id};
-                    return path;
-                  },
-                  [this](std::string_view name) {
-                    auto it = disk_.find(std::string(name));
-                    return it == disk_.end() ? std::string() : it->second;
-                  },
-                  [](std::string_view) { return std::string("http://acs.test:7567"); }},
-              0) {
+    : manager_(dir, limits), engine_(manager_, file_services(), 0) {
   auto r = manager_.reload();
   if (!r.ok) throw std::runtime_error("policy does not load: " + r.error);
+}
+
+// The files the policy generates are built by the server's own code
+// (core/files/mikrotik) and kept in published_ instead of a file server.
+lua::FileServices PolicyWorld::file_services() {
+  auto publish = [this](files::mikrotik::Generated f) {
+    lua::ServedFile served{"/tok" + std::to_string(published_.size()) + "/" + f.name, f.name,
+                           f.sha256, f.bytes.size()};
+    published_[f.name] = {f.name, f.content_type, f.bytes, f.device_id};
+    return served;
+  };
+  lua::FileServices s;
+  s.publish_alter = [publish](std::string_view device_id, std::string script,
+                              const std::optional<std::string>& name) {
+    return publish(files::mikrotik::alter_script(device_id, std::move(script), name));
+  };
+  s.publish_manifest = [publish](const std::vector<std::string>& urls) {
+    return publish(files::mikrotik::upgrade_manifest(urls));
+  };
+  s.path_of = [this](std::string_view name) {
+    auto it = disk_.find(std::string(name));
+    return it == disk_.end() ? std::string() : it->second;
+  };
+  s.base_url = [](std::string_view) { return std::string("http://acs.test:7567"); };
+  return s;
 }
 
 PolicyWorld::Device PolicyWorld::device(loadgen::DataModel m, std::string serial) {

@@ -107,6 +107,8 @@ class PolicyWorld {
   SessionLog session(Device& d) { return session(d, Options{}); }
 
  private:
+  lua::FileServices file_services();
+
   lua::PolicyManager manager_;
   lua::Engine engine_;
   session::Services services_;

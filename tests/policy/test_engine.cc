@@ -297,6 +297,111 @@ TEST(PolicyEngine, UpgradeBuildsTheMikroTikManifest) {
   EXPECT_EQ(f.content_type, "application/xml");
 }
 
+// A C++ exception in a binding (here the file service refusing a name, and
+// the JSON parser) is a Lua error carrying the policy's file:line, which
+// pcall catches like any other.
+TEST(PolicyEngine, ACppExceptionInABindingIsALuaErrorAtThePolicysLine) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_inform(dev)
+      local ok, err = pcall(function()
+        return dev:alter("/system reboot\n", { name = "no good" })
+      end)
+      local ok2, err2 = pcall(function()
+        return luacs.json_decode("{")
+      end)
+      dev:summary{ alter = tostring(ok) .. " " .. err, json = tostring(ok2) .. " " .. err2 }
+    end
+  )"}}));
+  auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_TRUE(log.result.faults.empty());
+  EXPECT_TRUE(log.methods.empty());
+  EXPECT_TRUE(w.published().empty());
+  EXPECT_EQ(summary(log, "alter").rfind("false ", 0), 0u) << summary(log, "alter");
+  EXPECT_NE(summary(log, "alter")
+                .find("main.lua:4: dev:alter: 'no good.alter' is not a file name ([A-Za-z0-9._-])"),
+            std::string::npos)
+      << summary(log, "alter");
+  EXPECT_EQ(summary(log, "json").rfind("false ", 0), 0u) << summary(log, "json");
+  EXPECT_NE(summary(log, "json").find("main.lua:7: json_decode: "), std::string::npos)
+      << summary(log, "json");
+}
+
+// A misspelt option is an error naming it, never silently the default.
+TEST(PolicyEngine, AnUnknownOptionIsAnErrorNamingIt) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    local function try(f)
+      local ok, err = pcall(f)
+      return tostring(ok) .. " " .. tostring(err)
+    end
+    function on_inform(dev)
+      local r = {}
+      r.download = try(function() dev:download{ url = "http://x/f", file_type = "1 Firmware Upgrade Image", commandkey = "k" } end)
+      r.upload = try(function() dev:upload{ url = "http://x/f", file_type = "2 Vendor Log File", delay_seconds = 5 } end)
+      r.alter = try(function() dev:alter("/system reboot\n", { commandkey = "k" }) end)
+      r.upgrade = try(function() dev:upgrade{ links = { "https://x/tr069-client.npk" }, versoin = "7.1" } end)
+      r.set = try(function() dev:set({ ["Device.WiFi.SSID.1.SSID"] = "x" }, { froce = true }) end)
+      r.set_attributes = try(function() dev:set_attributes{ { name = "Device.X", notfication = 2 } } end)
+      r.positional = try(function() dev:download{ "http://x/f", file_type = "1 Firmware Upgrade Image" } end)
+      dev:summary(r)
+    end
+  )"}}));
+  auto d = w.device(mikrotik_model("6.49.10", "mipsbe"));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_TRUE(log.result.faults.empty());
+  EXPECT_TRUE(log.methods.empty()) << "nothing is sent";
+  EXPECT_TRUE(w.published().empty()) << "nothing is published";
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"download",
+       "main.lua:8: dev:download: unknown option 'commandkey' (known: url, file_type, command_key, "
+       "username, password, delay, target_file_name, file_size)"},
+      {"upload",
+       "main.lua:9: dev:upload: unknown option 'delay_seconds' (known: url, file_type, "
+       "command_key, username, password, delay)"},
+      {"alter",
+       "main.lua:10: dev:alter: unknown option 'commandkey' (known: name, command_key, delay)"},
+      {"upgrade",
+       "main.lua:11: dev:upgrade: unknown option 'versoin' (known: links, version, command_key, "
+       "delay)"},
+      {"set", "main.lua:12: dev:set: unknown option 'froce' (known: force, key)"},
+      {"set_attributes",
+       "main.lua:13: dev:set_attributes: entry 1: unknown option 'notfication' (known: name, "
+       "notification, access)"},
+      {"positional", "main.lua:14: dev:download: unknown option [1] (known: url, file_type, "},
+  };
+  for (const auto& [key, message] : expected) {
+    std::string got = summary(log, key);
+    EXPECT_EQ(got.rfind("false ", 0), 0u) << key << ": " << got;
+    EXPECT_NE(got.find(message), std::string::npos) << key << ": " << got;
+  }
+}
+
+// Uncaught, it stops the hook like any error: a fault at the policy's line.
+TEST(PolicyEngine, AnUnknownOptionFailsTheHookAtItsLine) {
+  PolicyWorld w(policy_dir({{"main.lua", R"(
+    function on_event(dev)
+      dev:download{ url = "http://x/f", file_type = "1 Firmware Upgrade Image", commandkey = "k" }
+      dev:tag("went-on")
+    end
+    function on_inform(dev) dev:tag("next-hook-ran") end
+  )"}}));
+  auto d = w.device(corpus_model(kTr181));
+  auto log = w.session(d);
+  EXPECT_EQ(log.final_status, 204);
+  EXPECT_TRUE(log.methods.empty());
+  ASSERT_EQ(log.result.faults.size(), 1u);
+  EXPECT_NE(log.result.faults[0].message.find("on_event: "), std::string::npos)
+      << log.result.faults[0].message;
+  EXPECT_NE(log.result.faults[0].message.find(
+                "main.lua:3: dev:download: unknown option 'commandkey' (known: url, "),
+            std::string::npos)
+      << log.result.faults[0].message;
+  EXPECT_FALSE(has(log.result.tags_added, "went-on"));
+  EXPECT_TRUE(has(log.result.tags_added, "next-hook-ran"));
+}
+
 TEST(PolicyEngine, AHookWaitingWhenTheSessionEndsIsDropped) {
   PolicyWorld w(policy_dir({{"main.lua", R"(
     function on_inform(dev)

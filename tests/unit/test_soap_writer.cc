@@ -500,6 +500,12 @@ TEST(SoapWriter, UnknownNameIsAlwaysAnElementName) {
   EXPECT_EQ(std::get<Unknown>(back.body).name, "X1badname");
 }
 
+TEST(SoapWriter, EscapeTextIsTheEscaperOfElementText) {
+  std::string out = "<url>";
+  escape_text(out, "https://fw.example.net/x?a=1&b=<2>\"'\r\x01\xff \xc3\xa9");
+  EXPECT_EQ(out, "<url>https://fw.example.net/x?a=1&amp;b=&lt;2&gt;\"'&#13;?? \xc3\xa9");
+}
+
 // Whatever the reader makes of a corpus message, the writer writes back.
 TEST(SoapWriter, CorpusRoundTrips) {
   size_t n = 0;
