@@ -12,11 +12,11 @@
 #include <memory>
 #include <stdexcept>
 
-#include "bench/loadgen/cpe.h"
-#include "bench/loadgen/datamodel.h"
 #include "core/cwmp/device_id.h"
 #include "core/cwmp/session.h"
 #include "core/session/driver.h"
+#include "core/sim/cpe.h"
+#include "core/sim/datamodel.h"
 #include "core/util/log.h"
 #include "lua/policy.h"
 
@@ -24,10 +24,10 @@ namespace {
 
 using namespace luacs;
 
-loadgen::DataModel& model() {
-  static loadgen::DataModel m =
-      loadgen::DataModel::load(std::string(LUACS_SHARED_DIR) +
-                               "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
+sim::DataModel& model() {
+  static sim::DataModel m =
+      sim::DataModel::load(std::string(LUACS_SHARED_DIR) +
+                           "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
   return m;
 }
 
@@ -58,8 +58,8 @@ std::shared_ptr<device::Device> known_device(const soap::Envelope& inform) {
 
 void run_sessions(benchmark::State& state, const std::string& policy_dir) {
   log::set_level("error");
-  soap::Envelope inform = loadgen::make_inform(model(), model().device_id().serial_number,
-                                               {{"2 PERIODIC", ""}}, "2026-11-21T12:00:00Z");
+  soap::Envelope inform = sim::make_inform(model(), model().device_id().serial_number,
+                                           {{"2 PERIODIC", ""}}, "2026-11-21T12:00:00Z");
   soap::Envelope empty;
   empty.body = soap::Empty{};
   std::unique_ptr<lua::PolicyManager> manager;

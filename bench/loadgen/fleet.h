@@ -6,11 +6,22 @@
 #include <memory>
 #include <vector>
 
-#include "bench/loadgen/cpe.h"
-#include "bench/loadgen/datamodel.h"
 #include "bench/loadgen/options.h"
+#include "core/sim/cpe.h"
+#include "core/sim/datamodel.h"
 
 namespace luacs::loadgen {
+
+// The simulated CPE itself (its data model, its Inform, its answers) is
+// core/sim's: the policy tests and `luacs test` simulate the same devices.
+using sim::answer_acs_request;
+using sim::CpeSession;
+using sim::DataModel;
+using sim::format_time;
+using sim::InformTemplate;
+using sim::is_acs_request;
+using sim::make_inform;
+using sim::serial_for;
 
 // The CommandKey of the TransferComplete sessions the event mix asks for.
 inline constexpr const char* kMixTransferKey = "loadgen-download";

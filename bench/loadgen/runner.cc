@@ -9,8 +9,8 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "bench/loadgen/cpe.h"
 #include "bench/loadgen/runner_impl.h"
+#include "core/sim/cpe.h"
 
 namespace luacs::loadgen {
 

@@ -17,9 +17,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bench/loadgen/cpe.h"
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/runner.h"
+#include "core/sim/cpe.h"
 #include "core/soap/reader.h"
 
 namespace luacs::loadgen {

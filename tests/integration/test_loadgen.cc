@@ -32,19 +32,20 @@ TEST(Loadgen, NotBuilt) {
 #include <thread>
 #include <vector>
 
-#include "bench/loadgen/cpe.h"
-#include "bench/loadgen/datamodel.h"
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/options.h"
 #include "core/auth/digest.h"
 #include "core/config/config.h"
+#include "core/sim/cpe.h"
+#include "core/sim/datamodel.h"
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
 #include "support/luacs_process.h"
 
 using namespace luacs;
 using namespace luacs::loadgen;
+using namespace luacs::sim;
 using namespace std::chrono_literals;
 
 namespace {

@@ -34,27 +34,14 @@ std::string temp_dir(const std::string& what) {
   return dir.string();
 }
 
-const soap::DeviceIdStruct& inform_identity(const soap::Envelope& inform) {
-  return std::get<soap::Inform>(inform.body).device_id;
-}
-
-// The CPE's reply envelope to an ACS request.
-soap::Envelope reply_to(const soap::Envelope& req, soap::Body body) {
-  soap::Envelope e;
-  e.cwmp_ns = req.cwmp_ns;
-  e.header.id = req.header.id;
-  e.body = std::move(body);
-  return e;
-}
-
 }  // namespace
 
-loadgen::DataModel corpus_model(const std::string& stem) {
-  return loadgen::DataModel::load(std::string(LUACS_SHARED_DIR) + "/corpus/datamodels/" + stem +
-                                  ".csv");
+sim::DataModel corpus_model(const std::string& stem) {
+  return sim::DataModel::load(std::string(LUACS_SHARED_DIR) + "/corpus/datamodels/" + stem +
+                              ".csv");
 }
 
-loadgen::DataModel mikrotik_model(const std::string& version, const std::string& arch) {
+sim::DataModel mikrotik_model(const std::string& version, const std::string& arch) {
   std::string csv = read_text(std::string(LUACS_SHARED_DIR) +
                               "/corpus/datamodels/tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv");
   std::istringstream in(csv);
@@ -76,7 +63,7 @@ loadgen::DataModel mikrotik_model(const std::string& version, const std::string&
   out += row("Device.DeviceInfo.SoftwareVersion", false, version);
   out += row("Device.DeviceInfo.X_MIKROTIK_ArchName", false, arch);
   out += row("Device.DeviceInfo.X_MIKROTIK_SystemIdentity", true, "MikroTik");
-  return loadgen::DataModel::from_csv(out, "mikrotik-hap-lite");
+  return sim::DataModel::from_csv(out, "mikrotik-hap-lite");
 }
 
 std::string policy_dir(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -99,12 +86,6 @@ std::string summary(const SessionLog& log, const std::string& key) {
   for (const auto& [p, t] : log.result.parameters)
     if (p.name == "Summary." + key) v = p.value;
   return v;
-}
-
-size_t SessionLog::count(const std::string& method) const {
-  size_t n = 0;
-  for (const auto& m : methods) n += m == method;
-  return n;
 }
 
 PolicyWorld::PolicyWorld(const std::string& dir, lua::Limits limits)
@@ -138,93 +119,15 @@ lua::FileServices PolicyWorld::file_services() {
   return s;
 }
 
-PolicyWorld::Device PolicyWorld::device(loadgen::DataModel m, std::string serial) {
+PolicyWorld::Device PolicyWorld::device(sim::DataModel m, std::string serial) {
   Device d{std::move(m), {}, {}, nullptr};
   d.serial = serial.empty() ? d.model.device_id().serial_number : serial;
   return d;
 }
 
 SessionLog PolicyWorld::session(Device& d, const Options& o) {
-  SessionLog log;
   services_.engine = &engine_;
-  auto now = cwmp::Clock::now();
-  session::Driver drv("test-session", {}, services_, {"192.0.2.7:4711", "acs.test:7547", "off"},
-                      now);
-  soap::Envelope inform = loadgen::make_inform(d.model, d.serial, o.events, "2026-11-21T12:00:00Z");
-  std::shared_ptr<const device::Device> before = d.stored;
-  if (!o.tasks.empty()) {
-    // Queued for this session only: apply_session below starts from the
-    // device without them.
-    auto with_tasks =
-        d.stored ? std::make_shared<device::Device>(*d.stored) : std::make_shared<device::Device>();
-    if (with_tasks->id.empty()) with_tasks->id = cwmp::device_id(inform_identity(inform));
-    int64_t id = 0;
-    for (const auto& [fn, args] : o.tasks) {
-      device::Task t;
-      t.id = ++id;
-      t.device_id = with_tasks->id;
-      t.name = "tasks." + fn;
-      t.args = args;
-      with_tasks->pending_tasks.push_back(std::move(t));
-    }
-    before = std::move(with_tasks);
-  }
-  drv.set_device(std::move(before));
-
-  cwmp::Reply r = drv.handle(inform, now).reply;
-  if (r.status != 200) throw std::runtime_error("Inform refused: " + r.body);
-  log.generation = drv.policy_generation();
-  for (const auto& t : o.transfers) {
-    soap::Envelope e;
-    e.cwmp_ns = inform.cwmp_ns;
-    e.header.id = "tc";
-    soap::TransferComplete tc;
-    tc.command_key = t.command_key;
-    tc.fault.code = t.fault_code;
-    tc.fault.string = t.fault_string;
-    tc.start_time = tc.complete_time = "2026-11-21T12:00:00Z";
-    e.body = tc;
-    r = drv.handle(e, now).reply;
-    if (r.status != 200) throw std::runtime_error("TransferComplete refused: " + r.body);
-  }
-  soap::Envelope empty;
-  empty.cwmp_ns = inform.cwmp_ns;
-  empty.body = soap::Empty{};
-  r = drv.handle(empty, now).reply;
-  size_t n = 0;
-  while (r.status == 200) {
-    soap::Envelope req;
-    std::string err;
-    if (!soap::parse(r.body, req, &err)) throw std::runtime_error("bad ACS request: " + err);
-    log.requests.push_back(req.body);
-    log.methods.emplace_back(soap::method_name(req.body));
-    if (n >= o.stop_after) {
-      drv.abort(cwmp::EndReason::kTimeout, "the CPE went silent");
-      break;
-    }
-    soap::Body answer;
-    if (auto it = o.fault_at.find(n); it != o.fault_at.end()) {
-      soap::Fault f;
-      f.code = it->second;
-      f.string = "injected fault";
-      answer = f;
-    } else {
-      answer = loadgen::answer_acs_request(d.model, d.serial, req.body, d.cpe);
-    }
-    ++n;
-    r = drv.handle(reply_to(req, std::move(answer)), now).reply;
-  }
-  log.final_status = r.status;
-  log.end = drv.session().end_reason();
-  session::Outcome out = drv.finish(false);
-  log.result = std::move(out.result);
-  for (const auto& tr : log.result.task_results) log.task_results.emplace_back(tr.ok, tr.result);
-  if (!log.result.device_id.empty()) {
-    // As the store keeps it: the device after the session (the tasks were
-    // this session's only).
-    d.stored = device::apply_session(d.stored.get(), log.result);
-  }
-  return log;
+  return policytest::run_session(services_, d, o);
 }
 
 }  // namespace luacs::test

@@ -1,9 +1,8 @@
-// Drives whole CWMP sessions through the real session driver (core/session:
-// the session engine, the policy engine and the device's tasks, as a worker
-// runs them), with a simulated CPE answering from a corpus data model
-// (../shared/corpus/datamodels). No sockets, no database: what the store
-// would keep between sessions is carried in a device::Device, updated from
-// each session's result by device::apply_session, as the store's cache is.
+// Policy tests in C++: a policy folder loaded into the real policy engine,
+// and whole sessions of simulated CPEs (corpus data models,
+// ../shared/corpus/datamodels) run through the real session driver by
+// core/policytest -- the same code `luacs test` runs for policy tests
+// written in Lua.
 #pragma once
 
 #include <algorithm>
@@ -12,11 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "bench/loadgen/cpe.h"
-#include "bench/loadgen/datamodel.h"
 #include "core/cwmp/session.h"
 #include "core/device/device.h"
+#include "core/policytest/sim_session.h"
 #include "core/session/driver.h"
+#include "core/sim/cpe.h"
+#include "core/sim/datamodel.h"
 #include "lua/policy.h"
 
 namespace luacs::test {
@@ -26,11 +26,11 @@ inline constexpr const char* kTr181 = "tr181-tplink-EC220-G5v3-anlix-genieacs-si
 inline constexpr const char* kTr098 = "tr098-huawei-BM632w-genieacs-sim";
 
 // A data model of the corpus, by file stem ("tr098-huawei-BM632w-genieacs-sim").
-loadgen::DataModel corpus_model(const std::string& stem);
+sim::DataModel corpus_model(const std::string& stem);
 // The TR-181 corpus model dressed as a MikroTik: DeviceId MikroTik /
 // "hAP lite" / OUI E48D8C, SoftwareVersion `version`, X_MIKROTIK_ArchName
 // `arch`, and no Wi-Fi radio names changed.
-loadgen::DataModel mikrotik_model(const std::string& version, const std::string& arch);
+sim::DataModel mikrotik_model(const std::string& version, const std::string& arch);
 
 // A policy folder written from (name, text) pairs into a fresh temp dir.
 std::string policy_dir(const std::vector<std::pair<std::string, std::string>>& files);
@@ -42,23 +42,7 @@ struct Published {
 };
 
 // What one session did.
-struct SessionLog {
-  std::vector<soap::Body> requests;  // every ACS request, in order
-  std::vector<std::string> methods;  // their names
-  device::SessionResult result;      // what the server would store
-  cwmp::EndReason end = cwmp::EndReason::kNone;
-  int final_status = 0;                                    // 204 when it ended cleanly
-  std::vector<std::pair<bool, std::string>> task_results;  // the tasks' results, in order
-  uint64_t generation = 0;
-  template <typename T>
-  std::vector<T> all() const {
-    std::vector<T> out;
-    for (const auto& b : requests)
-      if (auto* p = std::get_if<T>(&b)) out.push_back(*p);
-    return out;
-  }
-  size_t count(const std::string& method) const;
-};
+using SessionLog = policytest::SimLog;
 
 // `v` holds `s` (tags added or removed, method names).
 inline bool has(const std::vector<std::string>& v, const std::string& s) {
@@ -77,32 +61,10 @@ class PolicyWorld {
   // Files "in [files] dir" that path_of() knows.
   void add_disk_file(const std::string& name) { disk_.insert({name, "/disk/" + name}); }
 
-  struct Device {
-    loadgen::DataModel model;
-    std::string serial;
-    loadgen::CpeSession cpe;  // kept across sessions: what the CPE accepted stays set
-    std::shared_ptr<const device::Device> stored;  // null before the first session
-    // What an operator changes between two sessions: a copy of the stored
-    // device (as the store would make one) to change.
-    device::Device& edit() {
-      auto copy = std::make_shared<device::Device>(*stored);
-      stored = copy;
-      return *copy;
-    }
-  };
-  Device device(loadgen::DataModel m, std::string serial = "");
+  using Device = policytest::SimDevice;
+  Device device(sim::DataModel m, std::string serial = "");
 
-  struct Options {
-    std::vector<soap::EventStruct> events{{"2 PERIODIC", ""}};
-    std::vector<lua::TransferInfo> transfers;  // sent before the turn
-    // Tasks queued for the device before this session, as the API queues
-    // them: tasks.<fn> (name "fn") with JSON args.
-    std::vector<std::pair<std::string, std::string>> tasks;
-    // Answer the ACS request `n` (0-based) with this fault code instead.
-    std::map<size_t, uint32_t> fault_at;
-    // Give up (the CPE goes silent) after this many ACS requests.
-    size_t stop_after = SIZE_MAX;
-  };
+  using Options = policytest::SimOptions;
   SessionLog session(Device& d, const Options& o);
   SessionLog session(Device& d) { return session(d, Options{}); }
 

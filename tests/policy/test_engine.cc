@@ -517,7 +517,7 @@ TEST(PolicyReload, SessionsInFlightKeepTheirGeneration) {
   services.engine = &w.engine();
   auto now = cwmp::Clock::now();
   session::Driver a("a", {}, services, {}, now);
-  soap::Envelope inform = loadgen::make_inform(model, "AAAA00000001", {{"2 PERIODIC", ""}}, "t");
+  soap::Envelope inform = sim::make_inform(model, "AAAA00000001", {{"2 PERIODIC", ""}}, "t");
   ASSERT_EQ(a.handle(inform, now).reply.status, 200);
   soap::Envelope empty;
   empty.body = soap::Empty{};
@@ -537,10 +537,10 @@ TEST(PolicyReload, SessionsInFlightKeepTheirGeneration) {
   EXPECT_TRUE(has(b.result.tags_added, "new2"));
 
   // A resumes on generation 1.
-  loadgen::CpeSession cpe;
+  sim::CpeSession cpe;
   soap::Envelope answer;
   answer.header.id = gpv.header.id;
-  answer.body = loadgen::answer_acs_request(model, "AAAA00000001", gpv.body, cpe);
+  answer.body = sim::answer_acs_request(model, "AAAA00000001", gpv.body, cpe);
   EXPECT_EQ(a.handle(answer, now).reply.status, 204);
   EXPECT_EQ(a.policy_generation(), 1u);
   EXPECT_TRUE(has(a.finish(false).result.tags_added, "gen1"));

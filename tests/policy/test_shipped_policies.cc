@@ -135,8 +135,8 @@ nlohmann::json task_result(const SessionLog& log, size_t i = 0) {
 
 // The TR-098 corpus model with `drop` rows removed and DeviceID.ProductClass
 // replaced.
-loadgen::DataModel tr098_variant(const std::vector<std::string>& drop,
-                                 const std::string& product_class) {
+sim::DataModel tr098_variant(const std::vector<std::string>& drop,
+                             const std::string& product_class) {
   std::string csv;
   {
     std::ifstream in(std::string(LUACS_SHARED_DIR) + "/corpus/datamodels/" + kTr098 + ".csv");
@@ -150,7 +150,7 @@ loadgen::DataModel tr098_variant(const std::vector<std::string>& drop,
       if (!skip) csv += line + "\n";
     }
   }
-  return loadgen::DataModel::from_csv(csv, "tr098-variant");
+  return sim::DataModel::from_csv(csv, "tr098-variant");
 }
 
 const std::string kAlterHeader = std::string("# luacs: provisioning of ") + kMikroTikId + "\n";

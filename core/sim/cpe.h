@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "bench/loadgen/datamodel.h"
+#include "core/sim/datamodel.h"
 #include "core/soap/message.h"
 
-namespace luacs::loadgen {
+namespace luacs::sim {
 
 // The serial number of simulated device `index` of a model: the first six
 // characters of the model's own serial and the index in ten digits, so every
@@ -63,4 +63,4 @@ class InformTemplate {
   std::vector<Slot> slots_;
 };
 
-}  // namespace luacs::loadgen
+}  // namespace luacs::sim

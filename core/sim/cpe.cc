@@ -1,4 +1,4 @@
-#include "bench/loadgen/cpe.h"
+#include "core/sim/cpe.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 
 #include "core/soap/writer.h"
 
-namespace luacs::loadgen {
+namespace luacs::sim {
 namespace {
 
 constexpr std::string_view kSerialMark = "LGSERIALMARKLG";
@@ -246,4 +246,4 @@ void InformTemplate::render(std::string& out, std::string_view serial, std::stri
   }
 }
 
-}  // namespace luacs::loadgen
+}  // namespace luacs::sim

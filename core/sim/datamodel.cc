@@ -1,11 +1,11 @@
-#include "bench/loadgen/datamodel.h"
+#include "core/sim/datamodel.h"
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-namespace luacs::loadgen {
+namespace luacs::sim {
 namespace {
 
 bool starts_with(std::string_view s, std::string_view p) {
@@ -193,4 +193,4 @@ std::span<const Parameter> DataModel::under(std::string_view prefix) const {
   return {lo, hi};
 }
 
-}  // namespace luacs::loadgen
+}  // namespace luacs::sim

@@ -16,7 +16,7 @@
 
 #include "core/soap/message.h"
 
-namespace luacs::loadgen {
+namespace luacs::sim {
 
 struct Parameter {
   std::string name;  // without a trailing dot, also for objects
@@ -59,4 +59,4 @@ class DataModel {
   std::vector<soap::ParameterValue> inform_;
 };
 
-}  // namespace luacs::loadgen
+}  // namespace luacs::sim
