@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "core/files/file_server.h"
 #include "core/files/mikrotik.h"
 #include "core/loop/loop.h"
+#include "core/policytest/runner.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
 #include "core/util/log.h"
@@ -32,6 +34,10 @@ void usage(FILE* out) {
       "                                     run the server (default etc/luacs.ini);\n"
       "                                     --store-dsn overrides [store] dsn\n"
       "       luacs check [-c FILE] [DIR]   validate a policy folder (default: [policy] dir)\n"
+      "       luacs test [-c FILE] [DIR] [--models DIR]\n"
+      "                                     run the policy's *_test.lua files against\n"
+      "                                     simulated CPEs (models: $LUACS_DATAMODELS or\n"
+      "                                     ../shared/corpus/datamodels)\n"
       "       luacs reload [-c FILE]        load the policy again into the running server\n"
       "       luacs status [-c FILE]        policy generation and counters of the running server\n"
       "       luacs check-config FILE       validate a configuration file and exit\n"
@@ -65,6 +71,23 @@ int check_policy(const std::string& dir, const luacs::lua::Limits& limits) {
   std::printf("%s: ok (%zu files; hooks: %s; tasks: %s)\n", dir.c_str(), r.policy->files.size(),
               join(r.policy->hooks).c_str(), join(r.policy->tasks).c_str());
   return 0;
+}
+
+// `luacs test`: the policy's Lua tests (*_test.lua), against simulated
+// CPEs; the last line says how many passed and failed.
+int test_policy(const std::string& dir, std::string models, const luacs::lua::Limits& limits) {
+  if (models.empty()) {
+    const char* env = std::getenv("LUACS_DATAMODELS");
+    models = env && *env ? env : "../shared/corpus/datamodels";
+  }
+  luacs::log::set_level("error");  // the policy's own log lines would drown the results
+  const auto sum = luacs::policytest::run_tests({dir, models, limits}, stdout);
+  if (!sum.error.empty()) {
+    std::fprintf(stderr, "luacs test: %s\n", sum.error.c_str());
+    return 1;
+  }
+  std::printf("luacs test: %d passed, %d failed\n", sum.passed, sum.failed);
+  return sum.failed ? 1 : 0;
 }
 
 // `luacs reload` / `luacs status`: one command to the running server.
@@ -347,8 +370,9 @@ int serve(luacs::config::Config cfg) {
 int main(int argc, char** argv) {
   std::string config_path = "etc/luacs.ini";
   bool config_given = false;  // -c: a config that must exist
-  std::string verb;           // "", "check", "reload", "status", "check-config"
-  std::string check_dir;
+  std::string verb;           // "", "check", "test", "reload", "status", "check-config"
+  std::string check_dir;      // check and test: the policy folder
+  std::string models_dir;     // test: where cpe{ model = ... } looks
   std::optional<std::string> dsn_override;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -360,9 +384,12 @@ int main(int argc, char** argv) {
     } else if (a == "check-config" && i + 1 < argc && verb.empty()) {
       config_path = argv[++i];
       verb = a;
-    } else if ((a == "check" || a == "reload" || a == "status") && verb.empty()) {
+    } else if (a == "--models" && i + 1 < argc && verb == "test") {
+      models_dir = argv[++i];
+    } else if ((a == "check" || a == "test" || a == "reload" || a == "status") && verb.empty()) {
       verb = a;
-    } else if (verb == "check" && check_dir.empty() && !a.empty() && a[0] != '-') {
+    } else if ((verb == "check" || verb == "test") && check_dir.empty() && !a.empty() &&
+               a[0] != '-') {
       check_dir = a;
     } else if (a == "--version") {
       std::puts("luacs 0.1.0");
@@ -378,10 +405,11 @@ int main(int argc, char** argv) {
   }
 
   luacs::config::Config cfg;
-  if (verb == "check" && !check_dir.empty() && !config_given &&
+  if ((verb == "check" || verb == "test") && !check_dir.empty() && !config_given &&
       access(config_path.c_str(), R_OK) != 0) {
     // A folder checked without a config (none named, no etc/luacs.ini): the
     // default limits. A config named with -c must load.
+    if (verb == "test") return test_policy(check_dir, models_dir, luacs::lua::Limits{});
     return check_policy(check_dir, luacs::lua::Limits{});
   }
   try {
@@ -394,13 +422,14 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
-  if (verb == "check") {
+  if (verb == "check" || verb == "test") {
     if (check_dir.empty()) check_dir = cfg.policy_dir;
     if (check_dir.empty()) {
       std::fprintf(stderr, "luacs: %s: no [policy] dir configured; name a folder\n",
                    config_path.c_str());
       return 2;
     }
+    if (verb == "test") return test_policy(check_dir, models_dir, limits_of(cfg));
     return check_policy(check_dir, limits_of(cfg));
   }
   if (verb == "reload" || verb == "status") return control_command(cfg, verb);

@@ -21,7 +21,8 @@ constexpr size_t kMaxFileBytes = 1 << 20;
 constexpr size_t kMaxTotalBytes = 8 << 20;
 constexpr size_t kMaxFiles = 256;
 
-// Reads every *.lua file directly in dir, in byte order of the names.
+// Reads every *.lua file directly in dir, in byte order of the names, but
+// the policy's tests (*_test.lua, run by `luacs test`, never by the server).
 // Throws std::runtime_error("dir: ...") when the folder cannot be read or a
 // file is too large.
 std::vector<SourceFile> read_policy_dir(const std::string& dir) {
@@ -33,6 +34,7 @@ std::vector<SourceFile> read_policy_dir(const std::string& dir) {
     std::string n = e->d_name;
     if (n.empty() || n[0] == '.' || n.size() < 5 || n.compare(n.size() - 4, 4, ".lua") != 0)
       continue;
+    if (n.size() > 9 && n.compare(n.size() - 9, 9, "_test.lua") == 0) continue;
     names.push_back(std::move(n));
   }
   closedir(d);

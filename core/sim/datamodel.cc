@@ -193,4 +193,30 @@ std::span<const Parameter> DataModel::under(std::string_view prefix) const {
   return {lo, hi};
 }
 
+void DataModel::set(const std::string& name, const std::string& value, const std::string& type) {
+  if (starts_with(name, "DeviceID.")) {
+    std::string_view field = std::string_view(name).substr(9);
+    if (field == "Manufacturer") device_id_.manufacturer = value;
+    if (field == "OUI") device_id_.oui = value;
+    if (field == "ProductClass") device_id_.product_class = value;
+    if (field == "SerialNumber") device_id_.serial_number = value;
+    return;
+  }
+  auto it = std::lower_bound(params_.begin(), params_.end(), name,
+                             [](const Parameter& p, std::string_view n) { return p.name < n; });
+  if (it == params_.end() || it->name != name) {
+    Parameter p;
+    p.name = name;
+    p.type = type.empty() ? "string" : type;
+    it = params_.insert(it, std::move(p));
+  }
+  it->value = value;
+  if (!type.empty()) it->type = type;
+  for (auto& pv : inform_) {
+    if (pv.name != name) continue;
+    pv.value = value;
+    pv.type = it->type;
+  }
+}
+
 }  // namespace luacs::sim

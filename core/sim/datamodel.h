@@ -47,6 +47,11 @@ class DataModel {
   std::span<const Parameter> under(std::string_view prefix) const;
   const std::vector<Parameter>& all() const { return params_; }
 
+  // Gives a parameter another value (and, unless `type` is empty, type),
+  // adding it when the CSV has none; DeviceID.* names change the DeviceId.
+  // A test's own device: "the same router, on an older firmware".
+  void set(const std::string& name, const std::string& value, const std::string& type = "");
+
   // The parameters a CPE of this root always puts in its Inform, in order,
   // with the CSV's values and types; those missing from the CSV are skipped.
   const std::vector<soap::ParameterValue>& inform_parameters() const { return inform_; }
