@@ -68,8 +68,10 @@ int check_policy(const std::string& dir, const luacs::lua::Limits& limits) {
     std::fprintf(stderr, "%s\n", r.error.c_str());
     return 1;
   }
-  std::printf("%s: ok (%zu files; hooks: %s; tasks: %s)\n", dir.c_str(), r.policy->files.size(),
-              join(r.policy->hooks).c_str(), join(r.policy->tasks).c_str());
+  const std::string jobs =
+      r.policy->jobs.empty() ? std::string() : "; jobs: " + join(r.policy->jobs);
+  std::printf("%s: ok (%zu files; hooks: %s%s; tasks: %s)\n", dir.c_str(), r.policy->files.size(),
+              join(r.policy->hooks).c_str(), jobs.c_str(), join(r.policy->tasks).c_str());
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "lua/bind_dev.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <set>
 #include <string>
@@ -153,17 +154,51 @@ int dev_params(lua_State* L) {
   return 1;
 }
 
+// A summary field keeps its Lua type as the xsd type of its parameter:
+// integer "int", float "double", boolean "boolean", anything else "string".
+// nullptr for a value a summary cannot hold (a table, a function).
+const char* summary_type(lua_State* L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+      return "boolean";
+    case LUA_TNUMBER:
+      return lua_isinteger(L, idx) ? "int" : "double";
+    case LUA_TSTRING:
+      return "string";
+    default:
+      return nullptr;
+  }
+}
+
+// A stored summary field back as the Lua value it was written as.
+void push_summary_value(lua_State* L, const device::StoredParameter& p) {
+  const std::string& v = p.value;
+  if (p.type == "boolean" && (v == "true" || v == "false")) {
+    lua_pushboolean(L, v == "true");
+    return;
+  }
+  if ((p.type == "int" || p.type == "unsignedInt" || p.type == "double") &&
+      lua_stringtonumber(L, v.c_str()) == v.size() + 1)
+    return;
+  lua_pushlstring(L, v.data(), v.size());
+}
+
 int dev_summary(lua_State* L) {
   Run::Impl* r = self(L);
   static const std::string kPrefix = "Summary.";
   if (lua_isnoneornil(L, 2)) {
     // The stored fields, then this session's (an Inform never carries any).
-    lua_createtable(L, 0, 8);
-    r->view.each(kPrefix, false, [L](const std::string& name, const std::string& value) {
+    std::vector<std::string> names;
+    r->view.each(kPrefix, false,
+                 [&names](const std::string& name, const std::string&) { names.push_back(name); });
+    lua_createtable(L, 0, static_cast<int>(names.size()));
+    for (const auto& name : names) {
+      const device::StoredParameter* p = r->view.known(name);
+      if (!p) continue;
       lua_pushlstring(L, name.data() + kPrefix.size(), name.size() - kPrefix.size());
-      lua_pushlstring(L, value.data(), value.size());
+      push_summary_value(L, *p);
       lua_rawset(L, -3);
-    });
+    }
     return 1;
   }
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -174,9 +209,11 @@ int dev_summary(lua_State* L) {
     std::string key = lua_tostring(L, -2);
     if (key.empty() || key.size() > 64 || key.find('.') != std::string::npos)
       luaL_error(L, "dev:summary: '%s' is not a summary key", key.c_str());
+    const char* type = summary_type(L, -1);
+    if (!type) luaL_error(L, "dev:summary: '%s' is a %s", key.c_str(), luaL_typename(L, -1));
     size_t len = 0;
     const char* v = luaL_tolstring(L, -1, &len);
-    soap::ParameterValue p{kPrefix + key, std::string(v, std::min<size_t>(len, 4096)), "string"};
+    soap::ParameterValue p{kPrefix + key, std::string(v, std::min<size_t>(len, 4096)), type};
     lua_pop(L, 2);
     r->view.remember(std::move(p), now);
   }
@@ -296,6 +333,12 @@ int dev_index(lua_State* L) {
   if (key == "serial") return str(in.device_id.serial_number);
   if (key == "manufacturer") return str(in.device_id.manufacturer);
   if (key == "root") return str(r->view.root());
+  if (key == "is_mikrotik") {
+    std::string m = in.device_id.manufacturer;
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    lua_pushboolean(L, m == "mikrotik");
+    return 1;
+  }
   if (key == "ip") return str(util::address_of(r->ctx.peer));
   const device::Device* d = r->view.stored();
   if (key == "is_new") {

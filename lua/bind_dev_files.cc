@@ -66,11 +66,25 @@ int push_file(lua_State* L, Run::Impl* r, const ServedFile& f, soap::Download d)
 
 // What a push needs before it publishes anything: a coroutine that may
 // wait, the service, and a URL for the CPE to fetch from.
-void need_files(lua_State* L, Run::Impl* r, bool service, const char* what) {
+// An error of the set-up, not of the policy code: "" when none.
+std::string need_files(lua_State* L, Run::Impl* r, bool service, const char* what) {
   need_yield(L, what);
-  if (!service) luaL_error(L, "dev:%s: no file server in this process", what);
+  if (!service) return std::string("dev:") + what + ": no file server in this process";
   if (r->files_base().empty())
-    luaL_error(L, "dev:%s: no file server URL known ([files] url)", what);
+    return std::string("dev:") + what + ": no file server URL known ([files] url)";
+  return {};
+}
+
+// The `nil, fault` of a push that failed on the ACS side (nothing sent):
+// fault.code 0, fault.string the reason.
+int not_sent(lua_State* L, const std::string& why) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, 0);
+  lua_setfield(L, -2, "code");
+  lua_pushlstring(L, why.data(), why.size());
+  lua_setfield(L, -2, "string");
+  return 2;
 }
 
 int dev_alter(lua_State* L) {
@@ -86,7 +100,8 @@ int dev_alter(lua_State* L) {
   soap::Download d;
   d.file_type = "3 Vendor Configuration File";
   d.delay_seconds = opt_uint(L, 3, "delay");
-  need_files(L, r, r->files && r->files->publish_alter, "alter");
+  if (auto why = need_files(L, r, r->files && r->files->publish_alter, "alter"); !why.empty())
+    return not_sent(L, why);
   ServedFile f = r->files->publish_alter(r->device_id(), std::string(script, len), name);
   d.command_key = command_key.value_or("alter-" + f.sha256.substr(0, 8));
   d.target_file_name = f.name;
@@ -110,8 +125,7 @@ int dev_upgrade(lua_State* L) {
     if (l.rfind("http://", 0) != 0 && l.rfind("https://", 0) != 0) {
       std::string path = r->files && r->files->path_of ? r->files->path_of(l) : std::string();
       if (path.empty())
-        return luaL_error(L, "dev:upgrade: no file '%s' on the file server ([files] dir)",
-                          l.c_str());
+        return not_sent(L, "dev:upgrade: no file '" + l + "' on the file server ([files] dir)");
       url = r->files_base() + path;
     }
     if (l.find("tr069-client") != std::string::npos) client = true;
@@ -125,7 +139,8 @@ int dev_upgrade(lua_State* L) {
   soap::Download d;
   d.file_type = "1 Firmware Upgrade Image";
   d.delay_seconds = opt_uint(L, 2, "delay");
-  need_files(L, r, r->files && r->files->publish_manifest, "upgrade");
+  if (auto why = need_files(L, r, r->files && r->files->publish_manifest, "upgrade"); !why.empty())
+    return not_sent(L, why);
   ServedFile f = r->files->publish_manifest(urls);
   d.command_key =
       command_key.value_or("upgrade-" + (version.empty() ? f.sha256.substr(0, 8) : version));

@@ -2,6 +2,7 @@
 // Inform's ParameterList as `inform.params`) and the `tc` table of
 // on_transfer_complete (docs/policy-api.md §5). On the worker thread of the
 // session.
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -67,6 +68,33 @@ int params_len(lua_State* L) {
   return 1;
 }
 
+// inform:has_event(code): the Inform carries the event `code`, compared
+// without regard to letter case ("1 Boot" is "1 BOOT").
+int inform_has_event(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  size_t len = 0;
+  const char* code = luaL_checklstring(L, 2, &len);
+  auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::toupper(static_cast<unsigned char>(a[i])) !=
+          std::toupper(static_cast<unsigned char>(b[i])))
+        return false;
+    return true;
+  };
+  bool found = false;
+  if (lua_getfield(L, 1, "events") == LUA_TTABLE) {
+    for (lua_Integer i = 1; !found && lua_rawgeti(L, -1, i) == LUA_TSTRING; ++i) {
+      size_t elen = 0;
+      const char* e = lua_tolstring(L, -1, &elen);
+      found = same({e, elen}, {code, len});
+      lua_pop(L, 1);
+    }
+  }
+  lua_pushboolean(L, found);
+  return 1;
+}
+
 const luaL_Reg kParamsMethods[] = {
     {"__index", safe<"inform.params", params_index>},
     {"__pairs", safe<"inform.params", params_pairs>},
@@ -119,6 +147,8 @@ void push_inform(lua_State* L, Run::Impl& r) {
   lua_setfield(L, -2, "retry_count");
   lua_pushlstring(L, in.current_time.data(), in.current_time.size());
   lua_setfield(L, -2, "current_time");
+  lua_pushcfunction(L, (safe<"inform:has_event", inform_has_event>));
+  lua_setfield(L, -2, "has_event");
   lua_pushvalue(L, -1);
   r.inform_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

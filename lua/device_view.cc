@@ -39,7 +39,7 @@ void DeviceView::learn(const soap::ParameterValue& p) {
 
 bool DeviceView::remember(soap::ParameterValue p, device::Time now) {
   const device::StoredParameter* k = known(p.name);
-  if (k && k->value == p.value) return false;
+  if (k && k->value == p.value && k->type == p.type) return false;
   learn(p);
   result_->parameters.emplace_back(std::move(p), now);
   return true;

@@ -58,6 +58,7 @@ struct Policy {
   std::vector<SourceFile> files;
   std::vector<std::string> hooks;     // the hooks it defines, e.g. "on_inform"
   std::vector<std::string> tasks;     // the names in its `tasks` table
+  std::vector<std::string> jobs;      // its luacs.job names, in run order ("wifi (off)")
   std::vector<std::string> warnings;  // "file:line: ..." (misspelt hooks, redefinitions)
   std::chrono::system_clock::time_point loaded_at{};
 };

@@ -81,7 +81,7 @@ CheckResult check(const std::string& dir, const Limits& limits) {
     return r;
   }
   std::string error;
-  auto st = State::load(p->files, 0, limits, &error, &p->warnings, &p->hooks, &p->tasks);
+  auto st = State::load(p->files, 0, limits, &error, &p->warnings, &p->hooks, &p->tasks, &p->jobs);
   r.warnings = p->warnings;
   if (!st) {
     r.error = error;

@@ -101,29 +101,47 @@ void Run::Impl::single(const std::shared_ptr<Call>& c, soap::Body body) {
 
 // ---- running hooks and tasks ----
 
+// One invocation of hook `h`: the global hook, then each job's function.
+void Run::Impl::plan_hook(Hook h, Job::Kind kind, size_t index) {
+  bool first = true;
+  auto add = [&](int job) {
+    Job j;
+    j.kind = kind;
+    j.index = index;
+    j.job = job;
+    j.first = first;
+    first = false;
+    jobs.push_back(std::move(j));
+  };
+  if (st->hook(h) != LUA_NOREF) add(-1);
+  for (size_t k = 0; k < st->jobs(h).size(); ++k) add(static_cast<int>(k));
+}
+
 void Run::Impl::plan() {
   planned_ = true;
-  if (st->hook(kOnTransferComplete) != LUA_NOREF)
-    for (size_t i = 0; i < transfers.size(); ++i)
-      jobs.push_back({Job::Kind::kTransfer, i, {}, {}, {}});
-  if (st->hook(kOnEvent) != LUA_NOREF)
-    for (size_t i = 0; i < ctx.session->inform().events.size(); ++i)
-      jobs.push_back({Job::Kind::kEvent, i, {}, {}, {}});
-  if (st->hook(kOnInform) != LUA_NOREF) jobs.push_back({Job::Kind::kInform, 0, {}, {}, {}});
+  for (size_t i = 0; i < transfers.size(); ++i)
+    plan_hook(kOnTransferComplete, Job::Kind::kTransfer, i);
+  for (size_t i = 0; i < ctx.session->inform().events.size(); ++i)
+    plan_hook(kOnEvent, Job::Kind::kEvent, i);
+  plan_hook(kOnInform, Job::Kind::kInform, 0);
+}
+
+Hook Run::Impl::hook_of() const {
+  switch (job_.kind) {
+    case Job::Kind::kTransfer:
+      return kOnTransferComplete;
+    case Job::Kind::kEvent:
+      return kOnEvent;
+    default:
+      return kOnInform;
+  }
 }
 
 std::string Run::Impl::job_name() const {
-  switch (job_.kind) {
-    case Job::Kind::kTransfer:
-      return kHookNames[kOnTransferComplete];
-    case Job::Kind::kEvent:
-      return kHookNames[kOnEvent];
-    case Job::Kind::kInform:
-      return kHookNames[kOnInform];
-    case Job::Kind::kTask:
-      return "tasks." + job_.function;
-  }
-  return "?";
+  if (job_.kind == Job::Kind::kTask) return "tasks." + job_.function;
+  std::string hook = kHookNames[hook_of()];
+  if (job_.job < 0) return hook;
+  return "job " + st->jobs(hook_of())[static_cast<size_t>(job_.job)].name + " " + hook;
 }
 
 // Starts the next job; false when it could not start (reported).
@@ -138,15 +156,18 @@ bool Run::Impl::start(Job j) {
     co_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   int nargs = 0;
+  int fn = job_.kind == Job::Kind::kTask ? LUA_NOREF
+           : job_.job < 0                ? st->hook(hook_of())
+                                         : st->jobs(hook_of())[static_cast<size_t>(job_.job)].ref;
   switch (job_.kind) {
     case Job::Kind::kTransfer:
-      lua_rawgeti(co_, LUA_REGISTRYINDEX, st->hook(kOnTransferComplete));
+      lua_rawgeti(co_, LUA_REGISTRYINDEX, fn);
       push_dev(co_, *this);
       push_transfer(co_, transfers[job_.index]);
       nargs = 2;
       break;
     case Job::Kind::kEvent: {
-      lua_rawgeti(co_, LUA_REGISTRYINDEX, st->hook(kOnEvent));
+      lua_rawgeti(co_, LUA_REGISTRYINDEX, fn);
       push_dev(co_, *this);
       const auto& code = ctx.session->inform().events[job_.index].code;
       lua_pushlstring(co_, code.data(), code.size());
@@ -155,7 +176,7 @@ bool Run::Impl::start(Job j) {
       break;
     }
     case Job::Kind::kInform:
-      lua_rawgeti(co_, LUA_REGISTRYINDEX, st->hook(kOnInform));
+      lua_rawgeti(co_, LUA_REGISTRYINDEX, fn);
       push_dev(co_, *this);
       push_inform(co_, *this);
       nargs = 2;
@@ -179,7 +200,7 @@ bool Run::Impl::start(Job j) {
       break;
     }
   }
-  st->begin_call();
+  if (job_.first) st->begin_call();
   manager->hook_calls.fetch_add(1, std::memory_order_relaxed);
   return resume(nargs);
 }
@@ -247,6 +268,10 @@ void Run::Impl::finish_failed(const std::string& msg) {
     log::warn("policy error hook=" + hook + " generation=" + std::to_string(st->generation()) +
               " device=" + device_id() + ": " + msg);
   nlohmann::json detail = {{"hook", hook}, {"generation", st->generation()}};
+  if (job_.kind != Job::Kind::kTask && job_.job >= 0) {
+    detail["hook"] = kHookNames[hook_of()];
+    detail["job"] = st->jobs(hook_of())[static_cast<size_t>(job_.job)].name;
+  }
   add_fault(hook + ": " + msg, util::json_text(detail));
   auto done = std::move(job_.done);
   release();
@@ -267,6 +292,8 @@ Run::Step Run::Impl::advance() {
     }
     if (next_job_ == jobs.size()) return Step::kIdle;
     Job j = std::move(jobs[next_job_++]);
+    // A budget exceeded by the global hook or a job stops the whole hook.
+    if (!j.first && st->tripped()) continue;
     if (start(std::move(j))) return Step::kWaiting;
   }
 }

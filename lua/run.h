@@ -56,6 +56,12 @@ struct Run::Impl {
   struct Job {
     enum class Kind { kTransfer, kEvent, kInform, kTask } kind = Kind::kInform;
     size_t index = 0;  // transfer or event
+    // A hook call: -1 the global hook, else the index of a job in
+    // State::jobs(hook). The calls of one hook invocation (the global hook,
+    // then each job) share one budget: `first` starts it, and once it is
+    // exceeded the rest are skipped.
+    int job = -1;
+    bool first = true;
     std::string function, args;
     TaskDone done;
   };
@@ -91,6 +97,8 @@ struct Run::Impl {
 
  private:
   void plan();
+  void plan_hook(Hook h, Job::Kind kind, size_t index);
+  Hook hook_of() const;
   std::string job_name() const;
   bool start(Job j);
   bool resume(int nargs);

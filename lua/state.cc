@@ -36,6 +36,16 @@ size_t distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+}  // namespace
+
+std::string closest_hook(std::string_view name) {
+  for (const char* h : kHookNames)
+    if (name != h && distance(name, h) <= 2) return h;
+  return {};
+}
+
+namespace {
+
 // "policies/default/x.lua:12" for the function on top of the stack.
 std::string where_defined(lua_State* L) {
   lua_Debug ar;
@@ -199,8 +209,8 @@ State::~State() {
 }
 
 bool State::has_hooks() const {
-  for (int r : hooks_)
-    if (r != LUA_NOREF) return true;
+  for (int h = 0; h < kHookCount; ++h)
+    if (hooks_[h] != LUA_NOREF || !jobs_[h].empty()) return true;
   return false;
 }
 
@@ -240,6 +250,7 @@ void State::open_sandbox() {
   lua_pushcclosure(L, (safe<"setmetatable", l_setmetatable>), 1);
   lua_setglobal(L, "setmetatable");
   open_luacs(L, generation_);
+  open_jobs(L);
 
   lua_newtable(L);
   lua_setglobal(L, "tasks");
@@ -248,8 +259,8 @@ void State::open_sandbox() {
 std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_t generation,
                                    const Limits& limits, std::string* error,
                                    std::vector<std::string>* warnings,
-                                   std::vector<std::string>* hooks,
-                                   std::vector<std::string>* tasks) {
+                                   std::vector<std::string>* hooks, std::vector<std::string>* tasks,
+                                   std::vector<std::string>* jobs) {
   std::shared_ptr<State> s(new State());
   s->generation_ = generation;
   s->limits_ = limits;
@@ -266,6 +277,7 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
 
   // Where each hook was last defined, to warn about redefinitions.
   std::array<std::string, kHookCount> defined_at;
+  s->loading = true;
   for (const auto& f : files) {
     if (luaL_loadbufferx(L, f.text.data(), f.text.size(), ("@" + f.name).c_str(), "t") != LUA_OK) {
       *error = lua_tostring(L, -1);
@@ -288,10 +300,38 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
     }
   }
 
+  s->loading = false;
+  lua_pushcfunction(L, finish_settings);
+  if (int rc = s->pcall_budgeted(0, 0); rc != LUA_OK) {
+    *error = error_of(L, rc);
+    return nullptr;
+  }
+
+  // The jobs (luacs.job), in order: per hook, the functions to call.
+  push_jobs(L);
+  for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; ++i) {
+    lua_getfield(L, -1, "name");
+    std::string name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    bool any = false;
+    for (int h = 0; h < kHookCount; ++h) {
+      if (lua_getfield(L, -1, kHookNames[h]) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        continue;
+      }
+      s->jobs_[h].push_back({name, luaL_ref(L, LUA_REGISTRYINDEX)});
+      any = true;
+    }
+    if (jobs) jobs->push_back(any ? name : name + " (off)");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+
   for (int h = 0; h < kHookCount; ++h) {
     lua_getglobal(L, kHookNames[h]);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
+      if (hooks && !s->jobs_[h].empty()) hooks->push_back(kHookNames[h]);
       continue;
     }
     if (!lua_isfunction(L, -1)) {
@@ -331,13 +371,8 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
       if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1) && !lua_iscfunction(L, -1)) {
         std::string name = lua_tostring(L, -2);
         bool is_hook = false;
-        std::string closest;
-        for (const char* h : kHookNames) {
-          if (name == h)
-            is_hook = true;
-          else if (distance(name, h) <= 2)
-            closest = h;
-        }
+        for (const char* h : kHookNames) is_hook |= name == h;
+        std::string closest = closest_hook(name);
         if (!is_hook && (!closest.empty() || name.rfind("on_", 0) == 0)) {
           std::string msg = where_defined(L) + ": global function '" + name + "' is not a hook";
           if (!closest.empty()) msg += " (did you mean " + closest + "?)";

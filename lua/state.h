@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -21,6 +22,23 @@ namespace luacs::lua {
 enum Hook { kOnTransferComplete, kOnEvent, kOnInform, kHookCount };
 extern const std::array<const char*, kHookCount> kHookNames;
 
+// The hook `name` is closest to (a likely misspelling), or "".
+std::string closest_hook(std::string_view name);
+
+// bind_jobs.cc: luacs.job and luacs.settings and the global `settings`,
+// into a new state; finish_settings (a lua_CFunction, run protected once
+// every file has run) merges the overrides into each settings section;
+// push_jobs pushes the list of registered job specs, in order.
+void open_jobs(lua_State* L);
+int finish_settings(lua_State* L);
+void push_jobs(lua_State* L);
+
+// One job's function for one hook (luacs.job).
+struct JobHook {
+  std::string name;
+  int ref = LUA_NOREF;
+};
+
 class State {
  public:
   // Builds a sandboxed state, runs every file of `files` in it and resolves
@@ -30,7 +48,8 @@ class State {
                                      const Limits& limits, std::string* error,
                                      std::vector<std::string>* warnings = nullptr,
                                      std::vector<std::string>* hooks = nullptr,
-                                     std::vector<std::string>* tasks = nullptr);
+                                     std::vector<std::string>* tasks = nullptr,
+                                     std::vector<std::string>* jobs = nullptr);
   ~State();
   State(const State&) = delete;
   State& operator=(const State&) = delete;
@@ -40,8 +59,11 @@ class State {
   lua_State* L() const { return L_; }
   uint64_t generation() const { return generation_; }
   const Limits& limits() const { return limits_; }
-  // Registry reference of a hook function, LUA_NOREF when absent.
+  // Registry reference of the global hook function, LUA_NOREF when absent.
   int hook(Hook h) const { return hooks_[h]; }
+  // The jobs' functions for a hook, in registration order (run after the
+  // global hook).
+  const std::vector<JobHook>& jobs(Hook h) const { return jobs_[h]; }
   bool has_hooks() const;
   bool has_tasks() const { return has_tasks_; }
   int tasks_ref() const { return tasks_ref_; }
@@ -64,6 +86,9 @@ class State {
   // line added when the message has none (memory errors).
   static std::string error_of(lua_State* co, int status);
 
+  // True while the policy files run (luacs.job and luacs.settings are
+  // refused at any other time).
+  bool loading = false;
   // The run whose hook is executing now (set by the engine around resumes):
   // a `dev` of another session is refused.
   const void* active_run = nullptr;
@@ -101,6 +126,7 @@ class State {
   uint64_t generation_ = 0;
   Limits limits_;
   std::array<int, kHookCount> hooks_{LUA_NOREF, LUA_NOREF, LUA_NOREF};
+  std::array<std::vector<JobHook>, kHookCount> jobs_;
   int tasks_ref_ = LUA_NOREF;
   bool has_tasks_ = false;
 

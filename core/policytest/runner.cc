@@ -220,7 +220,9 @@ int l_cpe(lua_State* L) {
   if (lua_istable(L, -1)) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      d->model.set(luaL_checkstring(L, -2), luaL_tolstring(L, -1, nullptr));
+      const std::string name = luaL_checkstring(L, -2);
+      const std::string value = luaL_tolstring(L, -1, nullptr);
+      d->model.set(name, value);
       lua_pop(L, 2);
     }
   }
@@ -445,7 +447,9 @@ int cpe_untag(lua_State* L) {
 // d:set(name, value): the device itself changes (a new firmware, a reset).
 int cpe_set(lua_State* L) {
   SimDevice& d = cpe_of(L);
-  d.model.set(luaL_checkstring(L, 2), luaL_tolstring(L, 3, nullptr));
+  const std::string name = luaL_checkstring(L, 2);
+  const std::string value = luaL_tolstring(L, 3, nullptr);
+  d.model.set(name, value);
   return 0;
 }
 

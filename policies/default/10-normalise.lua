@@ -10,6 +10,8 @@
 --   mac               see READ below, written AA:BB:CC:DD:EE:FF
 --   ssid              the first SSID
 --
+-- Settings: none. Stands alone: copy this file into any policy folder.
+--
 -- Cost: serial, software_version and wan_ip come from the Inform itself, so a
 -- periodic Inform of a known device costs no RPC. model, mac and ssid take a
 -- GetParameterValues: at most one dev:get per session, only on 0 BOOTSTRAP or
@@ -113,8 +115,8 @@ local function normalise(dev, inform)
   update = put(update, have, "wan_ip", wan_ip(inform, root))
 
   -- The rest: from what is known, else one dev:get when allowed.
-  local bootstrap = has_event(inform, "0 BOOTSTRAP")
-  local may_read = bootstrap or has_event(inform, "1 BOOT") or next(have) == nil
+  local bootstrap = inform:has_event("0 BOOTSTRAP")
+  local may_read = bootstrap or inform:has_event("1 BOOT") or next(have) == nil
   local wanted, want_fields
   for _, field in ipairs(read) do
     local key, names = field[1], field[2]
@@ -147,4 +149,4 @@ local function normalise(dev, inform)
   if update then dev:summary(update) end
 end
 
-job{ name = "normalise", on_inform = normalise }
+luacs.job{ name = "normalise", on_inform = normalise }

@@ -24,9 +24,26 @@
 --     and DeviceInfo.ProvisioningCode, as configured. The identity is only
 --     remembered: TR-098/TR-181 have no standard parameter for it.
 --
--- Settings: settings.adoption (see 00-settings.lua). A task's config may
--- override periodic_inform_interval, provisioning_code, ntp_servers and
--- dns_servers for one device.
+-- Settings: settings.adoption, defaults below; override single keys in a
+-- later file (settings.adoption.auto = true). A task's config may override
+-- periodic_inform_interval, provisioning_code, ntp_servers and dns_servers
+-- for one device. Stands alone: copy this file into any policy folder.
+
+local cfg = luacs.settings("adoption", {
+  -- true: adopt every new (or pending) device at once, with no operator.
+  auto = false,
+  -- Pushed on adoption (seconds). false: leave the device's own interval.
+  periodic_inform_interval = 3600,
+  -- Non-MikroTik devices: DeviceInfo.ProvisioningCode set on adoption
+  -- (unset: not set). MikroTik devices get a RouterOS script instead.
+  -- provisioning_code = "ISP-1",
+  -- MikroTik only, unset: leave as is. A list or a comma-separated string:
+  -- ntp_servers = { "0.pool.ntp.org", "1.pool.ntp.org" } -> /system ntp client
+  -- dns_servers = { "192.0.2.53" } -> /ip dns set servers=...
+  -- Failed provisioning pushes of one device before the job stops retrying
+  -- (the device keeps the tag provision_failed; tag it `adopt` to start over).
+  max_attempts = 3,
+})
 
 local CONFIG_KEYS = {
   periodic_inform_interval = true, provisioning_code = true,
@@ -61,7 +78,7 @@ end
 
 -- settings.adoption, with the device's own config on top.
 local function effective(config)
-  local base, out = settings.adoption or {}, {}
+  local base, out = cfg, {}
   for k in pairs(CONFIG_KEYS) do
     if config[k] ~= nil then out[k] = config[k] else out[k] = base[k] end
   end
@@ -139,10 +156,10 @@ local failed_in_session = setmetatable({}, { __mode = "k" })
 
 local function failed(dev, message)
   failed_in_session[dev] = true
-  local attempts = (tonumber(dev:summary().provision_attempts) or 0) + 1
+  local attempts = (dev:summary().provision_attempts or 0) + 1
   dev:untag("provisioned")
   dev:tag("provision_failed")
-  dev:summary{ provision_attempts = tostring(attempts) }
+  dev:summary{ provision_attempts = attempts }
   dev:fault(message .. " (attempt " .. attempts .. ")")
 end
 
@@ -153,7 +170,7 @@ local function provision(dev)
   local cfg = effective(remembered_config(dev))
 
   local ok, key, fault
-  if is_mikrotik(dev) then
+  if dev.is_mikrotik then
     -- dev:alter raises an error for a script it refuses (over 1 MiB): a failure too.
     ok, key, fault = pcall(dev.alter, dev, render_script(dev, identity, cfg))
     if not ok then fault = key; key = nil end
@@ -177,7 +194,7 @@ local function provision(dev)
     -- Applied later by the device; its TransferComplete settles it.
     dev:log("provisioning", identity, "pushed as", key)
   else
-    dev:summary{ provision_attempts = "0" }
+    dev:summary{ provision_attempts = 0 }
     dev:log("provisioned", identity)
   end
   return true, key
@@ -188,7 +205,7 @@ local function adopt(dev, identity, config)
   dev:summary{
     identity = identity,
     config = luacs.json_encode(config),
-    provision_attempts = "0",
+    provision_attempts = 0,
   }
   return provision(dev)
 end
@@ -202,14 +219,14 @@ local function on_inform(dev)
 
   if dev:has_tag("provision_failed") then
     if failed_in_session[dev] then return end  -- failed just now: next session
-    local attempts = tonumber(dev:summary().provision_attempts) or 0
-    if attempts < ((settings.adoption or {}).max_attempts or 0) then provision(dev) end
+    local attempts = dev:summary().provision_attempts or 0
+    if attempts < (cfg.max_attempts or 0) then provision(dev) end
     return
   end
 
   local pending = dev:has_tag("pending")
   if pending or dev.is_new or #dev:tags() == 0 then
-    if (settings.adoption or {}).auto then
+    if cfg.auto then
       adopt(dev, dev:summary().identity or dev.serial, remembered_config(dev))
     elseif not pending then
       dev:tag("pending")
@@ -233,7 +250,7 @@ local function on_transfer_complete(dev, tc)
   local key = tc.command_key or ""
   if key:sub(1, 6) ~= "alter-" or not dev:has_tag("provisioned") then return end
   if tc.ok then
-    dev:summary{ provision_attempts = "0" }
+    dev:summary{ provision_attempts = 0 }
     dev:log("configuration script", key, "applied")
   else
     failed(dev, string.format("configuration script %s failed: %s %s",
@@ -241,7 +258,7 @@ local function on_transfer_complete(dev, tc)
   end
 end
 
-job{
+luacs.job{
   name = "adoption",
   on_inform = on_inform,
   on_event = on_event,
@@ -254,6 +271,7 @@ job{
 -- serial number; config to the remembered one. Returns the identity and, for
 -- MikroTik, the command key of the pushed script; fails (task error) when
 -- the push is refused.
+tasks = tasks or {}
 function tasks.adopt(dev, args)
   args = args or {}
   local identity = args.identity

@@ -10,10 +10,10 @@
 -- "upgrade-<version>" in its first session after the reboot.
 --
 -- Tags:
---   UPGRADING       the manifest was sent; no new upgrade while it is set
---   UPGRADED        the TransferComplete reported success (or the Inform
+--   upgrading       the manifest was sent; no new upgrade while it is set
+--   upgraded        the TransferComplete reported success (or the Inform
 --                   shows the target version, when the TransferComplete got lost)
---   upgrade_failed  the device reported a failure, or stayed UPGRADING longer
+--   upgrade_failed  the device reported a failure, or stayed upgrading longer
 --                   than settings.firmware.give_up_after, or cannot be
 --                   upgraded (no architecture). Not retried: untag it to retry.
 --
@@ -28,6 +28,29 @@ local ARCH = "Device.DeviceInfo.X_MIKROTIK_ArchName"
 local VERSION = "Device.DeviceInfo.SoftwareVersion"
 local NONE = {}
 
+-- Settings: settings.firmware, defaults below; override single keys in a
+-- later file (settings.firmware.target = "7.15.3"). false switches off a
+-- knob that has a default (give_up_after = false: wait forever). Stands
+-- alone: copy this file into any policy folder.
+local fw = luacs.settings("firmware", {
+  -- RouterOS version to bring devices up to, e.g. "7.15.3". Unset: off.
+  -- Devices already at or above it are left alone (never a downgrade).
+  -- target = "7.15.3",
+  -- Where the CPE downloads the .npk files from: "<base_url>/<file>".
+  -- Unset: the files are served by luacs itself from [files] dir.
+  -- base_url = "https://fw.example.net/routeros",
+  -- Only devices with this tag are upgraded (roll out to a lab device, then
+  -- small groups, by tagging them). false: every MikroTik device.
+  only_tag = "upgrade",
+  -- function(version, arch) -> list of .npk file names, to replace the
+  -- built-in naming (package_files below), e.g. for x86/CHR or extra
+  -- packages such as wireless. Unset: the built-in naming.
+  -- file_names = function(version, arch) return { ... } end,
+  -- Seconds a device may stay upgrading without reaching the target before
+  -- it is tagged upgrade_failed. false: wait forever.
+  give_up_after = 24 * 3600,
+})
+
 -- The package files of one RouterOS version for one architecture. MikroTik
 -- names them differently in v6 and v7 (docs/cwmp-protocol.md §11), and
 -- always wants the tr069-client of the same version, or the device comes
@@ -37,7 +60,7 @@ local NONE = {}
 -- x86/CHR and extra packages (wireless, ...) differ: name them yourself with
 -- settings.firmware.file_names = function(version, arch) return {...} end.
 local function package_files(version, arch)
-  local custom = (settings.firmware or NONE).file_names
+  local custom = fw.file_names
   if custom then return custom(version, arch) end
   local major = tonumber(version:match("^%d+") or "")
   if not major then error("firmware: not a RouterOS version: " .. tostring(version)) end
@@ -55,7 +78,7 @@ end
 
 -- File names served by luacs ([files] dir), or URLs under base_url.
 local function links_for(files)
-  local base = (settings.firmware or NONE).base_url
+  local base = fw.base_url
   if base == nil or base == "" then return files end
   base = base:gsub("/+$", "")
   local links = {}
@@ -64,7 +87,7 @@ local function links_for(files)
 end
 
 local function give_up(dev, message)
-  dev:untag("UPGRADING")
+  dev:untag("upgrading")
   dev:tag("upgrade_failed")
   dev:fault(message)
 end
@@ -83,16 +106,14 @@ local function upgrade(dev, target)
     return nil, message
   end
 
-  dev:tag("UPGRADING")
-  dev:untag("UPGRADED")
-  dev:summary{ firmware_target = target, firmware_sent_at = tostring(os.time()) }
-  -- dev:upgrade raises an error for a link it cannot serve (no such file in
-  -- [files] dir): treat that like a refused push, so UPGRADING never sticks.
-  local ok, key, fault = pcall(dev.upgrade, dev,
-                               { links = links_for(package_files(target, arch)), version = target })
-  if not ok or not key then
-    local why = not ok and tostring(key)
-      or tostring(fault and fault.code) .. " " .. tostring(fault and fault.string)
+  dev:tag("upgrading")
+  dev:untag("upgraded")
+  dev:summary{ firmware_target = target, firmware_sent_at = os.time() }
+  -- nil, fault: the CPE refused, or a link cannot be served (no such file
+  -- in [files] dir); either way upgrading must not stick.
+  local key, fault = dev:upgrade{ links = links_for(package_files(target, arch)), version = target }
+  if not key then
+    local why = tostring(fault.code) .. " " .. tostring(fault.string)
     local message = "firmware: upgrade to " .. target .. " not sent: " .. why
     give_up(dev, message)
     return nil, message
@@ -101,18 +122,18 @@ local function upgrade(dev, target)
   return key
 end
 
--- A device tagged UPGRADING: done when it runs the version it was sent (the
+-- A device tagged upgrading: done when it runs the version it was sent (the
 -- TransferComplete may have been lost), failed when that takes too long.
 local function settle(dev, version)
   local s = dev:summary()
-  local target = s.firmware_target or (settings.firmware or NONE).target
+  local target = s.firmware_target or fw.target
   if target and luacs.version_compare(version, target) >= 0 then
-    dev:untag("UPGRADING")
-    dev:tag("UPGRADED")
+    dev:untag("upgrading")
+    dev:tag("upgraded")
     dev:log("firmware: running", version, "(no TransferComplete seen)")
     return
   end
-  local limit, sent_at = (settings.firmware or NONE).give_up_after, tonumber(s.firmware_sent_at)
+  local limit, sent_at = fw.give_up_after, tonumber(s.firmware_sent_at)
   if limit and sent_at and os.time() - sent_at > limit then
     give_up(dev, string.format("firmware: still %s, %ds after the upgrade to %s was sent",
                                version, os.time() - sent_at, tostring(target)))
@@ -120,10 +141,9 @@ local function settle(dev, version)
 end
 
 local function on_inform(dev)
-  local fw = settings.firmware or NONE
-  local upgrading = dev:has_tag("UPGRADING")
+  local upgrading = dev:has_tag("upgrading")
   if not fw.target and not upgrading then return end  -- the common case: off
-  if not is_mikrotik(dev) then return end
+  if not dev.is_mikrotik then return end
   local version = dev:param(VERSION)
   if not version then return end
 
@@ -137,7 +157,7 @@ end
 local function on_transfer_complete(dev, tc)
   local key = tc.command_key or ""
   if key:sub(1, 8) ~= "upgrade-" then return end
-  dev:untag("UPGRADING")
+  dev:untag("upgrading")
   if not tc.ok then
     dev:tag("upgrade_failed")
     dev:fault(string.format("firmware: %s failed: %s %s", key,
@@ -152,22 +172,23 @@ local function on_transfer_complete(dev, tc)
     return
   end
   dev:untag("upgrade_failed")
-  dev:tag("UPGRADED")
+  dev:tag("upgraded")
   dev:log("firmware:", key, "done, running", version)
 end
 
-job{ name = "firmware", on_inform = on_inform, on_transfer_complete = on_transfer_complete }
+luacs.job{ name = "firmware", on_inform = on_inform, on_transfer_complete = on_transfer_complete }
 
 -- "Upgrade now" for one device: args { version = "7.15.3" } (default: the
 -- target). Ignores only_tag and upgrade_failed; refuses a downgrade, a
--- non-MikroTik device and a device already UPGRADING.
+-- non-MikroTik device and a device already upgrading.
+tasks = tasks or {}
 function tasks.upgrade(dev, args)
-  local target = (args or NONE).version or (settings.firmware or NONE).target
+  local target = (args or NONE).version or fw.target
   if type(target) ~= "string" or not target:match("^%d+[%w.]*$") then
     error("tasks.upgrade: version must be a RouterOS version such as \"7.15.3\"")
   end
-  if not is_mikrotik(dev) then error("tasks.upgrade: not a MikroTik device") end
-  if dev:has_tag("UPGRADING") then error("tasks.upgrade: an upgrade is already under way") end
+  if not dev.is_mikrotik then error("tasks.upgrade: not a MikroTik device") end
+  if dev:has_tag("upgrading") then error("tasks.upgrade: an upgrade is already under way") end
   local version = dev:param(VERSION)
   if version and luacs.version_compare(version, target) >= 0 then
     error("tasks.upgrade: the device runs " .. version .. ", not older than " .. target)

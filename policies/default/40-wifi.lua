@@ -25,7 +25,15 @@
 -- Tag wifi_failed: the push failed (fault recorded); not retried until an
 -- operator removes the tag.
 
-local NONE = {}
+-- Settings: settings.wifi, defaults below; override single keys in a later
+-- file (settings.wifi.test_ssid = true). Stands alone: copy this file into
+-- any policy folder.
+local wifi = luacs.settings("wifi", {
+  -- true: every device gets the test SSID. false: only devices tagged wifi_test.
+  test_ssid = false,
+  -- MikroTik: the default-name of the wireless interface to configure.
+  mikrotik_interface = "wlan1",
+})
 
 local function test_ssid(mac)
   local hex = mac:gsub("[^%x]", "")
@@ -56,7 +64,6 @@ local function failed(dev, what, fault)
 end
 
 local function on_inform(dev, inform)
-  local wifi = settings.wifi or NONE
   if not wifi.test_ssid and not dev:has_tag("wifi_test") then return end  -- off
   if dev:has_tag("wifi_failed") then return end
 
@@ -64,15 +71,14 @@ local function on_inform(dev, inform)
   local ssid = s.mac and test_ssid(s.mac)
   if not ssid then return end  -- MAC not known yet (read on the next boot)
 
-  if is_mikrotik(dev) then
+  if dev.is_mikrotik then
     if s.ssid == ssid then return end
     local iface = wifi.mikrotik_interface or "wlan1"
     if not iface:match("^[%w_-]+$") then error("settings.wifi.mikrotik_interface: bad name " .. iface) end
     -- ssid is "test_" and five hex digits: nothing to quote.
     local script = string.format(
       '/interface wireless set [ find default-name=%s ] mode=ap-bridge ssid="%s" disabled=no\n', iface, ssid)
-    local ok, key, fault = pcall(dev.alter, dev, script, { command_key = "wifi-" .. ssid })
-    if not ok then key, fault = nil, { string = key } end
+    local key, fault = dev:alter(script, { command_key = "wifi-" .. ssid })
     if not key then return failed(dev, "script", fault) end
     dev:summary{ ssid = ssid }
     dev:log("wifi: test SSID", ssid, "pushed as", key)
@@ -81,7 +87,7 @@ local function on_inform(dev, inform)
 
   local values = values_for(dev.root, ssid)
   if not values then return end
-  local sent, fault = dev:set(values, { force = has_event(inform, "0 BOOTSTRAP") })
+  local sent, fault = dev:set(values, { force = inform:has_event("0 BOOTSTRAP") })
   if not sent then return failed(dev, "SetParameterValues", fault) end
   if s.ssid ~= ssid then dev:summary{ ssid = ssid } end
   if sent > 0 then dev:log("wifi: test SSID", ssid, "set") end
@@ -99,4 +105,4 @@ local function on_transfer_complete(dev, tc)
   failed(dev, "script " .. key, { code = tc.fault_code, string = tc.fault_string })
 end
 
-job{ name = "wifi", on_inform = on_inform, on_transfer_complete = on_transfer_complete }
+luacs.job{ name = "wifi", on_inform = on_inform, on_transfer_complete = on_transfer_complete }

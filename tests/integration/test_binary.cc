@@ -151,3 +151,38 @@ TEST(Binary, ASecondLuacsOnTheSamePortExitsNamingTheAddress) {
   EXPECT_EQ(first.stop(), 0);
   EXPECT_EQ(first.count("session device=001122-Box-ONE"), 8u) << first.log();
 }
+
+// `luacs test`: a policy's Lua tests run against simulated CPEs; a failing
+// expectation names its file:line and makes the exit status 1.
+TEST(Binary, LuacsTestPassesAGoodTestAndFailsABrokenOneWithItsFileAndLine) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("luacs-test-policytest-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "main.lua") << "function on_inform(dev)\n"
+                                     "  if dev.is_new then dev:tag(\"pending\") end\n"
+                                     "end\n";
+  std::ofstream(dir / "main_test.lua")
+      << "test(\"a new device is pending\", function()\n"
+         "  local d = cpe{ model = \"tr181\" }\n"
+         "  expect_eq(d:session{ events = {\"0 BOOTSTRAP\"} }.tags_added, {\"pending\"})\n"
+         "end)\n";
+  const std::string models = std::string(LUACS_SHARED_DIR) + "/corpus/datamodels";
+  RunResult ok = run_luacs({"test", dir.string(), "--models", models});
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  EXPECT_NE(ok.output.find("ok    a new device is pending"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("luacs test: 1 passed, 0 failed"), std::string::npos) << ok.output;
+
+  std::ofstream(dir / "broken_test.lua") << "test(\"expects the wrong tag\", function()\n"
+                                            "  local d = cpe{ model = \"tr098\" }\n"
+                                            "  local s = d:session{}\n"
+                                            "  expect_has(s.tags_added, \"provisioned\")\n"
+                                            "end)\n";
+  RunResult bad = run_luacs({"test", dir.string(), "--models", models});
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find((dir / "broken_test.lua").string() +
+                            ":4: expected \"provisioned\" in {\"pending\"}"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_NE(bad.output.find("luacs test: 1 passed, 1 failed"), std::string::npos) << bad.output;
+  std::filesystem::remove_all(dir);
+}

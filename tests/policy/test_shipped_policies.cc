@@ -287,12 +287,12 @@ TEST(Normalise, ADeviceWithoutModelNameIsSummarisedByItsProductClass) {
   EXPECT_EQ(summary(boot, "ssid"), "404 WiMAX Not Found");
 }
 
-// ---- the dispatcher (01-jobs.lua) ----
+// ---- jobs (luacs.job) ----
 
 TEST(Jobs, AJobErrorIsAFaultAndTheOtherJobsStillRun) {
   PolicyWorld w(default_policy_with({{"99-test.lua", R"(
-    job{ name = "broken", on_inform = function(dev) error("boom") end }
-    job{ name = "after", on_inform = function(dev) dev:tag("after-ran") end }
+    luacs.job{ name = "broken", on_inform = function(dev) error("boom") end }
+    luacs.job{ name = "after", on_inform = function(dev) dev:tag("after-ran") end }
   )"}}));
   auto d = w.device(corpus_model(kTr181));
   auto log = w.session(d, with(kBoot));
@@ -308,7 +308,7 @@ TEST(Jobs, AJobErrorIsAFaultAndTheOtherJobsStillRun) {
 TEST(Jobs, RegisteringANameAgainSwitchesTheJobOff) {
   PolicyWorld w(default_policy_with({{"99-test.lua", R"(
     settings.wifi.test_ssid = true
-    job{ name = "wifi" }
+    luacs.job{ name = "wifi" }
   )"}}));
   auto d = w.device(corpus_model(kTr181));
   auto log = w.session(d, with(kBoot));
@@ -693,21 +693,21 @@ TEST(Firmware, ATaggedMikroTikGetsTheUpgradeAndIsUpgraded) {
   ASSERT_NE(f, nullptr) << dl.url;
   EXPECT_EQ(f->bytes, kV7Manifest);
   EXPECT_EQ(f->content_type, "application/xml");
-  EXPECT_TRUE(has(log.result.tags_added, "UPGRADING"));
-  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "UPGRADING"}));
+  EXPECT_TRUE(has(log.result.tags_added, "upgrading"));
+  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "upgrading"}));
   EXPECT_EQ(stored_summary(d, "firmware_target"), "7.15.3");
 
-  // Still UPGRADING (the device is installing): nothing is sent again.
+  // Still upgrading (the device is installing): nothing is sent again.
   auto waiting = w.session(d, with(kPeriodic));
   EXPECT_TRUE(waiting.methods.empty());
-  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "UPGRADING"}));
+  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "upgrading"}));
 
   // Back after the reboot on 7.15.3, with the TransferComplete.
   upgraded_to(d, "7.15.3", "mipsbe");
   auto done = w.session(d, with_transfer(kUpgradeDone, "upgrade-7.15.3"));
   EXPECT_EQ(faults_of(done), "");
   EXPECT_EQ(done.count("Download"), 0u);
-  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "UPGRADED"}));
+  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgrade", "upgraded"}));
   EXPECT_EQ(stored_summary(d, "software_version"), "7.15.3");
   // Done: no more upgrades.
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
@@ -734,7 +734,7 @@ TEST(Firmware, OnlyTagNilUpgradesEveryMikroTikWithV6NamesUnderBaseUrl) {
       "       "
       "<link><url>https://fw.example.net/routeros/tr069-client-6.49.13-smips.npk</url></link>\n"
       "   </links>\n</upgrade>\n");
-  EXPECT_TRUE(tags(d).count("UPGRADING"));
+  EXPECT_TRUE(tags(d).count("upgrading"));
   // Not a MikroTik: never.
   auto tp = w.device(corpus_model(kTr181));
   EXPECT_EQ(w.session(tp, with(kBoot)).count("Download"), 0u);
@@ -803,7 +803,7 @@ TEST(Firmware, ALostTransferCompleteIsSettledByTheInform) {
   upgraded_to(d, "7.15.3", "arm");
   auto log = w.session(d, with(kBoot));  // no TransferComplete
   EXPECT_EQ(faults_of(log), "");
-  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "UPGRADED"}));
+  EXPECT_EQ(tags(d), (std::set<std::string>{"pending", "upgraded"}));
 }
 
 TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
@@ -813,7 +813,7 @@ TEST(Firmware, StuckUpgradingGivesUpAfterTheLimit) {
   ASSERT_EQ(w.session(d, with(kBoot)).count("Download"), 1u);
   // Within give_up_after: still waiting.
   EXPECT_TRUE(w.session(d, with(kPeriodic)).methods.empty());
-  EXPECT_TRUE(tags(d).count("UPGRADING"));
+  EXPECT_TRUE(tags(d).count("upgrading"));
   // Two days later.
   d.edit().parameters["Summary.firmware_sent_at"].value =
       std::to_string(std::time(nullptr) - 2 * 86400);
@@ -844,7 +844,7 @@ TEST(Firmware, TaskUpgradeIgnoresTheTagAndRefusesADowngrade) {
   EXPECT_EQ(
       task_result(log),
       (nlohmann::json{{"result", {{"version", "7.15.3"}, {"command_key", "upgrade-7.15.3"}}}}));
-  EXPECT_TRUE(tags(d).count("UPGRADING"));
+  EXPECT_TRUE(tags(d).count("upgrading"));
   // Already under way.
   auto again = w.session(d, with_task(kPeriodic, "upgrade", R"({"version": "7.15.3"})"));
   EXPECT_EQ(again.count("Download"), 0u);
