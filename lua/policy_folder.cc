@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 
 #include "lua/policy.h"
@@ -26,18 +27,21 @@ constexpr size_t kMaxFiles = 256;
 // Throws std::runtime_error("dir: ...") when the folder cannot be read or a
 // file is too large.
 std::vector<SourceFile> read_policy_dir(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
+  struct CloseDir {
+    void operator()(DIR* p) const { closedir(p); }
+  };
+  std::unique_ptr<DIR, CloseDir> d(opendir(dir.c_str()));
   if (!d)
     throw std::runtime_error(dir + ": cannot read the policy folder: " + std::strerror(errno));
   std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
+  while (dirent* e = readdir(d.get())) {
     std::string n = e->d_name;
     if (n.empty() || n[0] == '.' || n.size() < 5 || n.compare(n.size() - 4, 4, ".lua") != 0)
       continue;
     if (n.size() > 9 && n.compare(n.size() - 9, 9, "_test.lua") == 0) continue;
     names.push_back(std::move(n));
   }
-  closedir(d);
+  d.reset();
   std::sort(names.begin(), names.end());
   if (names.size() > kMaxFiles)
     throw std::runtime_error(dir + ": more than " + std::to_string(kMaxFiles) + " policy files");

@@ -37,7 +37,7 @@ void note_failure(ParamAnswers& a, const RpcOutcome& o) {
   if (cpe_fault(o)) {
     if (!a.fault) a.fault = o.fault;
   } else if (a.error.empty()) {
-    a.error = o.error;
+    a.error = o.error();
   }
 }
 

@@ -62,6 +62,39 @@ std::string_view to_string(EndReason r) {
   return "?";
 }
 
+std::string_view to_string(RpcOutcome::Error e) {
+  switch (e) {
+    case RpcOutcome::Error::kNone:
+      return "none";
+    case RpcOutcome::Error::kInvalidResponse:
+      return "invalid_response";
+    case RpcOutcome::Error::kNoResponse:
+      return "no_response";
+    case RpcOutcome::Error::kTimeout:
+      return "timeout";
+    case RpcOutcome::Error::kSessionEnded:
+      return "session_ended";
+    case RpcOutcome::Error::kRpcLimit:
+      return "rpc_limit";
+  }
+  return "?";
+}
+
+std::string RpcOutcome::error() const {
+  if (kind != Kind::kError) return {};
+  std::string s(to_string(why));
+  if (!detail.empty()) s += ": " + detail;
+  return s;
+}
+
+RpcOutcome RpcOutcome::failed(Error why, std::string detail) {
+  RpcOutcome o;
+  o.kind = Kind::kError;
+  o.why = why;
+  o.detail = std::move(detail);
+  return o;
+}
+
 Session::Session(std::string id, SessionLimits limits, SessionHandler* handler,
                  Clock::time_point now)
     : id_(std::move(id)), limits_(limits), handler_(handler), started_(now), last_activity_(now) {}
@@ -76,8 +109,8 @@ Clock::time_point Session::deadline() const {
 
 void Session::queue(soap::Body request, RpcCallback done) {
   if (ended()) {
-    RpcOutcome o;
-    o.error = "session_ended: " + std::string(to_string(end_reason_));
+    RpcOutcome o =
+        RpcOutcome::failed(RpcOutcome::Error::kSessionEnded, std::string(to_string(end_reason_)));
     if (done) done(o);
     return;
   }
@@ -229,19 +262,21 @@ Reply Session::on_response(const soap::Envelope& msg) {
 
   RpcOutcome outcome;
   if (msg.header.id && !msg.header.id->empty() && *msg.header.id != in_flight_id_) {
-    outcome.error =
-        "invalid_response: cwmp:ID " + *msg.header.id + " does not match " + in_flight_id_;
+    outcome = RpcOutcome::failed(RpcOutcome::Error::kInvalidResponse,
+                                 "cwmp:ID " + *msg.header.id + " does not match " + in_flight_id_);
   } else if (role == soap::Role::kFault) {
     outcome.kind = RpcOutcome::Kind::kCpeFault;
     outcome.fault = std::get<soap::Fault>(body);
   } else if (role == soap::Role::kEmpty) {
-    outcome.error = "no_response: empty POST instead of " + in_flight_name_ + "Response";
+    outcome = RpcOutcome::failed(RpcOutcome::Error::kNoResponse,
+                                 "empty POST instead of " + in_flight_name_ + "Response");
   } else if (soap::method_name(body) == soap::response_name(in_flight_name_)) {
     outcome.kind = RpcOutcome::Kind::kResponse;
     outcome.response = body;
   } else {
-    outcome.error = "invalid_response: expected " + in_flight_name_ + "Response, got " +
-                    std::string(soap::method_name(body));
+    outcome = RpcOutcome::failed(
+        RpcOutcome::Error::kInvalidResponse,
+        "expected " + in_flight_name_ + "Response, got " + std::string(soap::method_name(body)));
   }
 
   state_ = SessionState::kCpeTurn;
@@ -270,9 +305,9 @@ Reply Session::take_turn() {
     while (!queue_.empty()) {
       Pending p = std::move(queue_.front());
       queue_.pop_front();
-      RpcOutcome o;
-      o.error = "rpc_limit: more than " + std::to_string(limits_.max_rpcs) +
-                " ACS requests in one session";
+      RpcOutcome o = RpcOutcome::failed(
+          RpcOutcome::Error::kRpcLimit,
+          "more than " + std::to_string(limits_.max_rpcs) + " ACS requests in one session");
       finish(p, std::move(o));
     }
     end(EndReason::kCompleted, "rpc limit reached");
@@ -326,7 +361,7 @@ void Session::finish(Pending& p, RpcOutcome outcome) {
       rec.outcome = "fault " + std::to_string(outcome.fault.code);
       break;
     case RpcOutcome::Kind::kError:
-      rec.outcome = "error " + outcome.error.substr(0, outcome.error.find(':'));
+      rec.outcome = "error " + std::string(to_string(outcome.why));
       break;
   }
   rpcs_.push_back(std::move(rec));
@@ -345,10 +380,11 @@ void Session::end(EndReason why, std::string_view detail) {
   state_ = SessionState::kEnded;
   end_reason_ = why;
   end_detail_ = std::string(detail);
-  std::string reason = "session_ended: " + std::string(to_string(why));
+  const RpcOutcome ended_first =
+      RpcOutcome::failed(RpcOutcome::Error::kSessionEnded, std::string(to_string(why)));
   if (awaiting) {
-    RpcOutcome o;
-    o.error = why == EndReason::kTimeout ? "timeout" : reason;
+    RpcOutcome o =
+        why == EndReason::kTimeout ? RpcOutcome::failed(RpcOutcome::Error::kTimeout) : ended_first;
     Pending p = std::move(in_flight_);
     in_flight_ = Pending{};
     finish(p, std::move(o));
@@ -356,9 +392,7 @@ void Session::end(EndReason why, std::string_view detail) {
   while (!queue_.empty()) {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
-    RpcOutcome o;
-    o.error = reason;
-    finish(p, std::move(o));
+    finish(p, ended_first);
   }
   if (handler_) handler_->on_end(*this);
 }

@@ -41,16 +41,28 @@ struct RpcOutcome {
   enum class Kind {
     kResponse,  // the CPE answered; `response` holds it
     kCpeFault,  // the CPE answered with a SOAP fault; `fault` holds it
-    kError,     // no usable answer: see `error`
+    kError,     // no usable answer: `why` and `detail` say what happened
+  };
+  enum class Error {
+    kNone,
+    kInvalidResponse,  // an answer that is not this request's response
+    kNoResponse,       // an empty POST instead of the response
+    kTimeout,          // the session timed out waiting for it
+    kSessionEnded,     // the session ended before it was answered
+    kRpcLimit,         // over [limits] rpcs_per_session
   };
   Kind kind = Kind::kError;
   soap::Body response;
   soap::Fault fault;
-  // For kError: "invalid_response: ...", "timeout", "session_ended: ...",
-  // "rpc_limit", "no_response".
-  std::string error;
+  Error why = Error::kNone;
+  std::string detail;  // for kError: what exactly ("cwmp:ID 7 does not match 8")
   bool ok() const { return kind == Kind::kResponse; }
+  // For kError: "invalid_response: <detail>", "timeout", ... (logs, JSON).
+  std::string error() const;
+  static RpcOutcome failed(Error why, std::string detail = {});
 };
+// "invalid_response", "no_response", "timeout", "session_ended", "rpc_limit".
+std::string_view to_string(RpcOutcome::Error e);
 using RpcCallback = std::function<void(const RpcOutcome&)>;
 
 // What to send back on the HTTP connection.

@@ -148,7 +148,10 @@ class Worker {
 };
 
 // One TCP connection: HTTP framing, body streaming into the SOAP reader,
-// dispatch to the session engine.
+// dispatch to the session's driver. Admission (admission.h) and the move to
+// another worker (handover.h) have files of their own. Thread: the worker
+// that owns it; a connection that must move is rebuilt on the other worker
+// from a Handover, never touched across threads.
 class Connection final : public http::BodySink {
  public:
   Connection(Worker& w, evutil_socket_t fd, std::string peer);

@@ -139,7 +139,7 @@ std::string outcome_json(const cwmp::RpcOutcome& o) {
   json j = json::object();
   switch (o.kind) {
     case cwmp::RpcOutcome::Kind::kError:
-      j["error"] = o.error;
+      j["error"] = o.error();
       break;
     case cwmp::RpcOutcome::Kind::kCpeFault: {
       json f = {{"code", o.fault.code}, {"string", o.fault.string}};

@@ -92,6 +92,9 @@ struct Stats {
   bool available = false;
 };
 
+// Thread: the store's methods may be called from any thread (they queue
+// work for the store thread, which alone touches libpq); completions run
+// on the caller's loop through the Executor it passes.
 class Store {
  public:
   // Connects (blocking: start-up only, before any event loop runs), applies

@@ -37,10 +37,8 @@ RpcOutcome fault(uint32_t code, std::vector<soap::SetParameterValuesFault> liste
 }
 
 RpcOutcome error(std::string what) {
-  RpcOutcome o;
-  o.kind = RpcOutcome::Kind::kError;
-  o.error = std::move(what);
-  return o;
+  return RpcOutcome::failed(what == "timeout" ? RpcOutcome::Error::kTimeout
+                                              : RpcOutcome::Error::kRpcLimit);
 }
 
 // A CPE that knows every name but `unknown`: a GetParameterValues with any

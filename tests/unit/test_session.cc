@@ -231,7 +231,7 @@ TEST_F(Engine, MismatchedIdIsAnInvalidResponse) {
   EXPECT_EQ(r.status, 204);
   ASSERT_EQ(handler.outcomes.size(), 1u);
   EXPECT_EQ(handler.outcomes[0].kind, RpcOutcome::Kind::kError);
-  EXPECT_EQ(handler.outcomes[0].error.rfind("invalid_response", 0), 0u);
+  EXPECT_EQ(handler.outcomes[0].error().rfind("invalid_response", 0), 0u);
 }
 
 TEST_F(Engine, MissingIdInResponseIsAccepted) {
@@ -251,7 +251,7 @@ TEST_F(Engine, WrongResponseTypeIsAnInvalidResponse) {
   soap::Envelope out = parse(send(empty_post()).body);
   send(msg(soap::SetParameterValuesResponse{}, *out.header.id));
   ASSERT_EQ(handler.outcomes.size(), 1u);
-  EXPECT_NE(handler.outcomes[0].error.find("expected GetParameterValuesResponse"),
+  EXPECT_NE(handler.outcomes[0].error().find("expected GetParameterValuesResponse"),
             std::string::npos);
 }
 
@@ -262,7 +262,7 @@ TEST_F(Engine, EmptyPostInsteadOfResponse) {
   Reply r = send(empty_post());
   ASSERT_EQ(r.status, 200);  // the next RPC goes out
   EXPECT_TRUE(std::holds_alternative<soap::ScheduleInform>(parse(r.body).body));
-  EXPECT_EQ(handler.outcomes.at(0).error.rfind("no_response", 0), 0u);
+  EXPECT_EQ(handler.outcomes.at(0).error().rfind("no_response", 0), 0u);
 }
 
 TEST_F(Engine, GetRpcMethodsAsAcsRequest) {
@@ -383,7 +383,7 @@ TEST_F(Engine, IdleTimeoutTellsThePendingCaller) {
   EXPECT_TRUE(s->expired(t0 + limits.idle_timeout));
   s->abort(cwmp::EndReason::kTimeout, "idle");
   ASSERT_EQ(handler.outcomes.size(), 1u);
-  EXPECT_EQ(handler.outcomes[0].error, "timeout");
+  EXPECT_EQ(handler.outcomes[0].error(), "timeout");
   EXPECT_EQ(handler.ends, 1);
 }
 
@@ -409,7 +409,7 @@ TEST_F(Engine, RpcCapEndsTheSessionCleanly) {
   EXPECT_EQ(r.status, 204);
   ASSERT_EQ(handler.outcomes.size(), 3u);
   EXPECT_TRUE(handler.outcomes[1].ok());
-  EXPECT_EQ(handler.outcomes[2].error.rfind("rpc_limit", 0), 0u);
+  EXPECT_EQ(handler.outcomes[2].error().rfind("rpc_limit", 0), 0u);
 }
 
 TEST_F(Engine, QueueAfterEndCallsBackAtOnce) {

@@ -88,7 +88,6 @@ TEST(TaskRpc, OutcomesAsJson) {
   add.response = soap::AddObjectResponse{4, 0};
   EXPECT_EQ(nlohmann::json::parse(outcome_json(add))["instance"], 4);
 
-  cwmp::RpcOutcome err;
-  err.error = "timeout";
+  cwmp::RpcOutcome err = cwmp::RpcOutcome::failed(cwmp::RpcOutcome::Error::kTimeout);
   EXPECT_EQ(nlohmann::json::parse(outcome_json(err))["error"], "timeout");
 }
