@@ -38,20 +38,19 @@ bool in_use(const std::string& path) {
   return used;
 }
 
-// One client: read a line, answer, close once written.
+// One client: read a line, answer, close once written. Deleting it frees
+// (and closes) its connection.
 struct Client {
   ControlServer::Handler* handler;
-  bufferevent* bev;
+  loop::BufferEvent bev;
 };
 
 void on_written(bufferevent* bev, void* arg) {
   if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
-  bufferevent_free(bev);
   delete static_cast<Client*>(arg);
 }
 
-void on_event(bufferevent* bev, short, void* arg) {
-  bufferevent_free(bev);
+void on_event(bufferevent*, short, void* arg) {
   delete static_cast<Client*>(arg);
 }
 
@@ -104,12 +103,14 @@ ControlServer::~ControlServer() {
 
 void ControlServer::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr*, int, void* arg) {
   auto* self = static_cast<ControlServer*>(arg);
-  bufferevent* bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
-  if (!bev) {
+  loop::BufferEvent owned(
+      bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE));
+  if (!owned) {
     close(fd);
     return;
   }
-  auto* c = new Client{&self->handler_, bev};
+  bufferevent* bev = owned.get();
+  auto* c = new Client{&self->handler_, std::move(owned)};
   bufferevent_setcb(bev, on_read, nullptr, on_event, c);
   timeval t{10, 0};
   bufferevent_set_timeouts(bev, &t, &t);

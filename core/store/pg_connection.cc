@@ -310,27 +310,25 @@ void PgConnection::read_results() {
     return;
   }
   while (conn_ && current_ && !PQisBusy(conn_.get())) {
-    PGresult* r = PQgetResult(conn_.get());
+    PgResultPtr r(PQgetResult(conn_.get()));
     if (!r) {
       finish_current();
       send_next();
       continue;
     }
-    const ExecStatusType st = PQresultStatus(r);
+    const ExecStatusType st = PQresultStatus(r.get());
     if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
       if (current_error_.empty()) {
-        const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        current_error_ = first_line(primary ? primary : PQresultErrorMessage(r));
-        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char* primary = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
+        current_error_ = first_line(primary ? primary : PQresultErrorMessage(r.get()));
+        const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
         current_sqlstate_ = state ? state : "";
       }
-      PQclear(r);
     } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-      PQclear(r);
       lost("COPY is not supported on this connection");
       return;
     } else {
-      current_result_.reset(r);
+      current_result_ = std::move(r);
     }
   }
   if (conn_ && PQstatus(conn_.get()) == CONNECTION_BAD) {
