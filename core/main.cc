@@ -17,7 +17,7 @@
 #include "core/control/control.h"
 #include "core/files/catalog.h"
 #include "core/files/file_server.h"
-#include "core/files/mikrotik.h"
+#include "core/files/policy_files.h"
 #include "core/loop/loop.h"
 #include "core/policytest/runner.h"
 #include "core/server/server.h"
@@ -295,20 +295,12 @@ void App::start() {
   }
   // What the policy API generates for MikroTik devices (core/files/mikrotik),
   // published on the file server.
-  auto publish = [f = files_.get()](luacs::files::mikrotik::Generated g) {
-    luacs::lua::ServedFile served{"", g.name, g.sha256, g.bytes.size()};
-    served.path = f->publish(std::move(g.name), std::move(g.content_type), std::move(g.bytes),
-                             std::move(g.device_id));
-    return served;
-  };
   luacs::lua::FileServices services;
-  services.publish_alter = [publish](std::string_view device_id, std::string script,
-                                     const std::optional<std::string>& name) {
-    return publish(luacs::files::mikrotik::alter_script(device_id, std::move(script), name));
-  };
-  services.publish_manifest = [publish](const std::vector<std::string>& urls) {
-    return publish(luacs::files::mikrotik::upgrade_manifest(urls));
-  };
+  luacs::files::serve_mikrotik_files(
+      services, [f = files_.get()](luacs::files::mikrotik::Generated g) {
+        return f->publish(std::move(g.name), std::move(g.content_type), std::move(g.bytes),
+                          std::move(g.device_id));
+      });
   services.path_of = [f = files_.get()](std::string_view name) { return f->path_of(name); };
 
   server_->set_store(store_.get());

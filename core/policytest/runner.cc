@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/files/mikrotik.h"
+#include "core/files/policy_files.h"
 #include "core/policytest/sim_session.h"
 #include "core/util/log.h"
 
@@ -538,17 +538,9 @@ TestSummary run_tests(const TestOptions& opts, FILE* out) {
     return sum;
   }
   std::set<std::string> disk_files;
-  auto publish = [](files::mikrotik::Generated g) {
-    return lua::ServedFile{"/test/" + g.name, g.name, g.sha256, g.bytes.size()};
-  };
   lua::FileServices services;
-  services.publish_alter = [publish](std::string_view device_id, std::string script,
-                                     const std::optional<std::string>& name) {
-    return publish(files::mikrotik::alter_script(device_id, std::move(script), name));
-  };
-  services.publish_manifest = [publish](const std::vector<std::string>& urls) {
-    return publish(files::mikrotik::upgrade_manifest(urls));
-  };
+  files::serve_mikrotik_files(services,
+                              [](files::mikrotik::Generated g) { return "/test/" + g.name; });
   services.path_of = [&disk_files](std::string_view name) {
     return disk_files.count(std::string(name)) ? "/disk/" + std::string(name) : std::string();
   };

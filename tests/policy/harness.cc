@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "core/cwmp/device_id.h"
-#include "core/files/mikrotik.h"
+#include "core/files/policy_files.h"
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
 
@@ -97,20 +97,12 @@ PolicyWorld::PolicyWorld(const std::string& dir, lua::Limits limits)
 // The files the policy generates are built by the server's own code
 // (core/files/mikrotik) and kept in published_ instead of a file server.
 lua::FileServices PolicyWorld::file_services() {
-  auto publish = [this](files::mikrotik::Generated f) {
-    lua::ServedFile served{"/tok" + std::to_string(published_.size()) + "/" + f.name, f.name,
-                           f.sha256, f.bytes.size()};
-    published_[f.name] = {f.name, f.content_type, f.bytes, f.device_id};
-    return served;
-  };
   lua::FileServices s;
-  s.publish_alter = [publish](std::string_view device_id, std::string script,
-                              const std::optional<std::string>& name) {
-    return publish(files::mikrotik::alter_script(device_id, std::move(script), name));
-  };
-  s.publish_manifest = [publish](const std::vector<std::string>& urls) {
-    return publish(files::mikrotik::upgrade_manifest(urls));
-  };
+  files::serve_mikrotik_files(s, [this](files::mikrotik::Generated f) {
+    std::string path = "/tok" + std::to_string(published_.size()) + "/" + f.name;
+    published_[f.name] = {f.name, f.content_type, f.bytes, f.device_id};
+    return path;
+  });
   s.path_of = [this](std::string_view name) {
     auto it = disk_.find(std::string(name));
     return it == disk_.end() ? std::string() : it->second;
