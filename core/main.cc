@@ -19,6 +19,8 @@
 #include "core/files/file_server.h"
 #include "core/files/policy_files.h"
 #include "core/loop/loop.h"
+#include "core/nbi/api.h"
+#include "core/nbi/token_cli.h"
 #include "core/policytest/runner.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
@@ -40,6 +42,9 @@ void usage(FILE* out) {
       "                                     ../shared/corpus/datamodels)\n"
       "       luacs reload [-c FILE]        load the policy again into the running server\n"
       "       luacs status [-c FILE]        policy generation and counters of the running server\n"
+      "       luacs token [-c FILE] add NAME --role read|operate|admin [--scope-tag TAG]\n"
+      "       luacs token [-c FILE] list | revoke NAME\n"
+      "                                     API tokens (docs/nbi.md)\n"
       "       luacs check-config FILE       validate a configuration file and exit\n"
       "       luacs --version\n",
       out);
@@ -178,6 +183,21 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   return out;
 }
 
+// What `luacs status` says about the policy, for GET /policy.
+nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies) {
+  auto s = policies.status();
+  nlohmann::json j = {{"generation", s.generation},
+                      {"dir", s.dir},
+                      {"hooks", s.hooks},
+                      {"tasks", s.tasks},
+                      {"loads", s.reloads},
+                      {"load_failures", s.reload_failures},
+                      {"hook_calls", policies.hook_calls.load()},
+                      {"hook_errors", policies.hook_errors.load()}};
+  if (!s.last_error.empty()) j["last_error"] = s.last_error;
+  return j;
+}
+
 // The control socket's folder (var/) may not exist on a fresh checkout.
 void make_parent(const std::string& path) {
   auto slash = path.rfind('/');
@@ -205,6 +225,7 @@ class App {
  private:
   static void on_stop(evutil_socket_t sig, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
+  void start_api();
 
   luacs::config::Config cfg_;
   std::unique_ptr<luacs::store::Store> store_;
@@ -212,7 +233,9 @@ class App {
   luacs::files::Catalog catalog_;
   std::unique_ptr<luacs::files::FileServer> files_;
   std::unique_ptr<luacs::server::Server> server_;
+  std::unique_ptr<luacs::nbi::Api> api_;
   luacs::loop::Base base_;
+  std::unique_ptr<luacs::loop::Mailbox> main_mailbox_;
   luacs::loop::Event ev_int_, ev_term_, ev_hup_;
   std::unique_ptr<luacs::control::ControlServer> control_;
   int stop_signal_ = 0;
@@ -222,6 +245,7 @@ App::~App() {
   // New work stops first, then the parts it feeds; the store last, so that
   // it flushes whatever the sessions ended at stop left it.
   control_.reset();
+  if (api_) api_->stop();
   if (server_) server_->stop();
   if (files_) files_->stop();
   if (store_) store_->close();
@@ -236,6 +260,8 @@ void App::start() {
     luacs::util::ensure_not_listening(luacs::util::listen_addr(a.host, a.port));
   luacs::util::ensure_not_listening(
       luacs::util::listen_addr(cfg_.files_listen.host, cfg_.files_listen.port));
+  luacs::util::ensure_not_listening(
+      luacs::util::listen_addr(cfg_.nbi_listen.host, cfg_.nbi_listen.port));
 
   if (!cfg_.store_dsn.empty()) {
     luacs::store::Options opts;
@@ -311,9 +337,48 @@ void App::start() {
     if (i) where += ", ";
     where += cfg_.listen[i].host + ":" + std::to_string(server_->ports()[i]);
   }
+  start_api();
   luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
                    " workers; files on " + cfg_.files_listen.host + ":" +
-                   std::to_string(files_->port()));
+                   std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
+                   std::to_string(api_->port()));
+}
+
+// The northbound API (core/nbi), on its own thread; what it needs from the
+// running server it gets through these calls.
+void App::start_api() {
+  main_mailbox_ = std::make_unique<luacs::loop::Mailbox>(base_.get());
+  luacs::nbi::Services s;
+  s.in_session = [srv = server_.get()](const std::string& id) {
+    return srv->device_in_session(id);
+  };
+  if (store_) s.store_available = [st = store_.get()] { return st->available(); };
+  s.main = main_mailbox_->executor();
+  s.policy_status = [this] { return policy_status_json(*policies_); };
+  s.policy_reload = [this] {
+    auto answer = reload(*policies_, "API");
+    return nlohmann::json{{"ok", answer.rfind("ok", 0) == 0},
+                          {"answer", answer},
+                          {"generation", policies_->generation()}};
+  };
+  s.policy_check = [this](const std::string& dir) {
+    auto r = luacs::lua::check(dir, limits_of(cfg_));
+    nlohmann::json j = {{"ok", r.ok}, {"dir", dir}, {"warnings", r.warnings}};
+    if (!r.ok) j["error"] = r.error;
+    if (r.ok) {
+      auto& files = j["files"] = nlohmann::json::array();
+      for (const auto& f : r.policy->files) files.push_back(f.name);
+      j["hooks"] = r.policy->hooks;
+      j["tasks"] = r.policy->tasks;
+    }
+    return j;
+  };
+  api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));
+  try {
+    api_->start();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("API: ") + e.what());
+  }
 }
 
 std::string App::run() {
@@ -368,9 +433,12 @@ int main(int argc, char** argv) {
   std::string check_dir;      // check and test: the policy folder
   std::string models_dir;     // test: where cpe{ model = ... } looks
   std::optional<std::string> dsn_override;
+  std::vector<std::string> token_args;  // token: what follows it
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+    if (verb == "token" && a != "-c" && a != "--config" && a != "--store-dsn") {
+      token_args.push_back(a);
+    } else if ((a == "-c" || a == "--config") && i + 1 < argc) {
       config_path = argv[++i];
       config_given = true;
     } else if (a == "--store-dsn" && i + 1 < argc) {
@@ -380,7 +448,8 @@ int main(int argc, char** argv) {
       verb = a;
     } else if (a == "--models" && i + 1 < argc && verb == "test") {
       models_dir = argv[++i];
-    } else if ((a == "check" || a == "test" || a == "reload" || a == "status") && verb.empty()) {
+    } else if ((a == "check" || a == "test" || a == "reload" || a == "status" || a == "token") &&
+               verb.empty()) {
       verb = a;
     } else if ((verb == "check" || verb == "test") && check_dir.empty() && !a.empty() &&
                a[0] != '-') {
@@ -428,6 +497,8 @@ int main(int argc, char** argv) {
   }
   if (verb == "reload" || verb == "status") return control_command(cfg, verb);
   if (dsn_override) cfg.store_dsn = *dsn_override;
+  if (verb == "token")
+    return luacs::nbi::token_command(cfg.store_dsn, cfg.sql_dir, token_args, stdout, stderr);
 
   return serve(std::move(cfg));
 }

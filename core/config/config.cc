@@ -1,4 +1,5 @@
 #include "core/config/config.h"
+#include "core/util/net.h"
 #include "core/util/text.h"
 
 #include <arpa/inet.h>
@@ -207,8 +208,9 @@ bool is_device_id(std::string_view s) {
   return true;
 }
 
-constexpr std::string_view kSections[] = {"cwmp",   "limits", "auth",    "auth.devices", "store",
-                                          "policy", "files",  "control", "log"};
+constexpr std::string_view kSections[] = {"cwmp",    "limits",  "auth",  "auth.devices",
+                                          "store",   "policy",  "files", "nbi",
+                                          "metrics", "control", "log"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -414,6 +416,38 @@ const Key kKeys[] = {
      }},
     {"files", "dir", [](Parser& p, std::string_view v) { p.cfg.files_dir = std::string(v); }},
     {"files", "secret", [](Parser& p, std::string_view v) { p.cfg.files_secret = std::string(v); }},
+
+    {"nbi", "listen",
+     [](Parser& p, std::string_view v) {
+       const auto l = listen_list(v);
+       if (l.size() != 1 || l[0].tls) throw ValueError{"expected one address, host:port"};
+       p.cfg.nbi_listen = l[0];
+     }},
+    {"nbi", "db_connections",
+     [](Parser& p, std::string_view v) { p.cfg.nbi_db_connections = unsigned_in(v, 1, 64); }},
+    {"nbi", "max_body",
+     [](Parser& p, std::string_view v) { p.cfg.nbi_max_body = size_in(v, 1024, uint64_t{1} << 30); }},
+    {"nbi", "max_file_bytes",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_max_file_bytes = size_in(v, 1024, uint64_t{1} << 40);
+     }},
+    {"nbi", "online_window",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_online_window = duration_in(v, milliseconds{1000}, kDay * 365);
+     }},
+    {"nbi", "event_buffer",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_event_buffer = size_in(v, 4096, uint64_t{1} << 30);
+     }},
+    {"metrics", "allow",
+     [](Parser& p, std::string_view v) {
+       std::vector<std::string> out;
+       for (auto item : util::split_list(v)) {
+         if (!util::parse_cidr(item)) throw ValueError{"'" + std::string(item) + "' is not a CIDR (192.0.2.0/24, ::1/128)"};
+         out.emplace_back(item);
+       }
+       p.cfg.metrics_allow = std::move(out);
+     }},
 
     {"control", "socket",
      [](Parser& p, std::string_view v) { p.cfg.control_socket = std::string(v); }},

@@ -108,6 +108,18 @@ struct Config {
   std::string files_dir = "var/files";  // `dir`: firmware images and other files on disk
   std::string files_secret;  // `secret`: key of the URL tokens of files in `dir`; "" = random
 
+  // [nbi]: the northbound REST API (docs/nbi.md)
+  ListenAddress nbi_listen{"0.0.0.0", 7557, false};          // `listen`; port 0 = any free port
+  unsigned nbi_db_connections = 2;                           // its own PostgreSQL connections
+  uint64_t nbi_max_body = 1 << 20;                           // JSON bodies; larger -> 413
+  uint64_t nbi_max_file_bytes = uint64_t{4} << 30;           // PUT /files/{name}
+  std::chrono::milliseconds nbi_online_window{15 * 60'000};  // `online`: informed this recently
+  uint64_t nbi_event_buffer = 1 << 20;  // per /events client; a slower one is dropped
+
+  // [metrics]
+  // `allow`: CIDRs that may GET /metrics without a token (default loopback).
+  std::vector<std::string> metrics_allow{"127.0.0.0/8", "::1/128"};
+
   // [control]
   std::string control_socket = "var/luacs.sock";  // `socket`: `luacs reload` talks to it; "" = none
 

@@ -74,6 +74,9 @@ const std::vector<uint16_t>& Server::ports() const {
 const Stats& Server::stats() const {
   return impl_->shared.stats;
 }
+bool Server::device_in_session(const std::string& device_id) const {
+  return impl_->shared.directory.device_owner(device_id) >= 0;
+}
 unsigned Server::workers() const {
   return static_cast<unsigned>(impl_->workers.size());
 }

@@ -68,6 +68,8 @@ class Server {
   const std::vector<uint16_t>& ports() const;
   const Stats& stats() const;
   unsigned workers() const;
+  // Any thread: whether the device has a live session now.
+  bool device_in_session(const std::string& device_id) const;
 
  private:
   struct Impl;

@@ -30,6 +30,67 @@ std::string address_of(std::string_view peer) {
   return std::string(peer.substr(0, peer.rfind(':')));
 }
 
+std::optional<Cidr> parse_cidr(std::string_view text) {
+  Cidr c;
+  const auto slash = text.find('/');
+  const std::string host(text.substr(0, slash));
+  if (inet_pton(AF_INET, host.c_str(), c.addr) == 1) {
+    c.family = AF_INET;
+    c.bits = 32;
+  } else if (inet_pton(AF_INET6, host.c_str(), c.addr) == 1) {
+    c.family = AF_INET6;
+    c.bits = 128;
+  } else {
+    return std::nullopt;
+  }
+  if (slash != std::string_view::npos) {
+    const auto digits = text.substr(slash + 1);
+    unsigned bits = 0;
+    if (digits.empty() || digits.size() > 3) return std::nullopt;
+    for (const char ch : digits) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      bits = bits * 10 + static_cast<unsigned>(ch - '0');
+    }
+    if (bits > c.bits) return std::nullopt;
+    c.bits = bits;
+  }
+  return c;
+}
+
+bool Cidr::contains(const sockaddr* sa) const {
+  const unsigned char* a = nullptr;
+  if (sa->sa_family == AF_INET && family == AF_INET) {
+    a = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
+  } else if (sa->sa_family == AF_INET6) {
+    const auto* in6 = &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+    if (family == AF_INET6) {
+      a = in6->s6_addr;
+    } else if (IN6_IS_ADDR_V4MAPPED(in6)) {
+      a = in6->s6_addr + 12;
+    }
+  }
+  if (!a) return false;
+  const unsigned whole = bits / 8, rest = bits % 8;
+  if (std::memcmp(a, addr, whole) != 0) return false;
+  if (rest == 0) return true;
+  const unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (a[whole] & mask) == (addr[whole] & mask);
+}
+
+std::vector<std::string_view> split_list(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    auto item = s.substr(0, comma);
+    const auto first = item.find_first_not_of(" \t\r\n");
+    if (first != std::string_view::npos)
+      out.push_back(item.substr(first, item.find_last_not_of(" \t\r\n") - first + 1));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 ListenAddr listen_addr(const std::string& host, uint16_t port) {
   ListenAddr a;
   a.spec = host.find(':') != std::string::npos ? "[" + host + "]" : host;

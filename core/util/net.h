@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace luacs::util {
 
@@ -33,6 +35,20 @@ ListenAddr listen_addr(const std::string& host, uint16_t port);
 // the kernel would split the clients between the two. The check binds a probe socket without
 // SO_REUSEPORT, which the kernel refuses while any socket holds the address.
 void ensure_not_listening(const ListenAddr& a);
+
+// An address block: "127.0.0.0/8", "::1/128", "192.0.2.7" (a single host).
+struct Cidr {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char addr[16] = {};
+  unsigned bits = 0;
+  // Whether `sa` is inside the block (an IPv4-mapped IPv6 peer matches IPv4
+  // blocks).
+  bool contains(const sockaddr* sa) const;
+};
+std::optional<Cidr> parse_cidr(std::string_view text);
+
+// A comma-separated list, each entry trimmed; empty entries dropped.
+std::vector<std::string_view> split_list(std::string_view s);
 
 // The port a bound socket has.
 uint16_t bound_port(int fd);

@@ -22,6 +22,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 std::string with_test_defaults(std::string ini) {
   static std::atomic<int> n{0};
   if (ini.find("[files]") == std::string::npos) ini += "\n[files]\nlisten = 127.0.0.1:0\n";
+  if (ini.find("[nbi]") == std::string::npos) ini += "\n[nbi]\nlisten = 127.0.0.1:0\n";
   if (ini.find("[control]") == std::string::npos) {
     auto sock = std::filesystem::temp_directory_path() /
                 ("luacs-" + std::to_string(getpid()) + "-" + std::to_string(++n) + ".sock");
@@ -56,8 +57,16 @@ LuacsProcess::LuacsProcess(const std::string& ini, std::vector<std::string> extr
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::string text = log();
     auto at = text.find(listening);
-    if (at != std::string::npos && text.find(' ', at + listening.size()) != std::string::npos)
+    if (at != std::string::npos && text.find(' ', at + listening.size()) != std::string::npos) {
       port_ = static_cast<uint16_t>(std::stoi(text.substr(at + listening.size())));
+      const std::string api = "API on ";
+      if (auto a = text.find(api, at); a != std::string::npos) {
+        const auto colon = text.find_first_of(":\n", a + api.size());
+        const auto last_colon = text.rfind(':', text.find('\n', a));
+        if (colon != std::string::npos && last_colon != std::string::npos && last_colon > a)
+          api_port_ = static_cast<uint16_t>(std::stoi(text.substr(last_colon + 1)));
+      }
+    }
     int st;
     if (!port_ && waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;

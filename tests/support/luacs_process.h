@@ -26,6 +26,8 @@ class LuacsProcess {
   // False when it exited before listening; log() says why.
   bool started() const { return port_ != 0; }
   uint16_t port() const { return port_; }
+  // The northbound API's port (with_test_defaults puts it on 127.0.0.1:0).
+  uint16_t api_port() const { return api_port_; }
   // The child's process id (-1 once it has been waited for), e.g. to send
   // it SIGHUP.
   pid_t pid() const { return pid_; }
@@ -44,6 +46,7 @@ class LuacsProcess {
   pid_t pid_ = -1;
   int out_ = -1;
   uint16_t port_ = 0;
+  uint16_t api_port_ = 0;
   std::mutex mu_;
   std::string log_;
   std::thread reader_;

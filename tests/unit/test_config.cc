@@ -53,6 +53,21 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_TRUE(c.credentials.empty());
   EXPECT_EQ(c.log_level, d.log_level);
   EXPECT_EQ(c.log_file, d.log_file);
+  EXPECT_EQ(c.nbi_listen, d.nbi_listen);
+  EXPECT_EQ(c.nbi_db_connections, d.nbi_db_connections);
+  EXPECT_EQ(c.nbi_max_body, d.nbi_max_body);
+  EXPECT_EQ(c.nbi_max_file_bytes, d.nbi_max_file_bytes);
+  EXPECT_EQ(c.nbi_online_window, d.nbi_online_window);
+  EXPECT_EQ(c.nbi_event_buffer, d.nbi_event_buffer);
+  EXPECT_EQ(c.metrics_allow, d.metrics_allow);
+}
+
+TEST(Config, MetricsAllowTakesCidrsOnly) {
+  EXPECT_EQ(parse("[metrics]\nallow = 10.0.0.0/8, ::1/128, 192.0.2.7\n", "m.ini").metrics_allow,
+            (std::vector<std::string>{"10.0.0.0/8", "::1/128", "192.0.2.7"}));
+  EXPECT_THROW(parse("[metrics]\nallow = 10.0.0.0/33\n", "m.ini"), ConfigError);
+  EXPECT_THROW(parse("[metrics]\nallow = example.net\n", "m.ini"), ConfigError);
+  EXPECT_THROW(parse("[nbi]\nlisten = https://0.0.0.0:7557\n", "m.ini"), ConfigError);
 }
 
 // The shipped file's commented-out examples are valid too: uncomment them.

@@ -1,0 +1,135 @@
+// The northbound REST API on [nbi] listen (default :7557): the public face
+// of core/nbi. docs/nbi.md documents every route.
+//
+// The API runs on a thread and event loop of its own: a request never runs
+// on a CWMP worker loop. It reaches PostgreSQL through its own asynchronous
+// connections (core/nbi/db.h) and the running server only through
+// Services, whose calls are cheap and thread-safe or are posted to the main
+// thread's loop. Every route but /healthz, /readyz and /openapi.json needs
+// a bearer token (core/nbi/auth.h); /metrics is also open to [metrics]
+// allow.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config/config.h"
+#include "core/loop/loop.h"
+#include "core/nbi/auth.h"
+#include "core/nbi/db.h"
+#include "core/nbi/router.h"
+#include "core/util/net.h"
+
+namespace luacs::nbi {
+
+struct Options {
+  config::ListenAddress listen{"0.0.0.0", 7557, false};
+  std::string dsn;  // "": no store; routes that need one answer 503
+  unsigned db_connections = 2;
+  uint64_t max_body = 1 << 20;
+  uint64_t max_file_bytes = uint64_t{4} << 30;
+  std::chrono::milliseconds online_window{15 * 60'000};
+  uint64_t event_buffer = 1 << 20;
+  std::vector<util::Cidr> metrics_allow;
+  std::string files_dir = "var/files";
+  std::string policy_dir;  // "": none configured
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+Options options_from(const config::Config& cfg);
+
+// What the running server lends the API. Any member may be empty (tests,
+// a server without a policy); the routes that need it then answer 501/503.
+struct Services {
+  // Any thread: whether the device is in a CWMP session now.
+  std::function<bool(const std::string& device_id)> in_session;
+  // Any thread: whether the CWMP side's store is up.
+  std::function<bool()> store_available;
+  // Runs work on the main thread's loop (policy reloads, which read files).
+  loop::Executor main;
+  // Main thread only (posted through `main`):
+  std::function<nlohmann::json()> policy_status;
+  std::function<nlohmann::json()> policy_reload;
+  std::function<nlohmann::json(const std::string& dir)> policy_check;
+  // Any thread: the Prometheus text of everything but the API's own series.
+  std::function<std::string()> metrics;
+};
+
+class Connection;
+
+class Api {
+ public:
+  Api(Options opts, Services services);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  // Binds (throws std::runtime_error "cannot listen on ...") and starts the
+  // thread.
+  void start();
+  // Closes every connection and joins the thread.
+  void stop();
+  uint16_t port() const { return port_; }
+
+  // ---- the API's loop thread
+  const Options& options() const { return opts_; }
+  const Services& services() const { return services_; }
+  const Router& router() const { return router_; }
+  Db* db() { return db_.get(); }
+  event_base* base() { return base_.get(); }
+  // Runs fn on the API's loop (any thread may call it).
+  loop::Executor executor() const { return mailbox_->executor(); }
+  Throttle& throttle() { return throttle_; }
+
+  // Counted per route pattern and status for /metrics.
+  void count_request(const std::string& route, int status);
+  std::string request_metrics() const;
+
+  // Connections register themselves; stop() closes what is left.
+  void adopt(Connection* c) { conns_.insert(c); }
+  void forget(Connection* c) { conns_.erase(c); }
+
+ private:
+  static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
+  void build_routes();
+
+  Options opts_;
+  Services services_;
+  Router router_;
+  loop::Base base_;
+  std::unique_ptr<loop::Mailbox> mailbox_;
+  loop::Listener listener_;
+  std::unique_ptr<Db> db_;
+  Throttle throttle_;
+  std::unordered_set<Connection*> conns_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  bool started_ = false;
+
+  mutable std::mutex counts_mu_;
+  std::map<std::pair<std::string, int>, uint64_t> request_counts_;
+};
+
+// Route tables, one function per resource file (core/nbi/routes_*.cc).
+void add_basic_routes(Router& r);
+void add_device_routes(Router& r);
+void add_task_routes(Router& r);
+void add_job_routes(Router& r);
+void add_fault_and_session_routes(Router& r);
+void add_file_routes(Router& r);
+void add_policy_routes(Router& r);
+void add_event_routes(Router& r);
+void add_metrics_routes(Router& r);
+
+}  // namespace luacs::nbi

@@ -1,0 +1,7 @@
+#include "core/nbi/api.h"
+
+namespace luacs::nbi {
+
+void add_task_routes(Router&) {}
+
+}  // namespace luacs::nbi
