@@ -266,6 +266,9 @@ void Connection::parse_input() {
           stream_finished_ = true;
           stream_->abort();
         }
+        // The sink answered (413, 507...) and that answer closes the
+        // connection: no second answer.
+        if (state_ == State::kClosing) return;
         if (exchange_ && exchange_->answered()) {
           state_ = State::kHandling;  // the sink answered; wait for it to send
           return;
