@@ -373,6 +373,10 @@ void App::start_api() {
     }
     return j;
   };
+  s.file_url = [f = files_.get(), base = cfg_.files_url](const std::string& name) {
+    const std::string path = f->path_of(name);
+    return path.empty() ? path : base + path;
+  };
   api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));
   try {
     api_->start();

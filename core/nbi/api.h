@@ -64,6 +64,10 @@ struct Services {
   std::function<nlohmann::json(const std::string& dir)> policy_check;
   // Any thread: the Prometheus text of everything but the API's own series.
   std::function<std::string()> metrics;
+  // Any thread (may stat() the file): the URL CPEs fetch a file of the file
+  // server from ([files] url + "/<token>/<name>", or the path alone without
+  // a url), "" when it serves no file of that name.
+  std::function<std::string(const std::string& name)> file_url;
 };
 
 class Connection;
