@@ -7,7 +7,7 @@ namespace luacs::nbi {
 
 namespace {
 
-constexpr std::array<std::string_view, 12> kNames = {"tag",
+constexpr std::array<std::string_view, 11> kNames = {"tag",
                                                      "not_tag",
                                                      "id_prefix",
                                                      "oui",
@@ -17,20 +17,19 @@ constexpr std::array<std::string_view, 12> kNames = {"tag",
                                                      "informed_before",
                                                      "informed_after",
                                                      "online",
-                                                     "faulty",
-                                                     "param.<Name>"};
+                                                     "faulty"};
 
 constexpr std::string_view kParamPrefix = "param.";
 
 bool known(std::string_view name) {
-  if (name.starts_with(kParamPrefix)) return true;
-  return std::find(kNames.begin(), kNames.end() - 1, name) != kNames.end() - 1;
+  return name.starts_with(kParamPrefix) ||
+         std::find(kNames.begin(), kNames.end(), name) != kNames.end();
 }
 
 std::string known_list() {
   std::string s;
-  for (auto n : kNames) s += (s.empty() ? "" : ", ") + std::string(n);
-  return s;
+  for (auto n : kNames) s += std::string(n) + ", ";
+  return s + "param.<Name>";
 }
 
 // The value of one term is well-formed; "" or why not.

@@ -222,7 +222,8 @@ struct Selection {
 };
 
 std::optional<int> parse_limit(const std::string& s) {
-  if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), ::isdigit)) return std::nullopt;
+  const auto digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+  if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), digit)) return std::nullopt;
   const int n = std::stoi(s);
   if (n < 1 || n > kMaxLimit) return std::nullopt;
   return n;
