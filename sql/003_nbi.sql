@@ -28,7 +28,8 @@ CREATE TABLE jobs (
   state     text NOT NULL DEFAULT 'queuing' CHECK (state IN ('queuing', 'queued', 'cancelled')),
   matched   bigint NOT NULL DEFAULT 0,
   queued    bigint NOT NULL DEFAULT 0,
-  creator   text NOT NULL DEFAULT ''  -- the token's name
+  scope_tag text NOT NULL DEFAULT '',  -- the creating token's scope: it limits the job
+  creator   text NOT NULL DEFAULT ''   -- the token's name
 );
 
 ALTER TABLE tasks ADD COLUMN job_id bigint;

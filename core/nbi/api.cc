@@ -56,6 +56,7 @@ void Api::start() {
   if (!opts_.dsn.empty()) {
     db_ = std::make_unique<Db>(base_.get(), opts_.dsn, opts_.db_connections);
     db_->start();
+    start_job_resumer(*this);
   }
   started_ = true;
   thread_ = std::thread([this] {
@@ -72,6 +73,7 @@ void Api::stop() {
   started_ = false;
   mailbox_->post([this] {
     listener_.reset();
+    timers_.clear();
     while (!conns_.empty()) (*conns_.begin())->close();
     if (db_) db_->close();
     event_base_loopbreak(base_.get());

@@ -100,6 +100,11 @@ class Api {
   void count_request(const std::string& route, int status);
   std::string request_metrics() const;
 
+  // Timers of the route modules, freed with the loop.
+  void keep_event(loop::Event ev) { timers_.push_back(std::move(ev)); }
+  // The bulk jobs this process is queuing now (routes_jobs.cc).
+  std::unordered_set<int64_t>& jobs_queuing() { return jobs_queuing_; }
+
   // Connections register themselves; stop() closes what is left.
   void adopt(Connection* c) { conns_.insert(c); }
   void forget(Connection* c) { conns_.erase(c); }
@@ -117,6 +122,8 @@ class Api {
   std::unique_ptr<Db> db_;
   Throttle throttle_;
   std::unordered_set<Connection*> conns_;
+  std::vector<loop::Event> timers_;
+  std::unordered_set<int64_t> jobs_queuing_;
   std::thread thread_;
   uint16_t port_ = 0;
   bool started_ = false;
@@ -135,5 +142,8 @@ void add_file_routes(Router& r);
 void add_policy_routes(Router& r);
 void add_event_routes(Router& r);
 void add_metrics_routes(Router& r);
+// Takes up, every few seconds, bulk jobs left half-queued (a restart, an
+// outage).
+void start_job_resumer(Api& api);
 
 }  // namespace luacs::nbi
