@@ -19,6 +19,7 @@
 #include "core/files/file_server.h"
 #include "core/files/policy_files.h"
 #include "core/loop/loop.h"
+#include "core/metrics/metrics.h"
 #include "core/nbi/api.h"
 #include "core/nbi/token_cli.h"
 #include "core/policytest/runner.h"
@@ -115,8 +116,10 @@ int control_command(const luacs::config::Config& cfg, const std::string& command
   return ok ? 0 : 1;
 }
 
-// The answer to a reload, for the log and for `luacs reload`.
-std::string reload(luacs::lua::PolicyManager& policies, const char* why) {
+// The answer to a reload, for the log and for `luacs reload`; a "policy"
+// event for /events when `events` has listeners.
+std::string reload(luacs::lua::PolicyManager& policies, const char* why,
+                   luacs::nbi::EventHub* events) {
   auto before = policies.generation();
   auto r = policies.reload();
   std::string answer;
@@ -133,6 +136,11 @@ std::string reload(luacs::lua::PolicyManager& policies, const char* why) {
   for (const auto& w : r.warnings) {
     luacs::log::warn("policy: " + w);
     answer += "warning " + w + "\n";
+  }
+  if (events && events->active()) {
+    nlohmann::json j = {{"ok", r.ok}, {"generation", policies.generation()}, {"why", why}};
+    if (!r.ok) j["error"] = r.error;
+    events->publish("policy", "", {}, j.dump());
   }
   return answer;
 }
@@ -198,6 +206,103 @@ nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies) {
   return j;
 }
 
+// GET /metrics: the series counted where things happen (core/metrics) and
+// the counters the server, the store and the policy manager keep anyway,
+// read now.
+std::string metrics_text(const luacs::server::Server& server, const luacs::store::Store* store,
+                         luacs::lua::PolicyManager& policies) {
+  namespace m = luacs::metrics;
+  auto n = [](const auto& atomic) { return static_cast<double>(atomic.load()); };
+  const auto& st = server.stats();
+  std::vector<prometheus::MetricFamily> f = {
+      m::gauge("luacs_sessions_in_flight", "CWMP sessions live now.", m::one(n(st.sessions_live))),
+      m::gauge("luacs_connections_open", "CWMP connections open now.",
+               m::one(n(st.connections_open))),
+      m::counter("luacs_connections_accepted_total", "CWMP connections accepted.",
+                 m::one(n(st.connections_accepted))),
+      m::counter("luacs_cwmp_requests_total", "CWMP HTTP requests.", m::one(n(st.requests))),
+      m::counter("luacs_cwmp_auth_failures_total", "CWMP requests with wrong credentials.",
+                 m::one(n(st.auth_failures))),
+      m::counter("luacs_cwmp_bad_requests_total", "CWMP requests answered 4xx (not auth).",
+                 m::one(n(st.bad_requests))),
+  };
+  const auto ps = policies.status();
+  f.push_back(m::gauge("luacs_policy_generation", "The policy generation new sessions run.",
+                       m::one(static_cast<double>(ps.generation))));
+  f.push_back(m::counter("luacs_policy_reloads_total", "Policy loads, by result.",
+                         {{{{"result", "ok"}}, static_cast<double>(ps.reloads)},
+                          {{{"result", "failed"}}, static_cast<double>(ps.reload_failures)}}));
+  f.push_back(m::counter("luacs_policy_hook_calls_total", "Policy hook calls.",
+                         m::one(n(policies.hook_calls))));
+  f.push_back(m::counter("luacs_policy_hook_errors_total", "Policy hook calls that failed.",
+                         m::one(n(policies.hook_errors))));
+  f.push_back(m::counter("luacs_policy_hook_seconds_total", "Time spent in policy hooks.",
+                         m::one(n(policies.hook_time_ns) / 1e9)));
+  m::Samples lua;
+  for (unsigned w = 0; w < server.workers() && w < luacs::lua::PolicyManager::kMaxWorkers; ++w)
+    lua.push_back({{{"worker", std::to_string(w)}}, n(policies.lua_bytes[w])});
+  f.push_back(m::gauge("luacs_lua_memory_bytes", "Bytes held by each worker's Lua states.",
+                       std::move(lua)));
+  if (store) {
+    const auto ss = store->stats();
+    auto d = [](uint64_t v) { return m::one(static_cast<double>(v)); };
+    f.push_back(m::gauge("luacs_store_up", "Whether PostgreSQL is reachable.", d(ss.available)));
+    f.push_back(m::gauge("luacs_store_backlog", "Writes queued and not yet committed.",
+                         d(store->backlog())));
+    f.push_back(m::counter("luacs_store_rows_written_total", "Session results committed.",
+                           d(ss.rows_written)));
+    f.push_back(m::counter("luacs_store_batches_total", "Batches committed.", d(ss.batches)));
+    f.push_back(m::counter("luacs_store_dropped_total",
+                           "Session results dropped: the queue was full.", d(ss.dropped)));
+    f.push_back(
+        m::counter("luacs_store_rejected_total", "Writes PostgreSQL refused.", d(ss.rejected)));
+    f.push_back(m::counter("luacs_store_reconnects_total", "Reconnections to PostgreSQL.",
+                           d(ss.reconnects)));
+    f.push_back(m::counter("luacs_device_cache_hits_total", "Device cache hits on the Inform path.",
+                           d(ss.cache_hits)));
+    f.push_back(m::counter("luacs_device_cache_misses_total",
+                           "Device cache misses (loaded from PostgreSQL).", d(ss.cache_misses)));
+    f.push_back(m::counter("luacs_device_cache_evictions_total", "Devices evicted from the cache.",
+                           d(ss.cache_evictions)));
+    f.push_back(m::gauge("luacs_device_cache_devices", "Devices in the cache.", d(ss.cache_size)));
+    f.push_back(m::gauge("luacs_device_cache_bytes", "Approximate bytes of the cached devices.",
+                         d(ss.cache_bytes)));
+  }
+  return m::render(f);
+}
+
+// /events: a session's end as "session", "fault" and "task" events (run on
+// the API's loop: the worker only moved the SessionEnd there).
+void publish_session(luacs::nbi::EventHub& hub, const luacs::server::SessionEnd& e) {
+  auto json_of = [](const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    return j.is_discarded() ? nlohmann::json(text) : j;
+  };
+  nlohmann::json s = {{"device", e.device_id},
+                      {"outcome", e.outcome},
+                      {"detail", e.detail},
+                      {"duration_ms", e.duration.count()},
+                      {"tags", e.tags},
+                      {"faults", e.faults.size()},
+                      {"task_results", e.task_results.size()}};
+  hub.publish("session", e.device_id, e.tags, s.dump());
+  for (const auto& f : e.faults) {
+    nlohmann::json j = {{"device", e.device_id},
+                        {"source", f.source},
+                        {"code", f.code},
+                        {"message", f.message},
+                        {"detail", json_of(f.detail)}};
+    hub.publish("fault", e.device_id, e.tags, j.dump());
+  }
+  for (const auto& t : e.task_results) {
+    nlohmann::json j = {{"device", e.device_id},
+                        {"task", t.id},
+                        {"result", t.ok ? "done" : "fault"},
+                        {"data", json_of(t.result)}};
+    hub.publish("task", e.device_id, e.tags, j.dump());
+  }
+}
+
 // The control socket's folder (var/) may not exist on a fresh checkout.
 void make_parent(const std::string& path) {
   auto slash = path.rfind('/');
@@ -225,7 +330,8 @@ class App {
  private:
   static void on_stop(evutil_socket_t sig, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
-  void start_api();
+  void make_api();
+  luacs::nbi::EventHub* events() { return api_ ? &api_->events() : nullptr; }
 
   luacs::config::Config cfg_;
   std::unique_ptr<luacs::store::Store> store_;
@@ -303,7 +409,7 @@ void App::start() {
     make_parent(cfg_.control_socket);
     control_ = std::make_unique<luacs::control::ControlServer>(
         base_.get(), cfg_.control_socket, [this](std::string_view command) -> std::string {
-          if (command == "reload") return reload(*policies_, "luacs reload");
+          if (command == "reload") return reload(*policies_, "luacs reload", events());
           if (command == "status") return status(*policies_, *server_, store_.get());
           return "error unknown command '" + std::string(command) + "'\n";
         });
@@ -331,22 +437,34 @@ void App::start() {
 
   server_->set_store(store_.get());
   server_->set_policy(policies_.get(), services, files_->port());
+  make_api();
+  // Session ends go to /events only while someone listens; the worker just
+  // moves them to the API's loop.
+  server_->set_session_observer(
+      [hub = &api_->events()](luacs::server::SessionEnd e) {
+        hub->later([hub, e = std::move(e)] { publish_session(*hub, e); });
+      },
+      api_->events().active_flag());
   server_->start();
   std::string where;
   for (size_t i = 0; i < cfg_.listen.size(); ++i) {
     if (i) where += ", ";
     where += cfg_.listen[i].host + ":" + std::to_string(server_->ports()[i]);
   }
-  start_api();
+  try {
+    api_->start();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("API: ") + e.what());
+  }
   luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
                    " workers; files on " + cfg_.files_listen.host + ":" +
                    std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
                    std::to_string(api_->port()));
 }
 
-// The northbound API (core/nbi), on its own thread; what it needs from the
-// running server it gets through these calls.
-void App::start_api() {
+// The northbound API (core/nbi), started after the server; what it needs
+// from the running server it gets through these calls.
+void App::make_api() {
   main_mailbox_ = std::make_unique<luacs::loop::Mailbox>(base_.get());
   luacs::nbi::Services s;
   s.in_session = [srv = server_.get()](const std::string& id) {
@@ -356,7 +474,7 @@ void App::start_api() {
   s.main = main_mailbox_->executor();
   s.policy_status = [this] { return policy_status_json(*policies_); };
   s.policy_reload = [this] {
-    auto answer = reload(*policies_, "API");
+    auto answer = reload(*policies_, "API", events());
     return nlohmann::json{{"ok", answer.rfind("ok", 0) == 0},
                           {"answer", answer},
                           {"generation", policies_->generation()}};
@@ -377,12 +495,8 @@ void App::start_api() {
     const std::string path = f->path_of(name);
     return path.empty() ? path : base + path;
   };
+  s.metrics = [this] { return metrics_text(*server_, store_.get(), *policies_); };
   api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));
-  try {
-    api_->start();
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("API: ") + e.what());
-  }
 }
 
 std::string App::run() {
@@ -397,7 +511,8 @@ void App::on_stop(evutil_socket_t sig, short, void* arg) {
 }
 
 void App::on_hup(evutil_socket_t, short, void* arg) {
-  reload(*static_cast<App*>(arg)->policies_, "SIGHUP");
+  auto* app = static_cast<App*>(arg);
+  reload(*app->policies_, "SIGHUP", app->events());
 }
 
 // Runs the server until SIGINT or SIGTERM.

@@ -18,6 +18,7 @@
 #include "core/files/file_request.h"
 #include "core/files/file_server_loop.h"
 #include "core/http/response.h"
+#include "core/metrics/metrics.h"
 #include "core/util/log.h"
 
 namespace luacs::files {
@@ -401,6 +402,7 @@ void FileConnection::respond_status(int status, std::initializer_list<http::Head
 // The request is answered: log it, get ready for the next one.
 void FileConnection::finish(int status, uint64_t body_bytes) {
   log_request(status, body_bytes);
+  metrics::file_bytes_served(body_bytes);
   if (!parser_.request().keep_alive) close_after_ = true;
   parser_.reset();
   in_request_ = false;

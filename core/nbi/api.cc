@@ -49,6 +49,7 @@ void Api::build_routes() {
 void Api::start() {
   base_ = loop::new_base();
   mailbox_ = std::make_unique<loop::Mailbox>(base_.get());
+  events_.set_executor(mailbox_->executor());
   const auto addr = util::listen_addr(opts_.listen.host, opts_.listen.port);
   util::ensure_not_listening(addr);
   listener_ = loop::listen(base_.get(), addr, &Api::on_accept, this, {});

@@ -28,6 +28,7 @@
 #include "core/loop/loop.h"
 #include "core/nbi/auth.h"
 #include "core/nbi/db.h"
+#include "core/nbi/events.h"
 #include "core/nbi/router.h"
 #include "core/util/net.h"
 
@@ -95,6 +96,9 @@ class Api {
   // Runs fn on the API's loop (any thread may call it).
   loop::Executor executor() const { return mailbox_->executor(); }
   Throttle& throttle() { return throttle_; }
+  // The live events of GET /events; producers may publish from any thread
+  // (core/nbi/events.h), also before start().
+  EventHub& events() { return events_; }
 
   // Counted per route pattern and status for /metrics.
   void count_request(const std::string& route, int status);
@@ -121,6 +125,7 @@ class Api {
   loop::Listener listener_;
   std::unique_ptr<Db> db_;
   Throttle throttle_;
+  EventHub events_;
   std::unordered_set<Connection*> conns_;
   std::vector<loop::Event> timers_;
   std::unordered_set<int64_t> jobs_queuing_;

@@ -20,6 +20,22 @@ std::string_view wording(Refusal r) {
   return "Busy, retry later";
 }
 
+std::string_view metric_name(Refusal r) {
+  switch (r) {
+    case Refusal::kStoreDown:
+      return "store_down";
+    case Refusal::kStoreBehind:
+      return "store_behind";
+    case Refusal::kOverloaded:
+      return "overloaded";
+    case Refusal::kTooManySessions:
+      return "too_many_sessions";
+    case Refusal::kDeviceBusy:
+      return "device_busy";
+  }
+  return "busy";
+}
+
 std::atomic<uint64_t>& counter(Stats& st, Refusal r) {
   switch (r) {
     case Refusal::kStoreBehind:

@@ -27,6 +27,8 @@ enum class Refusal {
 
 // The 503's body line, e.g. "Store unavailable, retry later".
 std::string_view wording(Refusal r);
+// Its label in /metrics, e.g. "store_down".
+std::string_view metric_name(Refusal r);
 // The Stats counter a refusal is counted in.
 std::atomic<uint64_t>& counter(Stats& st, Refusal r);
 

@@ -10,6 +10,7 @@
 
 #include "core/cwmp/device_id.h"
 #include "core/http/cookie.h"
+#include "core/metrics/metrics.h"
 #include "core/server/worker.h"
 #include "core/util/log.h"
 
@@ -97,6 +98,7 @@ void Connection::process() {
     if (!in_request_) {
       if (avail == 0) return;
       in_request_ = true;
+      request_start_ = std::chrono::steady_clock::now();
       if (!parser_) make_parser();
       arm_timer(w_.cfg().header_timeout);
     }
@@ -222,6 +224,7 @@ bool Connection::route() {
 
 void Connection::send_busy(Refusal why) {
   counter(w_.shared().stats, why).fetch_add(1, std::memory_order_relaxed);
+  metrics::refused(metric_name(why));
   const std::string retry = std::to_string(w_.cfg().retry_after_s);
   const http::Header h[] = {{"Retry-After", retry}};
   std::string body(wording(why));
@@ -491,6 +494,7 @@ void Connection::send_reply(const cwmp::Reply& reply, bool new_session, bool clo
     send(204, {}, {}, {}, close);
   } else if (reply.status == 200 || reply.status == 500) {
     if (new_session && reply.status == 200) {
+      metrics::inform_answered(std::chrono::steady_clock::now() - request_start_);
       std::string cookie = w_.cfg().cookie_name + "=" + cookie_ + "; Path=/";
       http::Header h[] = {{"Set-Cookie", cookie}};
       send(reply.status, kXml, h, reply.body, close);

@@ -39,6 +39,7 @@ Connection::Connection(Worker& w, Handover&& h)
   evbuffer_freeze(in, 0);
   h.input.reset();
   in_request_ = true;
+  request_start_ = std::chrono::steady_clock::now();  // the time spent on the other worker is lost
 }
 
 }  // namespace luacs::server

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/metrics/metrics.h"
 #include "core/server/worker.h"
 #include "core/util/net.h"
 
@@ -44,6 +45,9 @@ void Server::start() {
     im.shared.workers.push_back(w.get());
     im.workers.push_back(std::move(w));
   }
+  for (auto r : {Refusal::kStoreDown, Refusal::kStoreBehind, Refusal::kOverloaded,
+                 Refusal::kTooManySessions, Refusal::kDeviceBusy})
+    metrics::declare_refusal(metric_name(r));
   for (auto& w : im.workers) w->start();
   im.running = true;
 }
@@ -66,6 +70,11 @@ void Server::set_policy(lua::PolicyManager* policies, lua::FileServices files,
   impl_->shared.policies = policies;
   impl_->shared.files = std::move(files);
   impl_->shared.files_port = files_port;
+}
+
+void Server::set_session_observer(SessionObserver observer, const std::atomic<bool>* active) {
+  impl_->shared.observer = std::move(observer);
+  impl_->shared.observing = active;
 }
 
 const std::vector<uint16_t>& Server::ports() const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "core/config/config.h"
 #include "core/cwmp/session.h"
+#include "core/device/device.h"
 
 namespace luacs::store {
 class Store;
@@ -42,6 +44,20 @@ struct Stats {
   std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
 };
 
+// A finished session, for whoever watches them (the API's /events).
+struct SessionEnd {
+  std::string device_id;
+  std::string outcome;  // "completed", "timeout", ... (cwmp::EndReason)
+  std::string detail;
+  std::chrono::milliseconds duration{};
+  // The device's tags after the session (those of the cached device and
+  // the session's changes; only the changes when it is not cached).
+  std::vector<std::string> tags;
+  std::vector<device::Fault> faults;
+  std::vector<device::TaskResult> task_results;
+};
+using SessionObserver = std::function<void(SessionEnd)>;
+
 class Server {
  public:
   explicit Server(config::Config cfg);
@@ -57,6 +73,11 @@ class Server {
   // policy pushes; `files_port` is the file server's port, for the URLs
   // CPEs get when [files] url is not set (0: no file server).
   void set_policy(lua::PolicyManager* policies, lua::FileServices files, uint16_t files_port);
+  // Called on a worker thread at the end of every session with a device
+  // while `*active` reads true, which its owner sets while someone listens
+  // (before start()). It must not block: it hands the end to its own loop.
+  // Nothing at all is built for it while `*active` is false.
+  void set_session_observer(SessionObserver observer, const std::atomic<bool>* active);
 
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.

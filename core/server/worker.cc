@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <set>
 #include <stdexcept>
 
+#include "core/metrics/metrics.h"
 #include "core/util/hex.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
@@ -46,6 +48,25 @@ namespace {
 
 std::string new_cookie() {
   return util::random_hex(16);
+}
+
+// The session's end for an observer: built only while one listens.
+SessionEnd session_end(const cwmp::Session& s, const device::SessionResult& r,
+                       std::chrono::nanoseconds took, const store::Store* store) {
+  SessionEnd e;
+  e.device_id = r.device_id;
+  e.outcome = cwmp::to_string(s.end_reason());
+  e.detail = s.end_detail();
+  e.duration = std::chrono::duration_cast<std::chrono::milliseconds>(took);
+  std::set<std::string> tags;
+  if (store)
+    if (auto dev = store->cached(r.device_id)) tags = dev->tags;
+  for (const auto& t : r.tags_removed) tags.erase(t);
+  tags.insert(r.tags_added.begin(), r.tags_added.end());
+  e.tags.assign(tags.begin(), tags.end());
+  e.faults = r.faults;
+  e.task_results = r.task_results;
+  return e;
 }
 
 }  // namespace
@@ -247,8 +268,15 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
       .fetch_add(1, std::memory_order_relaxed);
   shared_.directory.remove(cookie, d.device_id());
   if (slot->conn) slot->conn->detach_session();
+  const cwmp::Session& s = d.session();
+  const auto took = cwmp::Clock::now() - s.started();
+  metrics::session_ended(cwmp::to_string(s.end_reason()), took);
+  for (const auto& rpc : s.rpcs()) metrics::rpc_done(rpc.method, rpc.outcome);
   session::Outcome out = d.finish(log::enabled(log::Level::kInfo));
   if (!out.log_line.empty()) log::info(out.log_line);
+  if (shared_.observing && shared_.observing->load(std::memory_order_relaxed) &&
+      !out.result.device_id.empty())
+    shared_.observer(session_end(s, out.result, took, shared_.store));
   if (!shared_.store || out.result.device_id.empty()) return false;
   if (out.durable && committed) {
     shared_.store->write_session(std::move(out.result), executor(), std::move(committed));

@@ -53,6 +53,8 @@ struct Shared {
   lua::FileServices files;
   uint16_t files_port = 0;
   std::vector<Worker*> workers;
+  SessionObserver observer;  // see Server::set_session_observer
+  const std::atomic<bool>* observing = nullptr;
 };
 
 // A live session: its driver, and the connection serving it now, if any.
@@ -224,6 +226,7 @@ class Connection final : public http::BodySink {
   ConnAuth auth_;
   std::string cookie_;  // the session this connection serves
   std::string peer_;
+  std::chrono::steady_clock::time_point request_start_{};  // the first byte of the request
 
   bool closing_ = false;
   bool handed_over_ = false;

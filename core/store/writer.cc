@@ -1,8 +1,10 @@
 // The writer side of the store thread: batches of session results, durable
 // single writes, housekeeping (see store.cc for the whole flow).
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
+#include "core/metrics/metrics.h"
 #include "core/store/device_row.h"
 #include "core/store/pg_store.h"
 #include "core/store/pg_text.h"
@@ -170,9 +172,13 @@ void PgStore::run_batch(uint64_t limit) {
   inflight_min_seq_ = items.front().seq;
   update_pending();
   auto shared_items = std::make_shared<std::vector<Queued>>(std::move(items));
-  run_sequence(std::move(batch.statements), [this, shared_items](PgReply reply) {
-    batch_done(std::move(*shared_items), reply);
-  });
+  run_sequence(std::move(batch.statements),
+               [this, shared_items, sent = std::chrono::steady_clock::now()](PgReply reply) {
+                 if (reply.ok())
+                   metrics::store_batch_committed(shared_items->size(),
+                                                  std::chrono::steady_clock::now() - sent);
+                 batch_done(std::move(*shared_items), reply);
+               });
 }
 
 void PgStore::batch_done(std::vector<Queued> items, const PgReply& reply) {
