@@ -9,7 +9,7 @@
 //
 // Event types: "session" (a session ended), "fault" (a fault it raised),
 // "task" (a task result), "policy" (a reload, ok or not), "job" (bulk job
-// progress). docs/nbi/metrics-events.md documents their data.
+// progress). docs/nbi.md documents their data.
 #pragma once
 
 #include <atomic>

@@ -10,7 +10,7 @@
 // last row's sort value and id, so page N costs what page 1 does. Only the
 // id has an index to walk; last_inform and first_seen sorts are full sorts
 // on purpose (an index on a column each Inform updates would cost the
-// Inform path its HOT updates; docs/nbi/devices.md).
+// Inform path its HOT updates; docs/nbi.md).
 #include <algorithm>
 #include <array>
 

@@ -1,5 +1,5 @@
 // GET /faults, DELETE /faults/{device}/{source}, GET /sessions: what went
-// wrong on a device, and its session log (docs/nbi/tasks.md).
+// wrong on a device, and its session log (docs/nbi.md).
 //
 // A fault is one row per device and source ("task", "policy", ...), written
 // by the session's batch (core/store/session_batch.cc): a repeat bumps its

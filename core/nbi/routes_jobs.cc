@@ -41,9 +41,21 @@ struct Queuing {
   std::string name, args;
   std::optional<std::string> expires_ms, unique_key;
   std::string last_id;  // keyset position
+  std::string scope_tag;
+  int64_t matched = 0;  // devices selected so far
 };
 
 void next_batch(Api& api, std::shared_ptr<Queuing> q);
+
+// A "job" event for /events after each batch: the devices matched so far.
+void publish_progress(Api& api, Queuing& q, const std::string& state) {
+  if (!api.events().active()) return;
+  std::vector<std::string> tags;
+  if (!q.scope_tag.empty()) tags.push_back(q.scope_tag);  // only its scope's tokens see it
+  api.events().publish("job", "", std::move(tags),
+                       nlohmann::json{{"id", q.id}, {"state", state}, {"matched", q.matched}}
+                           .dump());
+}
 
 void finish(Api& api, const std::shared_ptr<Queuing>& q, const std::string& why) {
   api.jobs_queuing().erase(q->id);
@@ -80,6 +92,8 @@ void next_batch(Api& api, std::shared_ptr<Queuing> q) {
   db->query(sql, std::move(p), [&api, q](PgReply r) {
     if (!r.ok()) return finish(api, q, r.error());
     const std::string state = r.is_null(0, 2) ? "" : std::string(r.get(0, 2));
+    q->matched += std::stoll(std::string(r.get(0, 0)));
+    if (!state.empty()) publish_progress(api, *q, state);
     if (state != "queuing") {
       // Queued to the end ("queued"), or cancelled meanwhile ("").
       api.jobs_queuing().erase(q->id);
@@ -99,6 +113,7 @@ void resume(Api& api, int64_t id, const nlohmann::json& filter, const nlohmann::
   auto q = std::make_shared<Queuing>();
   q->id = id;
   q->last_id = std::move(last_id);
+  q->scope_tag = scope_tag;
   auto f = parse_filter(filter);
   if (!f.filter) {
     api.jobs_queuing().erase(id);

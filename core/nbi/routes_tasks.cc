@@ -1,5 +1,5 @@
 // POST /devices/{id}/tasks, GET /tasks, GET|DELETE /tasks/{id},
-// POST /tasks/{id}/retry: the device's task queue (docs/nbi/tasks.md).
+// POST /tasks/{id}/retry: the device's task queue (docs/nbi.md).
 //
 // A task is a row of `tasks`; the device's next session runs it. Each
 // change is one statement, so the device check, the tag scope and the

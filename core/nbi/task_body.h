@@ -6,7 +6,7 @@
 // a policy task ("tasks.<fn>", or the bare "<fn>"). GenieACS's shape:
 // {"name": "setParameterValues", "parameterValues": [[name, value, type]]}
 // and the other task bodies of GenieACS's NBI, mapped to the luacs RPC task
-// that does the same (docs/nbi/tasks.md has the table). A GenieACS name wins
+// that does the same (docs/nbi.md has the table). A GenieACS name wins
 // over a policy task of the same bare name; "tasks.<fn>" always names the
 // policy's.
 #pragma once

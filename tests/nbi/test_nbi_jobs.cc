@@ -169,3 +169,18 @@ TEST(ApiJobs, AScopedTokensJobSelectsOnlyItsDevicesAndOnlyItSeesIt) {
   EXPECT_EQ(api.call(other, "DELETE", path).status, 404);
   EXPECT_EQ(api.call(other, "GET", "/jobs").json()["jobs"].size(), 0u);
 }
+
+TEST(ApiJobs, ProgressIsPublishedOnEvents) {
+  ApiServer api("nbijobs5");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  make_devices(api, 7);
+  const std::string op = api.token("op", "operate");
+  test::HttpStream events(api.port(), "/events", {{"Authorization", "Bearer " + op}});
+  ASSERT_EQ(events.status(), 200);
+  ASSERT_TRUE(events.wait_for(": luacs events", 5s));
+  const auto r = api.call(op, "POST", "/jobs", R"({"filter": {}, "task": {"name": "reboot"}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string expect = "event: job\ndata: {\"id\":" + r.json()["id"].dump() +
+                             ",\"matched\":7,\"state\":\"queued\"}";
+  EXPECT_TRUE(events.wait_for(expect, 10s)) << events.received();
+}
