@@ -52,9 +52,9 @@ void publish_progress(Api& api, Queuing& q, const std::string& state) {
   if (!api.events().active()) return;
   std::vector<std::string> tags;
   if (!q.scope_tag.empty()) tags.push_back(q.scope_tag);  // only its scope's tokens see it
-  api.events().publish("job", "", std::move(tags),
-                       nlohmann::json{{"id", q.id}, {"state", state}, {"matched", q.matched}}
-                           .dump());
+  api.events().publish(
+      "job", "", std::move(tags),
+      nlohmann::json{{"id", q.id}, {"state", state}, {"matched", q.matched}}.dump());
 }
 
 void finish(Api& api, const std::shared_ptr<Queuing>& q, const std::string& why) {

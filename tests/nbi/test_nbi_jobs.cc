@@ -180,7 +180,7 @@ TEST(ApiJobs, ProgressIsPublishedOnEvents) {
   ASSERT_TRUE(events.wait_for(": luacs events", 5s));
   const auto r = api.call(op, "POST", "/jobs", R"({"filter": {}, "task": {"name": "reboot"}})");
   ASSERT_EQ(r.status, 202) << r.body;
-  const std::string expect = "event: job\ndata: {\"id\":" + r.json()["id"].dump() +
-                             ",\"matched\":7,\"state\":\"queued\"}";
+  const std::string expect =
+      "event: job\ndata: {\"id\":" + r.json()["id"].dump() + ",\"matched\":7,\"state\":\"queued\"}";
   EXPECT_TRUE(events.wait_for(expect, 10s)) << events.received();
 }
