@@ -35,5 +35,6 @@ CREATE TABLE jobs (
 ALTER TABLE tasks ADD COLUMN job_id bigint;
 CREATE INDEX tasks_job ON tasks (job_id, state) WHERE job_id IS NOT NULL;
 CREATE INDEX tasks_state ON tasks (state, id);
+CREATE INDEX tasks_device ON tasks (device_id, id);  -- GET /tasks?device= in any state
 
 CREATE INDEX devices_id_pattern ON devices (id text_pattern_ops);
