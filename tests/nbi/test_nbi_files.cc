@@ -143,7 +143,7 @@ TEST(ApiFiles, UploadIsStreamedHashedListedServedReplacedAndDeleted) {
   EXPECT_EQ(j.value("version", ""), "2.1");
   const std::string url = j.value("url", "");
   // "/<16 hex token>/fw-1.bin"
-  ASSERT_EQ(url.size(), 1 + 16 + 10u) << up.body;
+  ASSERT_EQ(url.size(), 1 + 16 + 9u) << up.body;
   EXPECT_EQ(url.find_first_not_of("0123456789abcdef", 1), 17u) << url;
   EXPECT_EQ(url.substr(17), "/fw-1.bin") << url;
   EXPECT_EQ(dir.names(), std::vector<std::string>{"fw-1.bin"});  // no temporary file left
