@@ -208,9 +208,48 @@ bool is_device_id(std::string_view s) {
   return true;
 }
 
+// A JID as luacs' own account: local@domain[/resource], printable, no blanks
+// (the server checks the rest with stringprep).
+bool is_jid(std::string_view s) {
+  if (s.size() > 3071) return false;
+  for (const char c : s)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  const auto at = s.find('@');
+  const auto slash = s.find('/');
+  return at != std::string_view::npos && at > 0 &&
+         (slash == std::string_view::npos || slash > at + 1) && at + 1 < s.size() &&
+         slash != s.size() - 1;
+}
+
+// "xmpp.example.net", "xmpp.example.net:5222", "192.0.2.1:5222", "[2001:db8::1]:5222".
+bool is_host_port(std::string_view s) {
+  std::string_view host = s, port;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos) return false;
+    host = s.substr(1, close - 1);
+    const auto rest = s.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || rest.size() == 1)) return false;
+    if (!rest.empty()) port = rest.substr(1);
+  } else if (const auto colon = s.rfind(':'); colon != std::string_view::npos) {
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  if (host.empty() || host.size() > 253) return false;
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  if (port.empty()) return true;
+  const auto p = parse_digits(port);
+  return p && *p >= 1 && *p <= 65535;
+}
+
 constexpr std::string_view kSections[] = {"cwmp",    "limits",  "auth",  "auth.devices",
                                           "store",   "policy",  "files", "nbi",
-                                          "metrics", "control", "log"};
+                                          "metrics", "control", "log",   "xmpp"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -236,7 +275,7 @@ struct Parser {
   std::map<std::string, int> seen;  // "section\nkey" -> line
 
   // Lines of keys that cross-checks point at.
-  int mode_line = 0, listen_line = 0, username_line = 0, password_line = 0;
+  int mode_line = 0, listen_line = 0, username_line = 0, password_line = 0, xmpp_jid_line = 0;
   std::optional<std::string> username, password;
   std::vector<CpeCredential> device_credentials;
 
@@ -449,6 +488,37 @@ const Key kKeys[] = {
        p.cfg.metrics_allow = std::move(out);
      }},
 
+    {"xmpp", "jid",
+     [](Parser& p, std::string_view v) {
+       if (!v.empty() && !is_jid(v))
+         throw ValueError{"not a JID (user@domain or user@domain/resource)"};
+       p.cfg.xmpp_jid = std::string(v);
+       p.xmpp_jid_line = p.line;
+     }},
+    {"xmpp", "password",
+     [](Parser& p, std::string_view v) { p.cfg.xmpp_password = std::string(v); }},
+    {"xmpp", "server",
+     [](Parser& p, std::string_view v) {
+       if (!v.empty() && !is_host_port(v))
+         throw ValueError{"expected host or host:port (port 1..65535)"};
+       p.cfg.xmpp_server = std::string(v);
+     }},
+    {"xmpp", "tls",
+     [](Parser& p, std::string_view v) {
+       if (v == "required")
+         p.cfg.xmpp_tls = XmppTls::kRequired;
+       else if (v == "optional")
+         p.cfg.xmpp_tls = XmppTls::kOptional;
+       else if (v == "off")
+         p.cfg.xmpp_tls = XmppTls::kOff;
+       else
+         throw ValueError{"expected required, optional or off"};
+     }},
+    {"xmpp", "timeout",
+     [](Parser& p, std::string_view v) {
+       p.cfg.xmpp_timeout = duration_in(v, milliseconds{100}, milliseconds{300'000});
+     }},
+
     {"control", "socket",
      [](Parser& p, std::string_view v) { p.cfg.control_socket = std::string(v); }},
 
@@ -503,9 +573,9 @@ void Parser::on_key(std::string_view section, std::string_view key, std::string_
   try {
     known->set(*this, value);
   } catch (const ValueError& e) {
-    const bool secret = (section == "auth" && key == "password") ||
-                        (section == "store" && key == "dsn") ||
-                        (section == "files" && key == "secret");
+    const bool secret =
+        (section == "auth" && key == "password") || (section == "store" && key == "dsn") ||
+        (section == "files" && key == "secret") || (section == "xmpp" && key == "password");
     std::string msg = "bad value ";
     if (!secret) msg += "'" + std::string(value) + "' ";
     msg += "for '" + std::string(key) + "' in [" + std::string(section) + "]: " + e.reason;
@@ -524,6 +594,8 @@ void Parser::finish() {
     fail(mode_line,
          "mode = digest needs credentials: set username and password in [auth], or add "
          "[auth.devices] entries");
+  if (!cfg.xmpp_jid.empty() && cfg.xmpp_password.empty())
+    fail(xmpp_jid_line, "[xmpp] jid is set without a password");
   for (const auto& l : cfg.listen) {
     if (l.tls && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
       fail(listen_line, "an https:// listener needs tls_cert and tls_key in [cwmp]");

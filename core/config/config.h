@@ -43,6 +43,10 @@ struct CpeCredential {
 // allow_basic, or over TLS.
 enum class AuthMode { kNone, kDigest };
 
+// [xmpp] tls: kRequired = STARTTLS with a verified certificate or no login;
+// kOptional = STARTTLS when the server offers it; kOff = never.
+enum class XmppTls { kRequired, kOptional, kOff };
+
 struct Config {
   std::string path;  // where it was read from
 
@@ -119,6 +123,14 @@ struct Config {
   // [metrics]
   // `allow`: CIDRs that may GET /metrics without a token (default loopback).
   std::vector<std::string> metrics_allow{"127.0.0.0/8", "::1/128"};
+
+  // [xmpp]: luacs as an XMPP client, for connection requests through the
+  // operator's XMPP server (TR-069 Annex K, docs/connection-requests.md).
+  std::string xmpp_jid;       // `jid`: luacs' account, user@domain[/resource]; "" = XMPP off
+  std::string xmpp_password;  // `password`: a secret, never logged
+  std::string xmpp_server;    // `server`: host[:port]; "" = from the JID's domain (SRV records)
+  XmppTls xmpp_tls = XmppTls::kRequired;          // `tls` = required | optional | off
+  std::chrono::milliseconds xmpp_timeout{5'000};  // `timeout`: per connection request
 
   // [control]
   std::string control_socket = "var/luacs.sock";  // `socket`: `luacs reload` talks to it; "" = none

@@ -60,6 +60,41 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.nbi_online_window, d.nbi_online_window);
   EXPECT_EQ(c.nbi_event_buffer, d.nbi_event_buffer);
   EXPECT_EQ(c.metrics_allow, d.metrics_allow);
+  EXPECT_EQ(c.xmpp_jid, d.xmpp_jid);
+  EXPECT_EQ(c.xmpp_password, d.xmpp_password);
+  EXPECT_EQ(c.xmpp_server, d.xmpp_server);
+  EXPECT_EQ(c.xmpp_tls, d.xmpp_tls);
+  EXPECT_EQ(c.xmpp_timeout, d.xmpp_timeout);
+}
+
+TEST(Config, XmppSection) {
+  const Config d;
+  EXPECT_EQ(d.xmpp_jid, "");
+  EXPECT_EQ(d.xmpp_tls, XmppTls::kRequired);
+  EXPECT_EQ(d.xmpp_timeout, milliseconds{5000});
+  const Config c = parse(
+      "[xmpp]\njid = acs@xmpp.example.net/luacs\npassword = s3cret\nserver = 192.0.2.1:5223\n"
+      "tls = optional\ntimeout = 1500ms\n",
+      "x.ini");
+  EXPECT_EQ(c.xmpp_jid, "acs@xmpp.example.net/luacs");
+  EXPECT_EQ(c.xmpp_password, "s3cret");
+  EXPECT_EQ(c.xmpp_server, "192.0.2.1:5223");
+  EXPECT_EQ(c.xmpp_tls, XmppTls::kOptional);
+  EXPECT_EQ(c.xmpp_timeout, milliseconds{1500});
+  EXPECT_EQ(parse("[xmpp]\ntls = off\nserver = [2001:db8::1]:5222\n", "x.ini").xmpp_tls,
+            XmppTls::kOff);
+  EXPECT_NE(error_of("[xmpp]\njid = acs@example.net\n"), "");  // no password
+  EXPECT_NE(error_of("[xmpp]\njid = example.net\npassword = p\n"), "");
+  EXPECT_NE(error_of("[xmpp]\ntls = maybe\n"), "");
+  EXPECT_NE(error_of("[xmpp]\nserver = host:99999\n"), "");
+  EXPECT_NE(error_of("[xmpp]\ntimeout = 0\n"), "");
+}
+
+TEST(Config, XmppPasswordNeverInAnError) {
+  // An error about the [xmpp] lines names the key, never the password.
+  const std::string msg = error_of("[xmpp]\njid = bad jid\npassword = hunter2\n");
+  EXPECT_NE(msg.find("jid"), std::string::npos);
+  EXPECT_EQ(msg.find("hunter2"), std::string::npos);
 }
 
 TEST(Config, MetricsAllowTakesCidrsOnly) {
