@@ -11,7 +11,10 @@
 // Robinson!"), both unless the config says `run_as_root = true` (an option
 // of prosody 0.12: util/startup.lua and mod_posix.lua read it). The
 // throw-away config sets it, so the tests run the same as root (CI, this
-// container) and as an ordinary user (for whom the option does nothing).
+// container) and as an ordinary user, for whom the option does nothing
+// (checked with `runuser -u nobody -- tests/test_xmpp_connreq`). Running
+// prosody as the `prosody` user instead would need the temp dir chowned and
+// root, so it is not done.
 //
 // The simulated CPE is a second libstrophe client, cpe1@luacs.test/cwmp,
 // which answers the connectionRequest IQ as Annex K says: a result when the
@@ -94,6 +97,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
       dup2(fd, 2);
     }
     execvp(argv[0], argv.data());
+    static const char kMsg[] =
+        "cannot run the program (is Debian's prosody installed? "
+        "scripts/install-deps)\n";
+    [[maybe_unused]] const auto n = write(2, kMsg, sizeof kMsg - 1);
     _exit(127);
   }
   return pid;
