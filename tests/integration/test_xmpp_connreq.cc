@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "core/connreq/xmpp.h"
+#include "core/util/log.h"
 
 namespace luacs::connreq {
 namespace {
@@ -426,6 +427,35 @@ TEST_F(XmppConnReq, TlsOptionalLogsInWithoutTls) {
   XmppClient client(settings_for(*prosody_, config::XmppTls::kOptional));
   ASSERT_TRUE(wait_logged_in(client)) << client.status();
   EXPECT_EQ(request(client, "cpe1@luacs.test/cwmp").outcome, XmppOutcome::kAnswered);
+}
+
+// Passwords stay out of the log, even at debug level: luacs' own (a good
+// and a bad one) and the device's connection request credentials.
+TEST_F(XmppConnReq, NoPasswordInTheLog) {
+  const std::string path = "/tmp/luacs-xmpp-log-" + std::to_string(getpid()) + ".log";
+  log::set_level(log::Level::kDebug);
+  log::set_file(path);
+  {
+    XmppClient good(settings_for(*prosody_));
+    XmppSettings s = settings_for(*prosody_);
+    s.password = "bad-account-pw";
+    XmppClient bad(std::move(s));
+    ASSERT_TRUE(wait_logged_in(good));
+    EXPECT_EQ(request(good, "cpe1@luacs.test/cwmp").outcome, XmppOutcome::kAnswered);
+    EXPECT_EQ(request(good, "cpe1@luacs.test/cwmp", kCrUser, "bad-cr-pw").outcome,
+              XmppOutcome::kAuthFailed);
+    const auto until = Clock::now() + 20s;
+    while (Clock::now() < until && bad.status().find("failed") == std::string::npos)
+      std::this_thread::sleep_for(20ms);
+  }
+  log::set_file("");
+  log::set_level(log::Level::kInfo);
+  const std::string text = read_file(path);
+  std::remove(path.c_str());
+  EXPECT_NE(text.find("logged in as acs@luacs.test"), std::string::npos) << text;
+  EXPECT_NE(text.find("failed"), std::string::npos) << text;
+  for (const std::string secret : {kAcsPassword, "bad-account-pw", "cr-pass", "bad-cr-pw"})
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in:\n" << text;
 }
 
 // A CPE that never answers, on a prosody of its own (it must log in as the
