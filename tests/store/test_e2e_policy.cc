@@ -716,8 +716,11 @@ TEST(PolicyE2E, ReloadUnderLoadDropsNoSession) {
   LuacsProcess luacs(cfg.text, {"--store-dsn", db.dsn()});
   ASSERT_TRUE(luacs.started()) << luacs.log();
 
+  // Long enough for the five reloads below (each a `luacs status` and a
+  // `luacs reload` process, then 700 ms) to land inside it with a margin even
+  // on a busy machine under ASan: generation 5 must serve sessions too.
   Load load(luacs.port(),
-            "--duration 5 --concurrency 16 --devices 300 --model mixed"
+            "--duration 12 --concurrency 16 --devices 300 --model mixed"
             " --events '1 BOOT:1,2 PERIODIC:8,7 TRANSFER COMPLETE:1' --quiet");
 
   // While it runs: A/B alternately, one broken in between.
