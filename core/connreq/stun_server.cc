@@ -238,11 +238,13 @@ void StunServer::Impl::handle(size_t socket, std::string_view datagram, const so
     reply(fd, stun::binding_error(m.transaction, 401, "Unauthorized"), peer, len);
     return;
   }
+  // Learned and counted before the answer leaves: whoever has the answer
+  // finds the binding.
+  if (m.username) learn(*m.username, *from, m, password.has_value(), socket);
+  ++answered;
   std::optional<std::string_view> key;
   if (password) key = *password;
   reply(fd, stun::binding_success(m.transaction, *from, key), peer, len);
-  ++answered;
-  if (m.username) learn(*m.username, *from, m, password.has_value(), socket);
 }
 
 void StunServer::Impl::learn(const std::string& username, const stun::Address& a,

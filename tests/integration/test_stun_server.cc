@@ -261,5 +261,37 @@ TEST_F(StunServerTest, UnknownTargetsRefused) {
   EXPECT_EQ(request(*server_, "127.0.0.1:4000", {"u", "p"}).get(), SendResult::kStopped);
 }
 
+// A server of its own: a short replay window, room for two bindings.
+TEST(StunServerLimits, ReplayWindowEndsAndOldestBindingGoes) {
+  StunServerOptions o;
+  o.listen = {{"127.0.0.1", 0, false}};
+  o.send_schedule = {milliseconds{0}};
+  o.replay_window = milliseconds{200};
+  o.max_bindings = 2;
+  StunServer server(o, {});
+  server.start();
+  const uint16_t port = server.ports().at(0);
+
+  Udp a, b, c;
+  for (auto [udp, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}, std::pair{&c, "c"}}) {
+    stun::RequestOptions r;
+    r.username = name;
+    udp->send_to(port, stun::binding_request(stun::random_transaction(), r));
+    ASSERT_TRUE(udp->receive());
+  }
+  EXPECT_EQ(server.binding_count(), 2u);
+  EXPECT_FALSE(server.binding("a"));  // the least recently seen
+  EXPECT_TRUE(server.binding("b"));
+  EXPECT_TRUE(server.binding("c"));
+
+  EXPECT_EQ(request(server, "c", {"u", "p"}).get(), SendResult::kSent);
+  EXPECT_TRUE(c.receive());
+  EXPECT_EQ(request(server, "c", {"u", "p"}).get(), SendResult::kMerged);
+  std::this_thread::sleep_for(milliseconds{300});  // past the window
+  EXPECT_EQ(request(server, "c", {"u", "p"}).get(), SendResult::kSent);
+  EXPECT_TRUE(c.receive());
+  EXPECT_EQ(server.datagrams_sent(), 2u);
+}
+
 }  // namespace
 }  // namespace luacs::connreq
