@@ -163,6 +163,13 @@ TEST_F(StunServerTest, IntegrityCheckedWhenTheDeviceHasCredentials) {
   EXPECT_FALSE(server_->binding("cpe-secure"));
   EXPECT_EQ(server_->dropped("unauthorized"), 2u);
 
+  stun::RequestOptions anonymous;  // MESSAGE-INTEGRITY without USERNAME: 400
+  anonymous.key = "stun-secret";
+  m = exchange(cpe, anonymous, stun::random_transaction());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->error_code, 400);
+  EXPECT_EQ(server_->dropped("bad_request"), 1u);
+
   o.key = "stun-secret";
   m = exchange(cpe, o, stun::random_transaction());
   ASSERT_TRUE(m);
