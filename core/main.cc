@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/connreq/stun_server.h"
 #include "core/control/control.h"
 #include "core/files/catalog.h"
 #include "core/files/file_server.h"
@@ -340,6 +341,7 @@ class App {
   std::unique_ptr<luacs::files::FileServer> files_;
   std::unique_ptr<luacs::server::Server> server_;
   std::unique_ptr<luacs::nbi::Api> api_;
+  std::unique_ptr<luacs::connreq::StunServer> stun_;  // [stun] listen set
   luacs::loop::Base base_;
   std::unique_ptr<luacs::loop::Mailbox> main_mailbox_;
   luacs::loop::Event ev_int_, ev_term_, ev_hup_;
@@ -354,6 +356,7 @@ App::~App() {
   if (api_) api_->stop();
   if (server_) server_->stop();
   if (files_) files_->stop();
+  if (stun_) stun_->stop();
   if (store_) store_->close();
 }
 
@@ -455,6 +458,22 @@ void App::start() {
     api_->start();
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("API: ") + e.what());
+  }
+  // The STUN server (TR-111): off unless [stun] listen is set. No
+  // credentials lookup yet: the connection-request service supplies the
+  // devices' STUN passwords and sends through it.
+  if (!cfg_.stun_listen.empty()) {
+    stun_ = std::make_unique<luacs::connreq::StunServer>(luacs::connreq::stun_options_from(cfg_),
+                                                         luacs::connreq::StunCredentials{});
+    try {
+      stun_->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("STUN server: ") + e.what());
+    }
+    std::string on;
+    for (size_t i = 0; i < cfg_.stun_listen.size(); ++i)
+      on += (i ? ", " : "") + cfg_.stun_listen[i].host + ":" + std::to_string(stun_->ports()[i]);
+    luacs::log::info("STUN server (UDP) on " + on);
   }
   luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
                    " workers; files on " + cfg_.files_listen.host + ":" +

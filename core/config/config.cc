@@ -247,9 +247,9 @@ bool is_host_port(std::string_view s) {
   return p && *p >= 1 && *p <= 65535;
 }
 
-constexpr std::string_view kSections[] = {"cwmp",    "limits",  "auth",  "auth.devices",
-                                          "store",   "policy",  "files", "nbi",
-                                          "metrics", "control", "log",   "xmpp"};
+constexpr std::string_view kSections[] = {"cwmp",    "limits",  "auth", "auth.devices", "store",
+                                          "policy",  "files",   "nbi",  "stun",         "xmpp",
+                                          "metrics", "control", "log"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -478,6 +478,25 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.nbi_event_buffer = size_in(v, 4096, uint64_t{1} << 30);
      }},
+    {"stun", "listen",
+     [](Parser& p, std::string_view v) {
+       p.cfg.stun_listen.clear();
+       if (v.empty()) return;
+       p.cfg.stun_listen = listen_list(v);
+       for (const auto& l : p.cfg.stun_listen)
+         if (l.tls) throw ValueError{"STUN is UDP: no https:// prefix"};
+     }},
+    {"stun", "retries",
+     [](Parser& p, std::string_view v) { p.cfg.stun_retries = unsigned_in(v, 1, 10); }},
+    {"stun", "retry_interval",
+     [](Parser& p, std::string_view v) {
+       p.cfg.stun_retry_interval = duration_in(v, milliseconds{10}, milliseconds{60'000});
+     }},
+    {"stun", "replay_window",
+     [](Parser& p, std::string_view v) {
+       p.cfg.stun_replay_window = duration_in(v, milliseconds{1}, milliseconds{3'600'000});
+     }},
+
     {"metrics", "allow",
      [](Parser& p, std::string_view v) {
        std::vector<std::string> out;

@@ -120,6 +120,12 @@ struct Config {
   std::chrono::milliseconds nbi_online_window{15 * 60'000};  // `online`: informed this recently
   uint64_t nbi_event_buffer = 1 << 20;  // per /events client; a slower one is dropped
 
+  // [stun]: the built-in STUN server of TR-111 (docs/connection-requests.md)
+  std::vector<ListenAddress> stun_listen;  // `listen`, comma-separated; empty = off
+  unsigned stun_retries = 3;               // datagrams per UDP connection request (same id)
+  std::chrono::milliseconds stun_retry_interval{500};  // first gap; each next one doubles
+  std::chrono::milliseconds stun_replay_window{5000};  // no second request to a target sooner
+
   // [metrics]
   // `allow`: CIDRs that may GET /metrics without a token (default loopback).
   std::vector<std::string> metrics_allow{"127.0.0.0/8", "::1/128"};

@@ -65,6 +65,11 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.xmpp_server, d.xmpp_server);
   EXPECT_EQ(c.xmpp_tls, d.xmpp_tls);
   EXPECT_EQ(c.xmpp_timeout, d.xmpp_timeout);
+  EXPECT_EQ(c.stun_listen, d.stun_listen);
+  EXPECT_TRUE(c.stun_listen.empty());  // off unless set
+  EXPECT_EQ(c.stun_retries, d.stun_retries);
+  EXPECT_EQ(c.stun_retry_interval, d.stun_retry_interval);
+  EXPECT_EQ(c.stun_replay_window, d.stun_replay_window);
 }
 
 TEST(Config, XmppSection) {
@@ -95,6 +100,25 @@ TEST(Config, XmppPasswordNeverInAnError) {
   const std::string msg = error_of("[xmpp]\njid = bad jid\npassword = hunter2\n");
   EXPECT_NE(msg.find("jid"), std::string::npos);
   EXPECT_EQ(msg.find("hunter2"), std::string::npos);
+}
+
+TEST(Config, Stun) {
+  const Config c = parse(
+      "[stun]\nlisten = 0.0.0.0:3478, [::]:3478\nretries = 5\nretry_interval = 250ms\n"
+      "replay_window = 30s\n",
+      "s.ini");
+  ASSERT_EQ(c.stun_listen.size(), 2u);
+  EXPECT_EQ(c.stun_listen[0], (ListenAddress{"0.0.0.0", 3478, false}));
+  EXPECT_EQ(c.stun_listen[1], (ListenAddress{"::", 3478, false}));
+  EXPECT_EQ(c.stun_retries, 5u);
+  EXPECT_EQ(c.stun_retry_interval, milliseconds{250});
+  EXPECT_EQ(c.stun_replay_window, seconds{30});
+  EXPECT_EQ(error_of("[stun]\nlisten = https://0.0.0.0:3478\n"),
+            "t.ini:2: bad value 'https://0.0.0.0:3478' for 'listen' in [stun]: STUN is UDP: no "
+            "https:// prefix");
+  EXPECT_NE(error_of("[stun]\nretries = 0\n"), "");
+  EXPECT_NE(error_of("[stun]\nlisten = stun.example.net:3478\n"), "");
+  EXPECT_NE(error_of("[stun]\nretry_interval = 1ms\n"), "");
 }
 
 TEST(Config, MetricsAllowTakesCidrsOnly) {
