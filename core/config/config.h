@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace luacs::config {
@@ -115,6 +116,19 @@ struct Config {
   uint64_t nbi_max_file_bytes = uint64_t{4} << 30;           // PUT /files/{name}
   std::chrono::milliseconds nbi_online_window{15 * 60'000};  // `online`: informed this recently
   uint64_t nbi_event_buffer = 1 << 20;  // per /events client; a slower one is dropped
+
+  // [connection_request]: how luacs wakes a device (docs/connection-requests.md)
+  // `allow` / `deny`: the addresses luacs will contact (CIDRs; deny wins).
+  std::vector<std::string> cr_allow{"0.0.0.0/0", "::/0"};
+  std::vector<std::string> cr_deny{"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10",
+                                   "0.0.0.0/8"};
+  // `ports`: the ports a ConnectionRequestURL may name ("80, 1024-65535").
+  std::vector<std::pair<uint16_t, uint16_t>> cr_ports{{80, 80}, {1024, 65535}};
+  std::chrono::milliseconds cr_timeout{2000};  // one whole attempt (connect .. answer)
+  unsigned cr_max_concurrent = 100;            // attempts in flight; more wait in a queue
+  std::string cr_username;                     // the fleet's ConnectionRequestUsername
+  std::string cr_password;                     // ... and password
+  bool cr_allow_basic = false;                 // answer a Basic challenge (sends the password)
 
   // [metrics]
   // `allow`: CIDRs that may GET /metrics without a token (default loopback).
