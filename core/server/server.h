@@ -79,6 +79,11 @@ class Server {
   // Nothing at all is built for it while `*active` is false.
   void set_session_observer(SessionObserver observer, const std::atomic<bool>* active);
 
+  // Called on a worker thread when an Inform carrying `6 CONNECTION REQUEST`
+  // starts a session (before start()): the device answered a connection
+  // request. It must not block (it posts to its own loop). Unset: nothing.
+  void set_connection_request_observer(std::function<void(const std::string& device_id)> observer);
+
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.
   void start();

@@ -55,6 +55,8 @@ struct Shared {
   std::vector<Worker*> workers;
   SessionObserver observer;  // see Server::set_session_observer
   const std::atomic<bool>* observing = nullptr;
+  // see Server::set_connection_request_observer
+  std::function<void(const std::string& device_id)> connection_request_observer;
 };
 
 // A live session: its driver, and the connection serving it now, if any.
