@@ -24,14 +24,22 @@ Rules loopback_rules() {
       luacs::config::parse("[connection_request]\nallow = 127.0.0.0/8\ndeny =\n", "t.ini"));
 }
 
-// Runs one attempt to completion on a fresh loop.
+// Runs one attempt to completion on a fresh loop (with a resolver when
+// `dns`).
 Result attempt(const Rules& rules, const std::string& url, bool allow_basic = false,
-               const std::string& password = "secret", std::chrono::milliseconds timeout = 2000ms) {
+               const std::string& password = "secret", std::chrono::milliseconds timeout = 2000ms,
+               bool dns = false) {
   auto base = luacs::loop::new_base();
   Result out;
   bool done = false;
   RequestSpec spec{url, {"acs", password}, allow_basic, timeout};
-  auto req = std::make_unique<HttpRequest>(base.get(), nullptr, rules, spec, [&](Result r) {
+  std::unique_ptr<evdns_base, decltype([](evdns_base* d) { evdns_base_free(d, 0); })> resolver;
+  if (dns) {
+    // /etc/hosts only: tests never ask a real DNS server.
+    resolver.reset(evdns_base_new(base.get(), 0));
+    evdns_base_load_hosts(resolver.get(), "/etc/hosts");
+  }
+  auto req = std::make_unique<HttpRequest>(base.get(), resolver.get(), rules, spec, [&](Result r) {
     out = std::move(r);
     done = true;
     event_base_loopbreak(base.get());
@@ -186,4 +194,38 @@ TEST(ConnreqHttp, AClosedPortIsOffline) {
   }
   const auto r = attempt(loopback_rules(), "http://127.0.0.1:" + std::to_string(port) + "/cr");
   EXPECT_EQ(r.outcome, Outcome::kOffline) << r.detail;
+}
+
+TEST(ConnreqHttp, HostNamesAreResolvedThenChecked) {
+  FakeCrCpe cpe(digest_cpe(kDigestQop));
+  const std::string url = "http://localhost:" + std::to_string(cpe.port()) + "/cr";
+  auto r = attempt(loopback_rules(), url, false, "secret", 2000ms, /*dns=*/true);
+  EXPECT_EQ(r.outcome, Outcome::kAnswered) << r.detail;
+  const auto reqs = cpe.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[0].head.find("Host: localhost:"), std::string::npos) << reqs[0].head;
+  // The name leads to loopback: refused after resolution, nothing sent.
+  r = attempt(luacs::connreq::rules_from(luacs::config::Config{}), url, false, "secret", 2000ms,
+              true);
+  EXPECT_EQ(r.outcome, Outcome::kDenied) << r.detail;
+  EXPECT_EQ(cpe.connections(), 1);
+  // Without a resolver only numeric hosts are contacted.
+  EXPECT_EQ(attempt(loopback_rules(), url).outcome, Outcome::kError);
+}
+
+TEST(ConnreqHttp, ALarge401BodyIsNotReadTheAnswerGoesOnANewConnection) {
+  FakeCrCpe cpe([](const FakeCrCpe::Request& r, int) -> Reply {
+    if (r.authorization.empty())
+      return {"HTTP/1.1 401 X\r\nWWW-Authenticate: " + std::string(kDigestQop) +
+                  "\r\nContent-Length: 10485760\r\n\r\n" + std::string(64 << 10, 'x'),
+              false};
+    if (FakeCrCpe::digest_ok(r.authorization, "acs", "secret", "cpe", "n0nce", "/cr"))
+      return FakeCrCpe::status(200);
+    return FakeCrCpe::status(403);
+  });
+  const auto r = attempt(loopback_rules(), url_of(cpe));
+  EXPECT_EQ(r.outcome, Outcome::kAnswered) << r.detail;
+  const auto reqs = cpe.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[1].connection, reqs[0].connection);
 }
