@@ -8,6 +8,7 @@
 
 #include "core/connreq/http_request.h"
 #include "core/connreq/target.h"
+#include "core/metrics/metrics.h"
 #include "core/store/pg_connection.h"
 #include "core/util/log.h"
 
@@ -169,6 +170,7 @@ struct Service::Impl {
     if (!e) return;
     e->request.reset();  // allowed from inside its callback (http_request.h)
     const std::string outcome = outcome_name(r.outcome);
+    metrics::connection_request_done("http", outcome);
     const bool failed = r.outcome != Outcome::kAnswered;
     // A failure is answered once it is recorded: whoever asked finds the
     // attempt in connection_requests.
@@ -211,6 +213,7 @@ struct Service::Impl {
   void session_started(const std::string& device, Entry& e) {
     const auto latency =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - e.requested);
+    metrics::connection_request_informed("http", Clock::now() - e.requested);
     complete(device,
              {"informed", true, e.result.http_status, "the session started", latency.count()});
   }

@@ -129,6 +129,16 @@ TEST(ConnreqApi, DigestWakesTheDeviceAndTheAttemptIsRecorded) {
     }
     EXPECT_EQ(row, "answered 204 true true");
   }
+  // /metrics: the attempts by outcome, and the request -> Inform latency.
+  const auto m = api.call("", "GET", "/metrics");
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_NE(
+      m.body.find(R"(luacs_connection_requests_total{outcome="answered",transport="http"} 2)"),
+      std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find(R"(luacs_connection_request_latency_seconds_count{transport="http"} 2)"),
+            std::string::npos)
+      << m.body;
 }
 
 TEST(ConnreqApi, FailuresAnswer504WithTheReason) {
