@@ -81,10 +81,44 @@ void connection_request(const ExchangePtr& x) {
               });
 }
 
+// GET /devices/{id}/connection_requests: the device's attempts, newest
+// first.
+void attempts(const ExchangePtr& x) {
+  if (!only_params(x, {"limit"})) return;
+  const auto limit = page_limit(x);
+  if (!limit) return;
+  Params p = {x->param(0)};
+  const std::string visible = visible_sql(x->who(), "dv.id", p);
+  std::string sql =
+      "SELECT (SELECT " + visible +
+      " FROM devices dv WHERE dv.id = $1),"
+      " (SELECT coalesce(json_agg(json_build_object('id', c.id, 'transport', c.transport,"
+      "  'requested', " +
+      utc_sql("c.requested") + ", 'finished', " + utc_sql("c.finished") +
+      ", 'outcome', c.outcome, 'http_status', c.http_status, 'detail', c.detail,"
+      "  'informed', " +
+      utc_sql("c.informed") +
+      ", 'latency_ms', c.latency_ms) ORDER BY c.id DESC), '[]')::text"
+      "  FROM (SELECT * FROM connection_requests WHERE device_id = $1 ORDER BY id DESC LIMIT " +
+      std::to_string(*limit) + ") c)";
+  store_query(x, std::move(sql), std::move(p), [x](const PgReply& r) {
+    if (r.is_null(0, 0))
+      return x->error(404, "no such device",
+                      "'" + x->param(0) + "' has not informed (or was deleted)");
+    if (r.get(0, 0) != "t")
+      return x->error(403, "forbidden",
+                      "token '" + x->who().name + "' is scoped to tag '" + x->who().scope_tag +
+                          "'; the device does not carry it");
+    x->reply(200, "application/json",
+             "{\"connection_requests\": " + std::string(r.get(0, 1)) + "}\n");
+  });
+}
+
 }  // namespace
 
 void add_connreq_routes(Router& r) {
   r.add(route("POST", "/devices/{id}/connection_request", Role::kOperate, connection_request));
+  r.add(route("GET", "/devices/{id}/connection_requests", Role::kRead, attempts));
 }
 
 }  // namespace luacs::nbi

@@ -128,7 +128,18 @@ TEST(ConnreqApi, DigestWakesTheDeviceAndTheAttemptIsRecorded) {
       std::this_thread::sleep_for(20ms);
     }
     EXPECT_EQ(row, "answered 204 true true");
+    const auto listed =
+        api.call(reader, "GET", "/devices/" + seg(device_id(serial)) + "/connection_requests");
+    ASSERT_EQ(listed.status, 200) << listed.body;
+    const json a = listed.json().at("connection_requests");
+    ASSERT_EQ(a.size(), 1u) << listed.body;
+    EXPECT_EQ(a[0].value("outcome", ""), "answered");
+    EXPECT_EQ(a[0].value("http_status", 0), 204);
+    EXPECT_EQ(a[0].value("transport", ""), "http");
+    EXPECT_GE(a[0].value("latency_ms", -1), 0);
+    EXPECT_FALSE(a[0].at("informed").is_null());
   }
+  EXPECT_EQ(api.call(reader, "GET", "/devices/nobody/connection_requests").status, 404);
   // /metrics: the attempts by outcome, and the request -> Inform latency.
   const auto m = api.call("", "GET", "/metrics");
   ASSERT_EQ(m.status, 200) << m.body;
