@@ -120,8 +120,9 @@ struct Config {
   // [connection_request]: how luacs wakes a device (docs/connection-requests.md)
   // `allow` / `deny`: the addresses luacs will contact (CIDRs; deny wins).
   std::vector<std::string> cr_allow{"0.0.0.0/0", "::/0"};
-  std::vector<std::string> cr_deny{"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10",
-                                   "0.0.0.0/8"};
+  // `::` and 0.0.0.0 reach the host itself on Linux, like loopback.
+  std::vector<std::string> cr_deny{"127.0.0.0/8", "::1/128",   "169.254.0.0/16",
+                                   "fe80::/10",   "0.0.0.0/8", "::/128"};
   // `ports`: the ports a ConnectionRequestURL may name ("80, 1024-65535").
   std::vector<std::pair<uint16_t, uint16_t>> cr_ports{{80, 80}, {1024, 65535}};
   std::chrono::milliseconds cr_timeout{2000};  // one whole attempt (connect .. answer)

@@ -48,6 +48,8 @@ TEST(ConnreqTarget, DefaultsRefuseLoopbackLinkLocalAndZero) {
   EXPECT_TRUE(refuse(r, "169.254.1.1", 7547));
   EXPECT_TRUE(refuse(r, "fe80::1", 7547));
   EXPECT_TRUE(refuse(r, "0.0.0.0", 7547));
+  EXPECT_TRUE(refuse(r, "::", 7547));
+  EXPECT_TRUE(refuse(r, "::ffff:0.0.0.0", 7547));
   EXPECT_EQ(refuse(r, "192.0.2.10", 7547), std::nullopt);
   EXPECT_EQ(refuse(r, "2001:db8::1", 80), std::nullopt);
 }
