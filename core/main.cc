@@ -446,6 +446,11 @@ void App::start() {
   server_->set_policy(policies_.get(), services, files_->port());
   server_->set_connection_request_observer(
       [cr = connreq_.get()](const std::string& device) { cr->informed(device); });
+  server_->set_connection_request_credentials_observer(
+      [cr = connreq_.get()](const std::string& device, std::optional<std::string> user,
+                            std::optional<std::string> password) {
+        cr->remember_credentials(device, std::move(user), std::move(password));
+      });
   make_api();
   // Session ends go to /events only while someone listens; the worker just
   // moves them to the API's loop.

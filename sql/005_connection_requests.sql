@@ -22,10 +22,12 @@ CREATE INDEX connection_requests_device ON connection_requests (device_id, id);
 
 -- The ConnectionRequestUsername/Password luacs itself set on a device with
 -- SetParameterValues: a CPE reads them back empty, so luacs remembers what
--- it wrote. They win over [connection_request] username/password.
+-- it wrote. They win over [connection_request] username/password. NULL: luacs
+-- did not set that one (a password alone goes with the username the device
+-- reports).
 CREATE TABLE connection_request_credentials (
   device_id text PRIMARY KEY,
-  username  text NOT NULL,
-  password  text NOT NULL,
+  username  text,
+  password  text,
   updated   timestamptz NOT NULL DEFAULT now()
 );

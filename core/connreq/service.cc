@@ -19,19 +19,30 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using store::PgReply;
 
-// The device's URL (either data model root) and credentials (what luacs set
-// on it, else the fleet's: $2, $3), and a new attempt row. No row: no such
-// device.
+// The device's URL (either data model root) and credentials, and a new
+// attempt row; no row: no such device. The credentials: what luacs set on
+// the device (with the username it reports when luacs set only the
+// password), else the fleet's ($2, $3).
 constexpr const char* kLoadSql =
     "WITH d AS (SELECT id, coalesce("
     "  parameters->'InternetGatewayDevice.ManagementServer.ConnectionRequestURL'->>0,"
-    "  parameters->'Device.ManagementServer.ConnectionRequestURL'->>0, '') AS url"
+    "  parameters->'Device.ManagementServer.ConnectionRequestURL'->>0, '') AS url,"
+    "  coalesce("
+    "  parameters->'InternetGatewayDevice.ManagementServer.ConnectionRequestUsername'->>0,"
+    "  parameters->'Device.ManagementServer.ConnectionRequestUsername'->>0, '') AS username"
     "  FROM devices WHERE id = $1),"
-    " c AS (SELECT username, password FROM connection_request_credentials WHERE device_id = $1),"
     " i AS (INSERT INTO connection_requests (device_id, transport) SELECT id, 'http' FROM d"
     "  RETURNING id)"
-    " SELECT i.id, d.url, coalesce((SELECT username FROM c), $2),"
-    "  coalesce((SELECT password FROM c), $3) FROM i, d";
+    " SELECT i.id, d.url,"
+    "  coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif(d.username, '') END, $2),"
+    "  coalesce(c.password, $3)"
+    " FROM i CROSS JOIN d LEFT JOIN connection_request_credentials c ON c.device_id = d.id";
+
+constexpr const char* kRememberSql =
+    "INSERT INTO connection_request_credentials AS c (device_id, username, password)"
+    " VALUES ($1, $2, $3) ON CONFLICT (device_id) DO UPDATE SET"
+    " username = coalesce(EXCLUDED.username, c.username),"
+    " password = coalesce(EXCLUDED.password, c.password), updated = now()";
 
 constexpr const char* kFinishSql =
     "UPDATE connection_requests SET finished = now(), outcome = $2, http_status = $3::int,"
@@ -229,6 +240,23 @@ struct Service::Impl {
     e->informed_early = true;
   }
 };
+
+void Service::remember_credentials(const std::string& device_id,
+                                   std::optional<std::string> username,
+                                   std::optional<std::string> password) {
+  auto& im = *impl_;
+  if (!im.mailbox) return;
+  im.mailbox->post(
+      [&im, device_id, username = std::move(username), password = std::move(password)]() mutable {
+        if (!im.pg) return;
+        im.pg->query(kRememberSql, {device_id, std::move(username), std::move(password)},
+                     [device_id](PgReply rep) {
+                       if (!rep.ok())
+                         log::warn("connection request credentials of " + device_id +
+                                   " not kept: " + rep.error());
+                     });
+      });
+}
 
 Service::Service(const config::Config& cfg) : impl_(std::make_unique<Impl>(cfg)) {}
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -57,6 +58,11 @@ class Service {
             Done done);
   // Any thread, cheap: the device's Inform carried `6 CONNECTION REQUEST`.
   void informed(const std::string& device_id);
+  // Any thread, cheap: luacs set the device's ConnectionRequestUsername
+  // and/or Password (nullopt: not that one); kept in
+  // connection_request_credentials, they win over the fleet's.
+  void remember_credentials(const std::string& device_id, std::optional<std::string> username,
+                            std::optional<std::string> password);
 
  private:
   struct Impl;

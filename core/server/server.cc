@@ -82,6 +82,13 @@ void Server::set_connection_request_observer(
   impl_->shared.connection_request_observer = std::move(observer);
 }
 
+void Server::set_connection_request_credentials_observer(
+    std::function<void(const std::string& device_id, std::optional<std::string> username,
+                       std::optional<std::string> password)>
+        observer) {
+  impl_->shared.connection_request_credentials = std::move(observer);
+}
+
 const std::vector<uint16_t>& Server::ports() const {
   return impl_->ports;
 }

@@ -265,3 +265,48 @@ TEST(ConnreqApi, TaskWithConnectionRequestAnswersTheTaskResult) {
   EXPECT_EQ(r.json().value("state", ""), "done") << r.body;
   EXPECT_EQ(r.json().at("result"), json({{"status", 0}})) << r.body;
 }
+
+// A CPE reads its ConnectionRequestPassword back empty: luacs remembers what
+// it set with SetParameterValues and wakes the device with it from then on.
+TEST(ConnreqApi, CredentialsLuacsSetAreRemembered) {
+  ApiServer api("nbicrcreds", kIni);
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string op = api.token("oss", "operate");
+  std::mutex mu;
+  std::string password = "secret";  // what the CPE checks now
+  std::vector<std::thread> sessions;
+  FakeCrCpe cpe([&](const FakeCrCpe::Request& r, int) {
+    std::lock_guard lock(mu);
+    if (r.authorization.empty() ||
+        !FakeCrCpe::digest_ok(r.authorization, "acs", password, "cpe", "n0nce", "/cr"))
+      return FakeCrCpe::challenge(kQop);
+    sessions.emplace_back(woken_session, api.cwmp_port(), "C1");
+    return FakeCrCpe::status(204);
+  });
+  add_device(api, "C1", "http://127.0.0.1:" + std::to_string(cpe.port()) + "/cr");
+  const auto set = api.call(
+      op, "POST", "/devices/" + seg(device_id("C1")) + "/tasks?connection_request&timeout=10000",
+      R"({"name": "setParameterValues", "parameterValues": [["Device.ManagementServer.ConnectionRequestPassword", "per-device", "xsd:string"]]})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(set.json().value("state", ""), "done") << set.body;
+  std::string kept;
+  for (int i = 0; i < 100 && kept.empty(); ++i) {
+    kept = api.pg().value(
+        "SELECT coalesce(username, '-') || ' ' || password FROM connection_request_credentials"
+        " WHERE device_id = $1",
+        {device_id("C1")});
+    if (kept.empty()) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(kept, "- per-device");
+  {
+    std::lock_guard lock(mu);
+    password = "per-device";
+  }
+  const auto r = api.call(op, "POST", wake_path("C1"));
+  EXPECT_EQ(r.status, 200) << r.body;  // the fleet's "secret" would be refused now
+  {
+    std::lock_guard lock(mu);
+    for (auto& t : sessions) t.join();
+    sessions.clear();
+  }
+}
