@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/connreq/service.h"
 #include "core/connreq/stun_server.h"
 #include "core/control/control.h"
 #include "core/files/catalog.h"
@@ -339,6 +340,7 @@ class App {
   std::unique_ptr<luacs::lua::PolicyManager> policies_;
   luacs::files::Catalog catalog_;
   std::unique_ptr<luacs::files::FileServer> files_;
+  std::unique_ptr<luacs::connreq::Service> connreq_;
   std::unique_ptr<luacs::server::Server> server_;
   std::unique_ptr<luacs::nbi::Api> api_;
   std::unique_ptr<luacs::connreq::StunServer> stun_;  // [stun] listen set
@@ -357,6 +359,7 @@ App::~App() {
   if (server_) server_->stop();
   if (files_) files_->stop();
   if (stun_) stun_->stop();
+  if (connreq_) connreq_->stop();
   if (store_) store_->close();
 }
 
@@ -438,8 +441,19 @@ void App::start() {
       });
   services.path_of = [f = files_.get()](std::string_view name) { return f->path_of(name); };
 
+  // Connection requests: their own thread, loop and database connection.
+  connreq_ = std::make_unique<luacs::connreq::Service>(cfg_);
+  connreq_->start();
+
   server_->set_store(store_.get());
   server_->set_policy(policies_.get(), services, files_->port());
+  server_->set_connection_request_observer(
+      [cr = connreq_.get()](const std::string& device) { cr->informed(device); });
+  server_->set_connection_request_credentials_observer(
+      [cr = connreq_.get()](const std::string& device, std::optional<std::string> user,
+                            std::optional<std::string> password) {
+        cr->remember_credentials(device, std::move(user), std::move(password));
+      });
   make_api();
   // Session ends go to /events only while someone listens; the worker just
   // moves them to the API's loop.
@@ -515,6 +529,12 @@ void App::make_api() {
     return path.empty() ? path : base + path;
   };
   s.metrics = [this] { return metrics_text(*server_, store_.get(), *policies_); };
+  s.wake = [cr = connreq_.get()](const std::string& device, std::chrono::milliseconds wait,
+                                 std::function<void(luacs::nbi::WakeAnswer)> done) {
+    cr->wake(device, wait, {}, [done = std::move(done)](luacs::connreq::WakeResult r) {
+      done({r.outcome, r.session_started, r.http_status, r.detail, r.latency_ms, r.attempt});
+    });
+  };
   api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));
 }
 

@@ -247,9 +247,9 @@ bool is_host_port(std::string_view s) {
   return p && *p >= 1 && *p <= 65535;
 }
 
-constexpr std::string_view kSections[] = {"cwmp",    "limits",  "auth", "auth.devices", "store",
-                                          "policy",  "files",   "nbi",  "stun",         "xmpp",
-                                          "metrics", "control", "log"};
+constexpr std::string_view kSections[] = {
+    "cwmp", "limits", "auth", "auth.devices", "store",   "policy", "files",
+    "nbi",  "stun",   "xmpp", "metrics",      "control", "log",    "connection_request"};
 
 bool known_section(std::string_view s) {
   for (const auto k : kSections)
@@ -297,6 +297,32 @@ constexpr milliseconds kDay{24 * 3'600'000};
 
 milliseconds timeout_in(std::string_view v) {
   return duration_in(v, milliseconds{1}, kDay);
+}
+
+// A comma-separated list of CIDRs; an empty value is an empty list.
+std::vector<std::string> cidr_list(std::string_view v) {
+  std::vector<std::string> out;
+  for (auto item : util::split_list(v)) {
+    if (!util::parse_cidr(item))
+      throw ValueError{"'" + std::string(item) + "' is not a CIDR (192.0.2.0/24, ::1/128)"};
+    out.emplace_back(item);
+  }
+  return out;
+}
+
+// "80, 1024-65535": ports and inclusive ranges, 1..65535.
+std::vector<std::pair<uint16_t, uint16_t>> port_ranges(std::string_view v) {
+  std::vector<std::pair<uint16_t, uint16_t>> out;
+  for (auto item : util::split_list(v)) {
+    const auto dash = item.find('-');
+    const auto lo = parse_digits(text::trim(item.substr(0, dash)));
+    const auto hi =
+        dash == std::string_view::npos ? lo : parse_digits(text::trim(item.substr(dash + 1)));
+    if (!lo || !hi || *lo < 1 || *hi > 65535 || *lo > *hi)
+      throw ValueError{"'" + std::string(item) + "' is not a port or a range (80, 1024-65535)"};
+    out.emplace_back(static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi));
+  }
+  return out;
 }
 
 // Every key but [auth.devices] entries. A setter throws ValueError on a bad
@@ -496,6 +522,24 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.stun_replay_window = duration_in(v, milliseconds{1}, milliseconds{3'600'000});
      }},
+    {"connection_request", "allow",
+     [](Parser& p, std::string_view v) { p.cfg.cr_allow = cidr_list(v); }},
+    {"connection_request", "deny",
+     [](Parser& p, std::string_view v) { p.cfg.cr_deny = cidr_list(v); }},
+    {"connection_request", "ports",
+     [](Parser& p, std::string_view v) { p.cfg.cr_ports = port_ranges(v); }},
+    {"connection_request", "timeout",
+     [](Parser& p, std::string_view v) {
+       p.cfg.cr_timeout = duration_in(v, milliseconds{100}, milliseconds{60'000});
+     }},
+    {"connection_request", "max_concurrent",
+     [](Parser& p, std::string_view v) { p.cfg.cr_max_concurrent = unsigned_in(v, 1, 100'000); }},
+    {"connection_request", "username",
+     [](Parser& p, std::string_view v) { p.cfg.cr_username = std::string(v); }},
+    {"connection_request", "password",  // never echoed: see on_key()
+     [](Parser& p, std::string_view v) { p.cfg.cr_password = std::string(v); }},
+    {"connection_request", "allow_basic",
+     [](Parser& p, std::string_view v) { p.cfg.cr_allow_basic = bool_in(v); }},
 
     {"metrics", "allow",
      [](Parser& p, std::string_view v) {
@@ -594,7 +638,8 @@ void Parser::on_key(std::string_view section, std::string_view key, std::string_
   } catch (const ValueError& e) {
     const bool secret =
         (section == "auth" && key == "password") || (section == "store" && key == "dsn") ||
-        (section == "files" && key == "secret") || (section == "xmpp" && key == "password");
+        (section == "files" && key == "secret") || (section == "xmpp" && key == "password") ||
+        (section == "connection_request" && key == "password");
     std::string msg = "bad value ";
     if (!secret) msg += "'" + std::string(value) + "' ";
     msg += "for '" + std::string(key) + "' in [" + std::string(section) + "]: " + e.reason;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace luacs::config {
@@ -125,6 +126,19 @@ struct Config {
   unsigned stun_retries = 3;               // datagrams per UDP connection request (same id)
   std::chrono::milliseconds stun_retry_interval{500};  // first gap; each next one doubles
   std::chrono::milliseconds stun_replay_window{5000};  // no second request to a target sooner
+  // [connection_request]: how luacs wakes a device (docs/connection-requests.md)
+  // `allow` / `deny`: the addresses luacs will contact (CIDRs; deny wins).
+  std::vector<std::string> cr_allow{"0.0.0.0/0", "::/0"};
+  // `::` and 0.0.0.0 reach the host itself on Linux, like loopback.
+  std::vector<std::string> cr_deny{"127.0.0.0/8", "::1/128",   "169.254.0.0/16",
+                                   "fe80::/10",   "0.0.0.0/8", "::/128"};
+  // `ports`: the ports a ConnectionRequestURL may name ("80, 1024-65535").
+  std::vector<std::pair<uint16_t, uint16_t>> cr_ports{{80, 80}, {1024, 65535}};
+  std::chrono::milliseconds cr_timeout{2000};  // one whole attempt (connect .. answer)
+  unsigned cr_max_concurrent = 100;            // attempts in flight; more wait in a queue
+  std::string cr_username;                     // the fleet's ConnectionRequestUsername
+  std::string cr_password;                     // ... and password
+  bool cr_allow_basic = false;                 // answer a Basic challenge (sends the password)
 
   // [metrics]
   // `allow`: CIDRs that may GET /metrics without a token (default loopback).

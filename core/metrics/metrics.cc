@@ -69,6 +69,16 @@ struct Series {
           .Help("Session results per committed batch.")
           .Register(registry)
           .Add({}, Histogram::BucketBoundaries{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500});
+  Family<Counter>& connection_requests =
+      BuildCounter()
+          .Name("luacs_connection_requests_total")
+          .Help("Connection request attempts ended, by transport and outcome.")
+          .Register(registry);
+  Family<Histogram>& connection_request_seconds =
+      BuildHistogram()
+          .Name("luacs_connection_request_latency_seconds")
+          .Help("From a connection request to the device's 6 CONNECTION REQUEST Inform.")
+          .Register(registry);
   Counter& file_bytes = BuildCounter()
                             .Name("luacs_file_bytes_served_total")
                             .Help("Bytes of answer bodies sent by the file server.")
@@ -119,6 +129,23 @@ prometheus::MetricFamily family(std::string name, std::string help, prometheus::
 }
 
 }  // namespace
+
+void connection_request_done(std::string_view transport, std::string_view outcome) {
+  Series& s = series();
+  cached(s.connection_requests, std::string(transport) + '\n' + std::string(outcome), [&] {
+    return prometheus::Labels{{"transport", std::string(transport)},
+                              {"outcome", std::string(outcome)}};
+  }).Increment();
+}
+
+void connection_request_informed(std::string_view transport, std::chrono::nanoseconds latency) {
+  Series& s = series();
+  // Rare (one per woken device): the family's own lookup is enough.
+  s.connection_request_seconds
+      .Add({{"transport", std::string(transport)}},
+           Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120})
+      .Observe(seconds(latency));
+}
 
 void session_ended(std::string_view outcome, std::chrono::nanoseconds duration) {
   Series& s = series();

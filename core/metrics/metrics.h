@@ -42,6 +42,12 @@ void declare_refusal(std::string_view reason);
 void store_batch_committed(size_t rows, std::chrono::nanoseconds latency);
 // Bytes of file bodies the file server answered with.
 void file_bytes_served(uint64_t bytes);
+// A connection request attempt ended: `transport` "http", "udp" or "xmpp";
+// `outcome` "answered", "auth_failed", "offline", "timed_out", "denied",
+// "no_url", "error".
+void connection_request_done(std::string_view transport, std::string_view outcome);
+// The Inform with `6 CONNECTION REQUEST` arrived, `latency` after the request.
+void connection_request_informed(std::string_view transport, std::chrono::nanoseconds latency);
 
 // ---- scrape time
 using Labels = std::vector<std::pair<std::string, std::string>>;

@@ -38,6 +38,7 @@ void Api::build_routes() {
   add_basic_routes(router_);
   add_policy_routes(router_);
   add_metrics_routes(router_);
+  add_connreq_routes(router_);
   add_event_routes(router_);
   add_device_routes(router_);
   add_task_routes(router_);

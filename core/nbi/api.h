@@ -50,6 +50,16 @@ struct Options {
 
 Options options_from(const config::Config& cfg);
 
+// The end of a connection request (core/connreq/service.h's WakeResult).
+struct WakeAnswer {
+  std::string outcome;  // "informed", "answered", "auth_failed", "offline", ...
+  bool session_started = false;
+  int http_status = 0;
+  std::string detail;
+  int64_t latency_ms = -1;
+  int64_t attempt = 0;  // the connection_requests row, 0 if none
+};
+
 // What the running server lends the API. Any member may be empty (tests,
 // a server without a policy); the routes that need it then answer 501/503.
 struct Services {
@@ -69,6 +79,12 @@ struct Services {
   // server from ([files] url + "/<token>/<name>", or the path alone without
   // a url), "" when it serves no file of that name.
   std::function<std::string(const std::string& name)> file_url;
+  // Any thread: wakes the device with a connection request; `done` runs on
+  // any thread once its session started, the request failed, or `wait`
+  // passed after the CPE answered (post back with Api::executor()).
+  std::function<void(const std::string& device_id, std::chrono::milliseconds wait,
+                     std::function<void(WakeAnswer)> done)>
+      wake;
 };
 
 class Connection;
@@ -147,6 +163,7 @@ void add_file_routes(Router& r);
 void add_policy_routes(Router& r);
 void add_event_routes(Router& r);
 void add_metrics_routes(Router& r);
+void add_connreq_routes(Router& r);
 // Takes up, every few seconds, bulk jobs left half-queued (a restart, an
 // outage).
 void start_job_resumer(Api& api);

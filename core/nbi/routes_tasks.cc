@@ -12,6 +12,7 @@
 #include "core/nbi/api.h"
 #include "core/nbi/scope.h"
 #include "core/nbi/task_body.h"
+#include "core/nbi/wake.h"
 #include "core/util/json.h"
 
 namespace luacs::nbi {
@@ -55,7 +56,56 @@ std::string denied(const ExchangePtr& x) {
 
 // ---- POST /devices/{id}/tasks
 
-void insert(const ExchangePtr& x, const TaskSpec& t) {
+// ?connection_request: the task was queued; wake the device and wait, until
+// `deadline`, for its session to settle the task.
+struct TaskWait {
+  ExchangePtr x;
+  int64_t task = 0;
+  json queued;  // the 202 answer
+  std::chrono::steady_clock::time_point deadline;
+};
+
+void poll_task(std::shared_ptr<TaskWait> w);
+
+// Polls again in 100 ms (a timer on the API's loop; freed with the loop).
+void poll_later(std::shared_ptr<TaskWait> w) {
+  const timeval tv = loop::to_timeval(std::chrono::milliseconds{100});
+  auto* held = new std::shared_ptr<TaskWait>(std::move(w));
+  event_base_once(
+      (*held)->x->api().base(), -1, EV_TIMEOUT,
+      [](evutil_socket_t, short, void* arg) {
+        std::unique_ptr<std::shared_ptr<TaskWait>> p(static_cast<std::shared_ptr<TaskWait>*>(arg));
+        if ((*p)->x->alive()) poll_task(std::move(*p));
+      },
+      held, &tv);
+}
+
+void poll_task(std::shared_ptr<TaskWait> w) {
+  store_query(w->x, "SELECT t.state, " + task_json_sql("t") + " FROM tasks t WHERE t.id = $1::int8",
+              {std::to_string(w->task)}, [w](const PgReply& r) {
+                if (r.rows() == 1 && r.get(0, 0) != "pending")
+                  return w->x->reply(200, "application/json", std::string(r.get(0, 1)) + "\n");
+                if (r.rows() == 0 || std::chrono::steady_clock::now() >= w->deadline)
+                  return w->x->json(202, w->queued);
+                poll_later(w);
+              });
+}
+
+void wake_for_task(const ExchangePtr& x, json queued, std::chrono::milliseconds timeout) {
+  auto w = std::make_shared<TaskWait>();
+  w->x = x;
+  w->task = queued["id"].get<int64_t>();
+  w->deadline = std::chrono::steady_clock::now() + timeout;
+  w->queued = std::move(queued);
+  wake_device(x, x->param(0), timeout, [w](const WakeAnswer& a) {
+    w->queued["connection_request"] = wake_json(a);
+    if (!a.session_started) return w->x->json(202, w->queued);
+    poll_task(w);
+  });
+}
+
+void insert(const ExchangePtr& x, const TaskSpec& t,
+            std::optional<std::chrono::milliseconds> wake = std::nullopt) {
   Params p = {x->param(0), t.name, util::json_text(t.args),
               t.expires_ms ? std::optional(std::to_string(*t.expires_ms)) : std::nullopt,
               t.unique_key};
@@ -77,7 +127,7 @@ void insert(const ExchangePtr& x, const TaskSpec& t) {
       " SELECT d.ok, i.replaced, i.j,"
       "  (SELECT count(*) FROM (SELECT pg_notify('luacs_task', $1) FROM i) n)"
       " FROM d LEFT JOIN i ON true";
-  store_query(x, std::move(sql), std::move(p), [x, genieacs = t.genieacs](const PgReply& r) {
+  store_query(x, std::move(sql), std::move(p), [x, genieacs = t.genieacs, wake](const PgReply& r) {
     if (r.rows() == 0)
       return x->error(404, "no such device",
                       "'" + x->param(0) + "' has not informed (or was deleted)");
@@ -88,6 +138,7 @@ void insert(const ExchangePtr& x, const TaskSpec& t) {
     json j = json::parse(r.get(0, 2));
     j["replaced"] = r.get(0, 1) == "t";
     if (genieacs) j["_id"] = std::to_string(j["id"].get<int64_t>());
+    if (wake) return wake_for_task(x, std::move(j), *wake);
     x->json(202, j);
   });
 }
@@ -112,24 +163,29 @@ void with_policy_tasks(const ExchangePtr& x, std::function<void(std::vector<std:
 
 void create(const ExchangePtr& x) {
   if (!only_params(x, {"connection_request", "timeout"})) return;
-  if (x->has_q("connection_request"))
-    return x->error(501, "not implemented",
-                    "connection requests arrive with issue 13; nothing was queued: queue the task "
-                    "without ?connection_request and it runs at the device's next session");
+  std::optional<std::chrono::milliseconds> wake;
+  if (x->has_q("connection_request")) {
+    if (!x->api().services().wake)
+      return x->error(501, "not available",
+                      "this server sends no connection requests; nothing was queued");
+    wake = wake_timeout(x);
+    if (!wake) return;
+  }
   auto body = x->json_body();
   if (!body) return;
   BodyError err;
   auto spec = parse_task_body(*body, now_ms(), &err);
   if (!spec) return x->error(400, err.error, err.detail);
-  if (!spec->policy) return insert(x, *spec);
-  with_policy_tasks(x, [x, spec = std::move(*spec)](const std::vector<std::string>& names) mutable {
+  if (!spec->policy) return insert(x, *spec, wake);
+  with_policy_tasks(x, [x, spec = std::move(*spec),
+                        wake](const std::vector<std::string>& names) mutable {
     auto stored = resolve_policy_task(spec, names);
     if (!stored)
       return x->error(400, "unknown task",
                       "'" + spec.name + "' is neither an RPC nor a task of the running policy; " +
                           known_task_names(names));
     spec.name = *stored;
-    insert(x, spec);
+    insert(x, spec, wake);
   });
 }
 

@@ -372,6 +372,14 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
   }
   cookie_ = slot->driver->id();
   slot->conn = this;
+  if (const auto& woken = w_.shared().connection_request_observer) {
+    const auto& events = std::get<soap::Inform>(env->body).events;
+    for (const auto& e : events)
+      if (e.code == "6 CONNECTION REQUEST") {
+        woken(device);
+        break;
+      }
+  }
 
   store::Store* store = w_.shared().store;
   if (!store) {

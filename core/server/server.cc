@@ -77,6 +77,18 @@ void Server::set_session_observer(SessionObserver observer, const std::atomic<bo
   impl_->shared.observing = active;
 }
 
+void Server::set_connection_request_observer(
+    std::function<void(const std::string& device_id)> observer) {
+  impl_->shared.connection_request_observer = std::move(observer);
+}
+
+void Server::set_connection_request_credentials_observer(
+    std::function<void(const std::string& device_id, std::optional<std::string> username,
+                       std::optional<std::string> password)>
+        observer) {
+  impl_->shared.connection_request_credentials = std::move(observer);
+}
+
 const std::vector<uint16_t>& Server::ports() const {
   return impl_->ports;
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,18 @@ class Server {
   // (before start()). It must not block: it hands the end to its own loop.
   // Nothing at all is built for it while `*active` is false.
   void set_session_observer(SessionObserver observer, const std::atomic<bool>* active);
+
+  // Called on a worker thread when an Inform carrying `6 CONNECTION REQUEST`
+  // starts a session (before start()): the device answered a connection
+  // request. It must not block (it posts to its own loop). Unset: nothing.
+  void set_connection_request_observer(std::function<void(const std::string& device_id)> observer);
+  // Called on a worker thread when a SetParameterValues the CPE accepted set
+  // its ConnectionRequestUsername and/or Password (nullopt: not that one),
+  // before start(). It must not block. Unset: nothing.
+  void set_connection_request_credentials_observer(
+      std::function<void(const std::string& device_id, std::optional<std::string> username,
+                         std::optional<std::string> password)>
+          observer);
 
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.

@@ -129,6 +129,7 @@ void Worker::run() {
   services_.engine = engine_.get();
   if (store::Store* st = shared_.store)
     services_.transfer_sent = [st](device::Transfer t) { st->record_transfer_sent(std::move(t)); };
+  services_.connection_request_credentials_set = shared_.connection_request_credentials;
   const timeval one_second{1, 0};
   event_add(sweep_event_.get(), &one_second);
   if (cfg().max_queue_delay.count() > 0) {

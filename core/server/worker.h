@@ -55,6 +55,11 @@ struct Shared {
   std::vector<Worker*> workers;
   SessionObserver observer;  // see Server::set_session_observer
   const std::atomic<bool>* observing = nullptr;
+  // see Server::set_connection_request_observer
+  std::function<void(const std::string& device_id)> connection_request_observer;
+  // see session::Services::connection_request_credentials_set
+  std::function<void(const std::string&, std::optional<std::string>, std::optional<std::string>)>
+      connection_request_credentials;
 };
 
 // A live session: its driver, and the connection serving it now, if any.

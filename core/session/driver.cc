@@ -142,6 +142,7 @@ void Driver::on_rpc_done(cwmp::Session& s, const soap::Body& request, const cwmp
     for (const auto& p : gpv->parameters) params.emplace_back(p, now);
   } else if (auto* spv = std::get_if<soap::SetParameterValues>(&request)) {
     for (const auto& p : spv->parameters) params.emplace_back(p, now);
+    if (services_.connection_request_credentials_set) remember_credentials(s, *spv);
   }
   if (!services_.transfer_sent) return;
   auto sent = [&](const auto& rpc, bool is_download) {
@@ -155,6 +156,25 @@ void Driver::on_rpc_done(cwmp::Session& s, const soap::Body& request, const cwmp
   };
   if (auto* d = std::get_if<soap::Download>(&request)) sent(*d, true);
   if (auto* u = std::get_if<soap::Upload>(&request)) sent(*u, false);
+}
+
+// ManagementServer.ConnectionRequestUsername / Password (either data model
+// root) set by a SetParameterValues the CPE accepted.
+void Driver::remember_credentials(cwmp::Session& s, const soap::SetParameterValues& spv) {
+  static constexpr std::string_view kUser = ".ManagementServer.ConnectionRequestUsername";
+  static constexpr std::string_view kPassword = ".ManagementServer.ConnectionRequestPassword";
+  const auto ends = [](std::string_view name, std::string_view tail) {
+    return name.size() > tail.size() && name.substr(name.size() - tail.size()) == tail &&
+           name.find('.') == name.size() - tail.size();
+  };
+  std::optional<std::string> user, password;
+  for (const auto& p : spv.parameters) {
+    if (ends(p.name, kUser)) user = p.value;
+    if (ends(p.name, kPassword)) password = p.value;
+  }
+  if (user || password)
+    services_.connection_request_credentials_set(s.device_id(), std::move(user),
+                                                 std::move(password));
 }
 
 void Driver::on_end(cwmp::Session&) {

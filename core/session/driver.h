@@ -33,6 +33,12 @@ struct Services {
   // A Download or Upload was sent, so that its TransferComplete finds it
   // (the store writes it behind); may be empty.
   std::function<void(device::Transfer)> transfer_sent;
+  // A SetParameterValues set the device's ConnectionRequestUsername and/or
+  // ConnectionRequestPassword (nullopt: not that one). A CPE reads them back
+  // empty, so luacs remembers what it wrote (core/connreq); may be empty.
+  std::function<void(const std::string& device_id, std::optional<std::string> username,
+                     std::optional<std::string> password)>
+      connection_request_credentials_set;
 };
 
 // Where the session comes from.
@@ -99,6 +105,7 @@ class Driver final : private cwmp::SessionHandler {
   void on_cpe_request(cwmp::Session& s, const soap::Body& b) override;
   void on_acs_turn(cwmp::Session& s) override;
   void on_rpc_done(cwmp::Session& s, const soap::Body& request, const cwmp::RpcOutcome& o) override;
+  void remember_credentials(cwmp::Session& s, const soap::SetParameterValues& spv);
   void on_end(cwmp::Session& s) override;
 
   // Runs one queued task; true when it waits for the CPE (an RPC is queued).

@@ -533,14 +533,19 @@ TEST(TaskApi, BadRequestsAreRefusedAndNothingIsQueued) {
   EXPECT_EQ(api.pg().value("SELECT unique_key FROM tasks"), "' OR 1=1 --");
   api.pg().query("DELETE FROM tasks");
 
-  // ?connection_request: 501, and nothing queued.
+  // ?connection_request for a device without a ConnectionRequestURL: the
+  // task is queued (202) and the answer says why the device was not woken.
   auto cr =
       api.call(op, "POST", tasks + "?connection_request&timeout=3000", R"({"name": "reboot"})");
-  EXPECT_EQ(cr.status, 501);
-  EXPECT_EQ(cr.json().value("error", ""), "not implemented");
-  EXPECT_TRUE(has(cr.json().value("detail", ""), "issue 13")) << cr.body;
+  EXPECT_EQ(cr.status, 202) << cr.body;
+  EXPECT_EQ(cr.json().at("connection_request").value("outcome", ""), "no_url") << cr.body;
+  EXPECT_EQ(cr.json().value("state", ""), "pending");
+  EXPECT_EQ(
+      api.call(op, "POST", tasks + "?connection_request&timeout=0", R"({"name": "reboot"})").status,
+      400);
   EXPECT_EQ(api.pg().value("SELECT count(*) FROM devices"), "1");
-  EXPECT_EQ(api.pg().value("SELECT count(*) FROM tasks"), "0");
+  EXPECT_EQ(api.pg().value("SELECT count(*) FROM tasks"), "1");
+  api.pg().query("DELETE FROM tasks");
 
   // The listing's filters.
   for (const std::string evil : {"' OR 1=1 --", "'); DROP TABLE devices; --"}) {

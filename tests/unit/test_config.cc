@@ -119,6 +119,33 @@ TEST(Config, Stun) {
   EXPECT_NE(error_of("[stun]\nretries = 0\n"), "");
   EXPECT_NE(error_of("[stun]\nlisten = stun.example.net:3478\n"), "");
   EXPECT_NE(error_of("[stun]\nretry_interval = 1ms\n"), "");
+  EXPECT_EQ(c.cr_allow, d.cr_allow);
+  EXPECT_EQ(c.cr_deny, d.cr_deny);
+  EXPECT_EQ(c.cr_ports, d.cr_ports);
+  EXPECT_EQ(c.cr_timeout, d.cr_timeout);
+  EXPECT_EQ(c.cr_max_concurrent, d.cr_max_concurrent);
+  EXPECT_EQ(c.cr_username, d.cr_username);
+  EXPECT_EQ(c.cr_password, d.cr_password);
+  EXPECT_EQ(c.cr_allow_basic, d.cr_allow_basic);
+}
+
+TEST(Config, ConnectionRequestRules) {
+  const Config c = parse(
+      "[connection_request]\nallow = 10.0.0.0/8\ndeny =\nports = 7547, 30000-30010\n"
+      "timeout = 500ms\n",
+      "cr.ini");
+  EXPECT_EQ(c.cr_allow, (std::vector<std::string>{"10.0.0.0/8"}));
+  EXPECT_TRUE(c.cr_deny.empty());
+  EXPECT_EQ(c.cr_ports, (std::vector<std::pair<uint16_t, uint16_t>>{{7547, 7547}, {30000, 30010}}));
+  EXPECT_EQ(c.cr_timeout, std::chrono::milliseconds{500});
+  EXPECT_THROW(parse("[connection_request]\nports = 0\n", "cr.ini"), ConfigError);
+  EXPECT_THROW(parse("[connection_request]\nports = 9-8\n", "cr.ini"), ConfigError);
+  EXPECT_THROW(parse("[connection_request]\ndeny = localhost\n", "cr.ini"), ConfigError);
+  try {
+    parse("[connection_request]\npassword = s3cret\ntimeout = x\n", "cr.ini");
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos);
+  }
 }
 
 TEST(Config, MetricsAllowTakesCidrsOnly) {

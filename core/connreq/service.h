@@ -1,0 +1,72 @@
+// The connection-request service: wakes devices now (issue 13).
+//
+// It runs on a thread and libevent loop of its own, with its own asynchronous
+// PostgreSQL connection, so that neither a slow CPE nor the database ever
+// holds a CWMP worker or the API. Any thread calls wake() and informed();
+// they post to the service's mailbox.
+//
+// A wake loads the device's ConnectionRequestURL (TR-098 or TR-181 root) and
+// credentials (what luacs set on the device, else [connection_request]
+// username/password), records an attempt in `connection_requests`, and runs
+// one HTTP connection request, at most `max_concurrent` at once (the rest
+// wait in a queue). A second wake for a device whose request is in flight,
+// or whose session is awaited, joins it: one GET, the same result for both.
+// informed() -- the device's Inform with `6 CONNECTION REQUEST` started a
+// session -- closes the attempt with its latency and answers the waiters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/config/config.h"
+#include "core/loop/loop.h"
+
+namespace luacs::connreq {
+
+struct WakeResult {
+  // "informed" (the session started), "answered" (200/204 but no session
+  // within the wait), "auth_failed", "offline", "timed_out", "denied",
+  // "no_url", "error", "unavailable" (no store, or the service stopped).
+  std::string outcome;
+  bool session_started = false;
+  int http_status = 0;
+  std::string detail;
+  int64_t latency_ms = -1;  // request -> Inform, when session_started
+  int64_t attempt = 0;      // the connection_requests row, 0 if none
+};
+
+class Service {
+ public:
+  explicit Service(const config::Config& cfg);
+  ~Service();  // stop()s
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  void start();  // the thread and the database connection
+  void stop();   // joins; waiters still waiting are dropped
+
+  using Done = std::function<void(WakeResult)>;
+  // Any thread. `done` runs through `exec` (or on the service's thread when
+  // exec is empty) once the device's session has started, the request
+  // failed, or `wait` passed after the CPE answered.
+  void wake(const std::string& device_id, std::chrono::milliseconds wait, loop::Executor exec,
+            Done done);
+  // Any thread, cheap: the device's Inform carried `6 CONNECTION REQUEST`.
+  void informed(const std::string& device_id);
+  // Any thread, cheap: luacs set the device's ConnectionRequestUsername
+  // and/or Password (nullopt: not that one); kept in
+  // connection_request_credentials, they win over the fleet's.
+  void remember_credentials(const std::string& device_id, std::optional<std::string> username,
+                            std::optional<std::string> password);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace luacs::connreq
