@@ -70,6 +70,14 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.stun_retries, d.stun_retries);
   EXPECT_EQ(c.stun_retry_interval, d.stun_retry_interval);
   EXPECT_EQ(c.stun_replay_window, d.stun_replay_window);
+  EXPECT_EQ(c.cr_allow, d.cr_allow);
+  EXPECT_EQ(c.cr_deny, d.cr_deny);
+  EXPECT_EQ(c.cr_ports, d.cr_ports);
+  EXPECT_EQ(c.cr_timeout, d.cr_timeout);
+  EXPECT_EQ(c.cr_max_concurrent, d.cr_max_concurrent);
+  EXPECT_EQ(c.cr_username, d.cr_username);
+  EXPECT_EQ(c.cr_password, d.cr_password);
+  EXPECT_EQ(c.cr_allow_basic, d.cr_allow_basic);
 }
 
 TEST(Config, XmppSection) {
@@ -119,14 +127,6 @@ TEST(Config, Stun) {
   EXPECT_NE(error_of("[stun]\nretries = 0\n"), "");
   EXPECT_NE(error_of("[stun]\nlisten = stun.example.net:3478\n"), "");
   EXPECT_NE(error_of("[stun]\nretry_interval = 1ms\n"), "");
-  EXPECT_EQ(c.cr_allow, d.cr_allow);
-  EXPECT_EQ(c.cr_deny, d.cr_deny);
-  EXPECT_EQ(c.cr_ports, d.cr_ports);
-  EXPECT_EQ(c.cr_timeout, d.cr_timeout);
-  EXPECT_EQ(c.cr_max_concurrent, d.cr_max_concurrent);
-  EXPECT_EQ(c.cr_username, d.cr_username);
-  EXPECT_EQ(c.cr_password, d.cr_password);
-  EXPECT_EQ(c.cr_allow_basic, d.cr_allow_basic);
 }
 
 TEST(Config, ConnectionRequestRules) {
