@@ -219,17 +219,24 @@ size_t Connection::buffered() const {
   return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_.get())) : 0;
 }
 
+// Runs `step` from the loop at its next turn (made once per connection and
+// event): the caller may still be on this connection's stack.
+template <void (Connection::*step)()>
+void Connection::run_soon(loop::Event& ev) {
+  if (!ev)
+    ev.reset(event_new(
+        api_.base(), -1, 0,
+        [](evutil_socket_t, short, void* self) { (static_cast<Connection*>(self)->*step)(); },
+        this));
+  event_active(ev.get(), 0, 0);
+}
+
 void Connection::watch_drain() {
   watching_drain_ = true;
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kLowWater, 0);
   if (buffered() <= kLowWater) {
     // Already drained: call back from the loop, not from inside the handler.
-    if (!drain_ev_)
-      drain_ev_.reset(event_new(
-          api_.base(), -1, 0,
-          [](evutil_socket_t, short, void* self) { static_cast<Connection*>(self)->on_write(); },
-          this));
-    event_active(drain_ev_.get(), 0, 0);
+    run_soon<&Connection::on_write>(drain_ev_);
   }
 }
 
@@ -536,12 +543,7 @@ void Connection::answer_done() {
     bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
     if (buffered() == 0) {
       // Close from the loop: the caller may still be on this connection's stack.
-      if (!drain_ev_)
-        drain_ev_.reset(event_new(
-            api_.base(), -1, 0,
-            [](evutil_socket_t, short, void* self) { static_cast<Connection*>(self)->on_write(); },
-            this));
-      event_active(drain_ev_.get(), 0, 0);
+      run_soon<&Connection::on_write>(drain_ev_);
     }
     return;
   }
@@ -551,12 +553,7 @@ void Connection::answer_done() {
   bufferevent_enable(bev_.get(), EV_READ);
   if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) {
     // A pipelined request: from the loop, not from inside this answer.
-    if (!next_ev_)
-      next_ev_.reset(event_new(
-          api_.base(), -1, 0,
-          [](evutil_socket_t, short, void* self) { static_cast<Connection*>(self)->on_read(); },
-          this));
-    event_active(next_ev_.get(), 0, 0);
+    run_soon<&Connection::on_read>(next_ev_);
   }
 }
 

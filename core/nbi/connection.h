@@ -55,6 +55,8 @@ class Connection final : public http::BodySink {
   void body_complete();
   void fail(int status, const std::string& why);
   void answer_done();
+  template <void (Connection::*step)()>
+  void run_soon(loop::Event& ev);
 
   Api& api_;
   loop::BufferEvent bev_;

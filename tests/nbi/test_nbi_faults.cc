@@ -22,22 +22,6 @@ namespace {
 
 const std::string kDevice = "E48D8C-hAP%20lite-";
 
-// Percent-encodes everything but unreserved characters.
-std::string esc(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 void add_device(ApiServer& api, const std::string& id, const std::string& tags = "") {
   api.pg().query(
       "INSERT INTO devices (id, first_seen, last_inform, tags)"
@@ -103,7 +87,9 @@ TEST(FaultApi, ListFilterPageAndClear) {
   EXPECT_EQ(faults[0].value("first_seen", "").back(), 'Z');
   EXPECT_TRUE(all.json().at("next").is_null());
 
-  EXPECT_EQ(api.call(read, "GET", "/faults?device=" + esc(a)).json().at("faults").size(), 2u);
+  EXPECT_EQ(
+      api.call(read, "GET", "/faults?device=" + test::url_escape(a)).json().at("faults").size(),
+      2u);
   auto task = api.call(read, "GET", "/faults?source=task").json().at("faults");
   ASSERT_EQ(task.size(), 1u);
   EXPECT_EQ(task[0].value("device", ""), b);
@@ -112,22 +98,26 @@ TEST(FaultApi, ListFilterPageAndClear) {
   auto p1 = api.call(read, "GET", "/faults?limit=2");
   ASSERT_EQ(p1.json().at("faults").size(), 2u);
   const std::string next = p1.json().at("next").get<std::string>();
-  auto p2 = api.call(read, "GET", "/faults?limit=2&after=" + esc(next));
+  auto p2 = api.call(read, "GET", "/faults?limit=2&after=" + test::url_escape(next));
   ASSERT_EQ(p2.status, 200) << p2.body;
   ASSERT_EQ(p2.json().at("faults").size(), 1u);
   EXPECT_EQ(p2.json().at("faults")[0].value("source", ""), "task");
 
   // Clearing: operate, 404 when there is none.
-  EXPECT_EQ(api.call(read, "DELETE", "/faults/" + esc(a) + "/policy").status, 403);
-  auto del = api.call(op, "DELETE", "/faults/" + esc(a) + "/policy");
+  EXPECT_EQ(api.call(read, "DELETE", "/faults/" + test::url_escape(a) + "/policy").status, 403);
+  auto del = api.call(op, "DELETE", "/faults/" + test::url_escape(a) + "/policy");
   EXPECT_EQ(del.status, 200) << del.body;
   EXPECT_TRUE(del.json().value("deleted", false));
-  EXPECT_EQ(api.call(op, "DELETE", "/faults/" + esc(a) + "/policy").status, 404);
-  EXPECT_EQ(api.call(op, "DELETE", "/faults/" + esc(kDevice + "none") + "/task").status, 404);
+  EXPECT_EQ(api.call(op, "DELETE", "/faults/" + test::url_escape(a) + "/policy").status, 404);
+  EXPECT_EQ(
+      api.call(op, "DELETE", "/faults/" + test::url_escape(kDevice + "none") + "/task").status,
+      404);
   EXPECT_EQ(api.pg().value("SELECT count(*) FROM faults"), "2");
   // A source with a '/' is one segment when escaped.
   add_fault(api, a, "x/y");
-  EXPECT_EQ(api.call(op, "DELETE", "/faults/" + esc(a) + "/" + esc("x/y")).status, 200);
+  EXPECT_EQ(api.call(op, "DELETE", "/faults/" + test::url_escape(a) + "/" + test::url_escape("x/y"))
+                .status,
+            200);
 }
 
 TEST(FaultApi, FiltersAreValuesNotSql) {
@@ -138,15 +128,25 @@ TEST(FaultApi, FiltersAreValuesNotSql) {
   add_fault(api, kDevice + "I1", "task");
   add_session(api, kDevice + "I1", "2026-12-01T10:00:00Z", "ok");
   for (const std::string evil : {"' OR 1=1 --", "'); DROP TABLE faults; --"}) {
-    EXPECT_EQ(api.call(op, "GET", "/faults?device=" + esc(evil)).json().at("faults").size(), 0u);
-    EXPECT_EQ(api.call(op, "GET", "/faults?source=" + esc(evil)).json().at("faults").size(), 0u);
-    EXPECT_EQ(api.call(op, "GET", "/faults?after=" + esc(evil)).status, 400);
-    EXPECT_EQ(api.call(op, "GET", "/faults?limit=" + esc(evil)).status, 400);
-    EXPECT_EQ(api.call(op, "DELETE", "/faults/" + esc(evil) + "/" + esc(evil)).status, 404);
-    EXPECT_EQ(api.call(op, "GET", "/sessions?device=" + esc(evil)).json().at("sessions").size(),
+    EXPECT_EQ(
+        api.call(op, "GET", "/faults?device=" + test::url_escape(evil)).json().at("faults").size(),
+        0u);
+    EXPECT_EQ(
+        api.call(op, "GET", "/faults?source=" + test::url_escape(evil)).json().at("faults").size(),
+        0u);
+    EXPECT_EQ(api.call(op, "GET", "/faults?after=" + test::url_escape(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/faults?limit=" + test::url_escape(evil)).status, 400);
+    EXPECT_EQ(
+        api.call(op, "DELETE", "/faults/" + test::url_escape(evil) + "/" + test::url_escape(evil))
+            .status,
+        404);
+    EXPECT_EQ(api.call(op, "GET", "/sessions?device=" + test::url_escape(evil))
+                  .json()
+                  .at("sessions")
+                  .size(),
               0u);
-    EXPECT_EQ(api.call(op, "GET", "/sessions?since=" + esc(evil)).status, 400);
-    EXPECT_EQ(api.call(op, "GET", "/sessions?limit=" + esc(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/sessions?since=" + test::url_escape(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/sessions?limit=" + test::url_escape(evil)).status, 400);
   }
   EXPECT_EQ(api.call(op, "GET", "/faults?code=9005").status, 400);
   EXPECT_EQ(api.call(op, "GET", "/sessions?until=x").status, 400);
@@ -175,10 +175,11 @@ TEST(SessionApi, NewestFirstSinceAndLimit) {
   EXPECT_EQ(s[0].value("at", ""), "2026-12-03T10:00:00.000Z");
   EXPECT_EQ(s[2].at("summary").value("result", ""), "first");
 
-  auto dev = api.call(read, "GET", "/sessions?device=" + esc(a)).json().at("sessions");
+  auto dev = api.call(read, "GET", "/sessions?device=" + test::url_escape(a)).json().at("sessions");
   ASSERT_EQ(dev.size(), 2u);
   EXPECT_EQ(dev[0].at("summary").value("result", ""), "second");
-  auto since = api.call(read, "GET", "/sessions?since=" + esc("2026-12-02T11:00:00+01:00"));
+  auto since =
+      api.call(read, "GET", "/sessions?since=" + test::url_escape("2026-12-02T11:00:00+01:00"));
   ASSERT_EQ(since.status, 200) << since.body;
   EXPECT_EQ(since.json().at("sessions").size(), 2u);  // 10:00Z is included
   auto one = api.call(read, "GET", "/sessions?limit=1").json().at("sessions");
@@ -204,15 +205,19 @@ TEST(FaultApi, ATagScopedTokenSeesOnlyItsDevices) {
   auto faults = api.call(acme, "GET", "/faults").json().at("faults");
   ASSERT_EQ(faults.size(), 1u);
   EXPECT_EQ(faults[0].value("device", ""), mine);
-  EXPECT_EQ(api.call(acme, "GET", "/faults?device=" + esc(theirs)).json().at("faults").size(), 0u);
+  EXPECT_EQ(api.call(acme, "GET", "/faults?device=" + test::url_escape(theirs))
+                .json()
+                .at("faults")
+                .size(),
+            0u);
   auto sessions = api.call(acme, "GET", "/sessions").json().at("sessions");
   ASSERT_EQ(sessions.size(), 1u);
   EXPECT_EQ(sessions[0].at("summary").value("result", ""), "mine");
-  EXPECT_EQ(api.call(acme, "DELETE", "/faults/" + esc(theirs) + "/task").status, 403);
+  EXPECT_EQ(api.call(acme, "DELETE", "/faults/" + test::url_escape(theirs) + "/task").status, 403);
   EXPECT_EQ(api.pg().value("SELECT count(*) FROM faults"), "2");
-  EXPECT_EQ(api.call(acme, "DELETE", "/faults/" + esc(mine) + "/task").status, 200);
+  EXPECT_EQ(api.call(acme, "DELETE", "/faults/" + test::url_escape(mine) + "/task").status, 200);
   EXPECT_EQ(api.call("", "GET", "/faults").status, 401);
-  EXPECT_EQ(api.call("", "DELETE", "/faults/" + esc(mine) + "/task").status, 401);
+  EXPECT_EQ(api.call("", "DELETE", "/faults/" + test::url_escape(mine) + "/task").status, 401);
 }
 
 // A policy hook that fails records a fault; cleared, the hook runs again at
@@ -225,7 +230,7 @@ TEST(FaultApi, AClearedPolicyFaultIsRetriedAtTheNextSession) {
   ASSERT_TRUE(api.started()) << api.luacs().log();
   const std::string op = api.token("ops", "operate");
   const std::string dev = kDevice + "P1";
-  const std::string path = "/faults?device=" + esc(dev) + "&source=policy";
+  const std::string path = "/faults?device=" + test::url_escape(dev) + "&source=policy";
   ASSERT_TRUE(session(api.cwmp_port(), "P1"));
   ASSERT_TRUE(session(api.cwmp_port(), "P1"));
   auto before = api.call(op, "GET", path).json().at("faults");
@@ -233,7 +238,7 @@ TEST(FaultApi, AClearedPolicyFaultIsRetriedAtTheNextSession) {
   EXPECT_EQ(before[0].value("retries", -1), 1);
   EXPECT_NE(before[0].value("message", "").find("no config for"), std::string::npos);
 
-  ASSERT_EQ(api.call(op, "DELETE", "/faults/" + esc(dev) + "/policy").status, 200);
+  ASSERT_EQ(api.call(op, "DELETE", "/faults/" + test::url_escape(dev) + "/policy").status, 200);
   EXPECT_EQ(api.call(op, "GET", path).json().at("faults").size(), 0u);
   ASSERT_TRUE(session(api.cwmp_port(), "P1"));
   auto after = api.call(op, "GET", path).json().at("faults");

@@ -53,23 +53,6 @@ std::string seg(const std::string& id) {
   return out;
 }
 
-// Percent-encodes everything but unreserved characters (a path segment or
-// a query value).
-std::string test_escape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 void add_device(ApiServer& api, const std::string& id, const std::string& tags = "") {
   api.pg().query(
       "INSERT INTO devices (id, first_seen, last_inform, tags)"
@@ -521,8 +504,8 @@ TEST(TaskApi, BadRequestsAreRefusedAndNothingIsQueued) {
   // Unknown devices, injection strings included, are plain values.
   EXPECT_EQ(api.call(op, "POST", "/devices/nope/tasks", R"({"name": "Reboot"})").status, 404);
   for (const std::string evil : {"' OR 1=1 --", "'); DROP TABLE devices; --"}) {
-    auto r =
-        api.call(op, "POST", "/devices/" + test_escape(evil) + "/tasks", R"({"name": "Reboot"})");
+    auto r = api.call(op, "POST", "/devices/" + test::url_escape(evil) + "/tasks",
+                      R"({"name": "Reboot"})");
     EXPECT_EQ(r.status, 404) << evil << ": " << r.body;
   }
   // A unique_key and args with SQL in them are stored as they are.
@@ -549,12 +532,12 @@ TEST(TaskApi, BadRequestsAreRefusedAndNothingIsQueued) {
 
   // The listing's filters.
   for (const std::string evil : {"' OR 1=1 --", "'); DROP TABLE devices; --"}) {
-    auto r = api.call(op, "GET", "/tasks?device=" + test_escape(evil));
+    auto r = api.call(op, "GET", "/tasks?device=" + test::url_escape(evil));
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.json().at("tasks").size(), 0u);
-    EXPECT_EQ(api.call(op, "GET", "/tasks?state=" + test_escape(evil)).status, 400);
-    EXPECT_EQ(api.call(op, "GET", "/tasks?after=" + test_escape(evil)).status, 400);
-    EXPECT_EQ(api.call(op, "GET", "/tasks?limit=" + test_escape(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/tasks?state=" + test::url_escape(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/tasks?after=" + test::url_escape(evil)).status, 400);
+    EXPECT_EQ(api.call(op, "GET", "/tasks?limit=" + test::url_escape(evil)).status, 400);
   }
   EXPECT_EQ(api.call(op, "GET", "/tasks?limit=10001").status, 400);
   EXPECT_EQ(api.call(op, "GET", "/tasks?limit=0").status, 400);

@@ -27,6 +27,10 @@ struct HttpReply {
   nlohmann::json json() const;
 };
 
+// Percent-encodes everything but RFC 3986's unreserved characters: a path
+// segment or a query value (a device id's own '%' becomes "%25").
+std::string url_escape(const std::string& s);
+
 HttpReply http_request(uint16_t port, const std::string& method, const std::string& target,
                        const std::string& body = "", const HttpHeaders& headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
