@@ -76,6 +76,7 @@ void Api::stop() {
   mailbox_->post([this] {
     listener_.reset();
     timers_.clear();
+    jobs_waking_.clear();
     while (!conns_.empty()) (*conns_.begin())->close();
     if (db_) db_->close();
     event_base_loopbreak(base_.get());

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -88,6 +89,7 @@ struct Services {
 };
 
 class Connection;
+class JobWaker;
 
 class Api {
  public:
@@ -124,6 +126,8 @@ class Api {
   void keep_event(loop::Event ev) { timers_.push_back(std::move(ev)); }
   // The bulk jobs this process is queuing now (routes_jobs.cc).
   std::unordered_set<int64_t>& jobs_queuing() { return jobs_queuing_; }
+  // ... and waking now (core/nbi/job_waker.h).
+  std::unordered_map<int64_t, std::shared_ptr<JobWaker>>& jobs_waking() { return jobs_waking_; }
 
   // Connections register themselves; stop() closes what is left.
   void adopt(Connection* c) { conns_.insert(c); }
@@ -145,6 +149,7 @@ class Api {
   std::unordered_set<Connection*> conns_;
   std::vector<loop::Event> timers_;
   std::unordered_set<int64_t> jobs_queuing_;
+  std::unordered_map<int64_t, std::shared_ptr<JobWaker>> jobs_waking_;
   std::thread thread_;
   uint16_t port_ = 0;
   bool started_ = false;

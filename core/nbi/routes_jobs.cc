@@ -16,6 +16,7 @@
 
 #include "core/nbi/api.h"
 #include "core/nbi/filter.h"
+#include "core/nbi/job_waker.h"
 #include "core/nbi/scope.h"
 #include "core/nbi/task_body.h"
 #include "core/util/log.h"
@@ -154,6 +155,56 @@ void resume_stalled(Api& api) {
       });
 }
 
+// Every kResumeEvery, too: jobs still waking that no waker runs for (a
+// restart, an outage) wake on from their last device.
+void resume_waking(Api& api) {
+  Db* db = api.db();
+  if (!db || !api.services().wake) return;
+  db->query(
+      "SELECT id, wake_rate, wake_through, woken, wake_outcomes FROM jobs"
+      " WHERE wake_state = 'waking' AND state <> 'cancelled'",
+      {}, [&api](PgReply r) {
+        if (!r.ok()) return;
+        for (int i = 0; i < r.rows(); ++i) {
+          const int64_t id = std::stoll(std::string(r.get(i, 0)));
+          WakeProgress p;
+          p.rate = std::stoi(std::string(r.get(i, 1)));
+          p.through = r.get(i, 2);
+          p.woken = std::stoll(std::string(r.get(i, 3)));
+          const auto outcomes = nlohmann::json::parse(r.get(i, 4));
+          for (const auto& [k, v] : outcomes.items())
+            if (v.is_number_integer()) p.outcomes[k] = v.get<int64_t>();
+          JobWaker::start(api, id, std::move(p));
+        }
+      });
+}
+
+// "connection_request": true and "rate": the job's devices are woken, at
+// most `rate` a second (default kDefaultRate). 0: the job wakes nobody;
+// -1: a 400 was answered.
+constexpr int kDefaultRate = 100;
+
+int wake_rate(const ExchangePtr& x, const nlohmann::json& body) {
+  const bool wake = body.contains("connection_request");
+  if (wake && !body["connection_request"].is_boolean())
+    return x->error(400, "bad connection_request", "'connection_request' is true or false"), -1;
+  const bool on = wake && body["connection_request"].get<bool>();
+  if (!body.contains("rate")) return on ? kDefaultRate : 0;
+  if (!on)
+    return x->error(400, "bad rate",
+                    "'rate' is the devices woken a second; it needs \"connection_request\": true"),
+           -1;
+  const auto& r = body["rate"];
+  if (!r.is_number_integer() || r.get<int64_t>() < 1 || r.get<int64_t>() > JobWaker::kMaxRate)
+    return x->error(
+               400, "bad rate",
+               "'rate' is the devices woken a second, 1.." + std::to_string(JobWaker::kMaxRate)),
+           -1;
+  if (!x->api().services().wake)
+    return x->error(501, "no connection requests", "this server cannot wake devices"), -1;
+  return r.get<int>();
+}
+
 // ---- routes
 
 void post_job(const ExchangePtr& x) {
@@ -161,8 +212,9 @@ void post_job(const ExchangePtr& x) {
   if (!body) return;
   if (!body->is_object()) return x->error(400, "bad body", "expected a JSON object");
   for (const auto& [k, v] : body->items())
-    if (k != "filter" && k != "task" && k != "expires")
-      return x->error(400, "unknown field", "'" + k + "' (known: filter, task, expires)");
+    if (k != "filter" && k != "task" && k != "expires" && k != "connection_request" && k != "rate")
+      return x->error(400, "unknown field",
+                      "'" + k + "' (known: filter, task, expires, connection_request, rate)");
   if (!body->contains("filter") || !(*body)["filter"].is_object())
     return x->error(400, "missing filter",
                     "'filter' must be an object of GET /devices filters ({} selects every device)");
@@ -175,6 +227,8 @@ void post_job(const ExchangePtr& x) {
   const int64_t now = now_ms();
   auto spec = parse_task_body((*body)["task"], now, &err);
   if (!spec) return x->error(400, err.error, err.detail);
+  const int rate = wake_rate(x, *body);
+  if (rate < 0) return;
   if (body->contains("expires")) {
     std::string detail;
     const auto e = parse_expires((*body)["expires"], now, &detail);
@@ -185,17 +239,18 @@ void post_job(const ExchangePtr& x) {
   if (!db)
     return x->error(503, "no store", "jobs live in PostgreSQL; no [store] dsn is configured");
 
-  auto create = [x, filter = (*body)["filter"]](TaskSpec spec) {
+  auto create = [x, filter = (*body)["filter"], rate](TaskSpec spec) {
     nlohmann::json task = {{"name", spec.name}, {"args", spec.args}};
     if (spec.unique_key) task["unique_key"] = *spec.unique_key;
     std::optional<std::string> expires;
     if (spec.expires_ms) expires = std::to_string(*spec.expires_ms);
     const std::string scope = x->who().scope_tag;
     x->api().db()->query(
-        "INSERT INTO jobs (filter, task, expires, scope_tag, creator)"
-        " VALUES ($1::jsonb, $2::jsonb, to_timestamp($3::bigint / 1000.0), $4, $5) RETURNING id",
-        {filter.dump(), task.dump(), expires, scope, x->who().name},
-        [x, filter, task, expires, scope](PgReply r) {
+        "INSERT INTO jobs (filter, task, expires, scope_tag, creator, wake_rate, wake_state)"
+        " VALUES ($1::jsonb, $2::jsonb, to_timestamp($3::bigint / 1000.0), $4, $5,"
+        "  nullif($6::int, 0), CASE WHEN $6::int > 0 THEN 'waking' END) RETURNING id",
+        {filter.dump(), task.dump(), expires, scope, x->who().name, std::to_string(rate)},
+        [x, filter, task, expires, scope, rate](PgReply r) {
           if (!r.ok()) {
             const auto e = db_error(r);
             if (x->alive()) x->error(e.status, e.error, e.detail);
@@ -205,9 +260,19 @@ void post_job(const ExchangePtr& x) {
           log::info("api: job " + std::to_string(id) + " (" + task.value("name", "") + ") by " +
                     x->who().name);
           resume(x->api(), id, filter, task, expires, scope, "");
+          nlohmann::json wake;  // null: the job wakes nobody
+          if (rate) {
+            JobWaker::start(x->api(), id, WakeProgress{rate, "", 0, {}});
+            wake = {{"rate", rate},
+                    {"state", "waking"},
+                    {"woken", 0},
+                    {"outcomes", nlohmann::json::object()}};
+          }
           if (x->alive())
-            x->json(202, {{"id", id}, {"state", "queuing"}, {"task", task}},
-                    {{"Location", "/jobs/" + std::to_string(id)}});
+            x->json(
+                202,
+                {{"id", id}, {"state", "queuing"}, {"task", task}, {"connection_request", wake}},
+                {{"Location", "/jobs/" + std::to_string(id)}});
         });
   };
   if (!spec->policy) return create(std::move(*spec));
@@ -249,7 +314,8 @@ constexpr const char* kJobColumns =
     " to_char(j.created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
     " to_char(j.expires AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
     " coalesce((SELECT json_object_agg(state, n) FROM (SELECT state, count(*) AS n FROM tasks"
-    "  WHERE job_id = j.id GROUP BY state) c), '{}')";
+    "  WHERE job_id = j.id GROUP BY state) c), '{}'),"
+    " j.wake_rate, j.wake_state, j.woken, j.wake_outcomes";
 
 nlohmann::json job_json(const PgReply& r, int i) {
   const auto counts = nlohmann::json::parse(r.get(i, 9));
@@ -271,6 +337,15 @@ nlohmann::json job_json(const PgReply& r, int i) {
       {"creator", r.get(i, 6)},
       {"created", r.get(i, 7)},
       {"expires", r.is_null(i, 8) ? nlohmann::json() : nlohmann::json(r.get(i, 8))}};
+  j["connection_request"] = nullptr;
+  if (!r.is_null(i, 10)) {
+    // A waker running here is ahead of its row (written once a page).
+    nlohmann::json w = {{"rate", std::stoi(std::string(r.get(i, 10)))},
+                        {"state", r.get(i, 11)},
+                        {"woken", std::stoll(std::string(r.get(i, 12)))},
+                        {"outcomes", nlohmann::json::parse(r.get(i, 13))}};
+    j["connection_request"] = std::move(w);
+  }
   // The share of queued tasks that have ended, for a progress bar.
   j["progress"] = queued ? static_cast<double>(done + faulted + expired) / queued : 0.0;
   return j;
@@ -346,31 +421,38 @@ void delete_job(const ExchangePtr& x) {
   if (!parse_id(x, &id)) return;
   Params p = {std::to_string(id)};
   const std::string vis = job_visible(x, p);
-  x->api().db()->query("WITH j AS (UPDATE jobs j SET state = 'cancelled' WHERE j.id = $1 AND " +
-                           vis +
-                           " RETURNING j.id),"
-                           " d AS (DELETE FROM tasks WHERE job_id = $1 AND state = 'pending'"
-                           "  AND EXISTS (SELECT 1 FROM j) RETURNING device_id),"
-                           " n AS (SELECT pg_notify('luacs_task', device_id) FROM d)"
-                           " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)",
-                       std::move(p), [x](PgReply r) {
-                         if (!x->alive()) return;
-                         if (!r.ok()) {
-                           const auto e = db_error(r);
-                           return x->error(e.status, e.error, e.detail);
-                         }
-                         if (r.get(0, 0) == "0") return x->error(404, "no such job", x->param(0));
-                         x->json(200, {{"id", std::stoll(x->param(0))},
-                                       {"state", "cancelled"},
-                                       {"withdrawn", std::stoll(std::string(r.get(0, 1)))}});
-                       });
+  x->api().db()->query(
+      "WITH j AS (UPDATE jobs j SET state = 'cancelled', wake_state = CASE"
+      " WHEN wake_state = 'waking' THEN 'cancelled' ELSE wake_state END"
+      " WHERE j.id = $1 AND " +
+          vis +
+          " RETURNING j.id),"
+          " d AS (DELETE FROM tasks WHERE job_id = $1 AND state = 'pending'"
+          "  AND EXISTS (SELECT 1 FROM j) RETURNING device_id),"
+          " n AS (SELECT pg_notify('luacs_task', device_id) FROM d)"
+          " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)",
+      std::move(p), [x](PgReply r) {
+        if (!x->alive()) return;
+        if (!r.ok()) {
+          const auto e = db_error(r);
+          return x->error(e.status, e.error, e.detail);
+        }
+        if (r.get(0, 0) == "0") return x->error(404, "no such job", x->param(0));
+        JobWaker::cancel(x->api(), std::stoll(x->param(0)));
+        x->json(200, {{"id", std::stoll(x->param(0))},
+                      {"state", "cancelled"},
+                      {"withdrawn", std::stoll(std::string(r.get(0, 1)))}});
+      });
 }
 
 }  // namespace
 
 void start_job_resumer(Api& api) {
   struct Timer {
-    static void fire(evutil_socket_t, short, void* arg) { resume_stalled(*static_cast<Api*>(arg)); }
+    static void fire(evutil_socket_t, short, void* arg) {
+      resume_stalled(*static_cast<Api*>(arg));
+      resume_waking(*static_cast<Api*>(arg));
+    }
   };
   loop::Event ev(event_new(api.base(), -1, EV_PERSIST, &Timer::fire, &api));
   const timeval tv = loop::to_timeval(kResumeEvery);
