@@ -2,6 +2,7 @@
 // `print`. Runs on the worker thread that owns the Lua state.
 #include <string>
 
+#include "core/util/hex.h"
 #include "core/util/log.h"
 #include "lua/binding.h"
 #include "lua/json.h"
@@ -44,6 +45,27 @@ int l_json_decode(lua_State* L) {
   return 1;
 }
 
+// For credentials a policy derives per device (docs/policy-api.md §7):
+// luacs.hmac_sha256(secret, dev.serial).
+int l_hmac_sha256(lua_State* L) {
+  size_t lk = 0, ld = 0;
+  const char* k = luaL_checklstring(L, 1, &lk);
+  const char* d = luaL_checklstring(L, 2, &ld);
+  const std::string mac = util::hmac_sha256_hex({k, lk}, {d, ld});
+  lua_pushlstring(L, mac.data(), mac.size());
+  return 1;
+}
+
+// n (1..64) random bytes from OpenSSL's generator, as 2n hex digits: a
+// password nobody can guess (math.random is not for secrets).
+int l_random_hex(lua_State* L) {
+  const lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= 64, 1, "1..64 bytes");
+  const std::string hex = util::random_hex(static_cast<size_t>(n));
+  lua_pushlstring(L, hex.data(), hex.size());
+  return 1;
+}
+
 }  // namespace
 
 void open_luacs(lua_State* L, uint64_t generation) {
@@ -57,6 +79,8 @@ void open_luacs(lua_State* L, uint64_t generation) {
       {"json_decode", safe<"json_decode", l_json_decode>},
       {"log", safe<"log", l_log>},
       {"warn", safe<"warn", l_warn>},
+      {"hmac_sha256", safe<"hmac_sha256", l_hmac_sha256>},
+      {"random_hex", safe<"random_hex", l_random_hex>},
       {nullptr, nullptr},
   };
   luaL_newlib(L, kLuacs);

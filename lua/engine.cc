@@ -16,9 +16,9 @@ Engine::Engine(PolicyManager& manager, FileServices files, int worker)
 
 Engine::~Engine() = default;
 
-std::unique_ptr<Run> Engine::start(RunContext ctx) {
-  uint64_t gen = manager_.generation();
-  if (gen == 0) return nullptr;
+void Engine::refresh() {
+  const uint64_t gen = manager_.generation();
+  if (gen == 0) return;
   if ((!current_ || current_->generation() != gen) && gen != failed_generation_) {
     auto pol = manager_.current();
     std::string error;
@@ -38,6 +38,11 @@ std::unique_ptr<Run> Engine::start(RunContext ctx) {
   }
   if (worker_ >= 0 && worker_ < PolicyManager::kMaxWorkers)
     manager_.lua_bytes[static_cast<size_t>(worker_)].store(memory(), std::memory_order_relaxed);
+}
+
+std::unique_ptr<Run> Engine::start(RunContext ctx) {
+  if (manager_.generation() == 0) return nullptr;
+  refresh();
   if (!current_ || (!current_->has_hooks() && !current_->has_tasks())) return nullptr;
   auto impl = std::make_unique<Run::Impl>(current_, manager_, files_, std::move(ctx));
   return std::unique_ptr<Run>(new Run(std::move(impl)));

@@ -220,6 +220,11 @@ class Run {
   std::unique_ptr<Impl> impl_;
 };
 
+// What connection_request_auth(dev) answered.
+struct ConnectionRequestAuth {
+  std::string username, password;
+};
+
 // The policy engine of one worker thread. Not thread-safe: one per worker.
 class Engine {
  public:
@@ -232,6 +237,17 @@ class Engine {
   // nullptr when there is no policy (nothing to run, no task function).
   std::unique_ptr<Run> start(RunContext ctx);
 
+  // Whether the newest policy defines connection_request_auth (loading it
+  // on this thread if needed).
+  bool has_connection_request_auth();
+  // Calls connection_request_auth(dev) of the newest policy with `d` as a
+  // read-only `dev` (fields, dev:param, dev:params, dev:has_tag, dev:tags;
+  // no RPC), under the hook budget. nullopt: no such hook, or it returned
+  // nil (the next source of credentials applies), or it failed (`*error`
+  // says "file:line: message").
+  std::optional<ConnectionRequestAuth> connection_request_auth(const device::Device& d,
+                                                               std::string* error);
+
   // Lets the garbage collector of the current state take a step (between
   // sessions).
   void idle_gc();
@@ -241,6 +257,8 @@ class Engine {
   uint64_t generation() const;
 
  private:
+  void refresh();  // the newest generation, when it loads here
+
   PolicyManager& manager_;
   FileServices files_;
   int worker_;

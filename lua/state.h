@@ -21,6 +21,9 @@ namespace luacs::lua {
 
 enum Hook { kOnTransferComplete, kOnEvent, kOnInform, kHookCount };
 extern const std::array<const char*, kHookCount> kHookNames;
+// The one hook that is not part of a session: called by the
+// connection-request service for a device's credentials (cr_auth.cc).
+inline constexpr const char* kCrAuthHook = "connection_request_auth";
 
 // The hook `name` is closest to (a likely misspelling), or "".
 std::string closest_hook(std::string_view name);
@@ -67,6 +70,8 @@ class State {
   bool has_hooks() const;
   bool has_tasks() const { return has_tasks_; }
   int tasks_ref() const { return tasks_ref_; }
+  // Registry reference of connection_request_auth, LUA_NOREF when absent.
+  int cr_auth_ref() const { return cr_auth_ref_; }
   size_t memory() const { return used_; }
 
   // The budget of one hook call. begin() before a call, then every resume
@@ -128,6 +133,7 @@ class State {
   std::array<int, kHookCount> hooks_{LUA_NOREF, LUA_NOREF, LUA_NOREF};
   std::array<std::vector<JobHook>, kHookCount> jobs_;
   int tasks_ref_ = LUA_NOREF;
+  int cr_auth_ref_ = LUA_NOREF;
   bool has_tasks_ = false;
 
   // Memory: the cap holds only while policy code runs (our own set-up code
