@@ -17,8 +17,9 @@
 //
 // Not here: which addresses luacs may send to (the connection-request
 // service checks [connection_request] allow/deny before calling
-// send_connection_request), the device <-> STUN username mapping (the
-// service keeps it).
+// send_connection_request, and App hands the same rules in as
+// StunServerOptions::refuse for the last check), the device <-> STUN
+// username mapping and the STUN passwords (the service keeps them).
 #pragma once
 
 #include <sys/socket.h>
