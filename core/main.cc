@@ -16,6 +16,8 @@
 #include "core/config/config.h"
 #include "core/connreq/service.h"
 #include "core/connreq/stun_server.h"
+#include "core/connreq/target.h"
+#include "core/connreq/xmpp.h"
 #include "core/control/control.h"
 #include "core/files/catalog.h"
 #include "core/files/file_server.h"
@@ -333,6 +335,7 @@ class App {
   static void on_stop(evutil_socket_t sig, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
   void make_api();
+  void start_connection_requests();
   luacs::nbi::EventHub* events() { return api_ ? &api_->events() : nullptr; }
 
   luacs::config::Config cfg_;
@@ -344,6 +347,7 @@ class App {
   std::unique_ptr<luacs::server::Server> server_;
   std::unique_ptr<luacs::nbi::Api> api_;
   std::unique_ptr<luacs::connreq::StunServer> stun_;  // [stun] listen set
+  std::unique_ptr<luacs::connreq::XmppClient> xmpp_;  // [xmpp] jid set
   luacs::loop::Base base_;
   std::unique_ptr<luacs::loop::Mailbox> main_mailbox_;
   luacs::loop::Event ev_int_, ev_term_, ev_hup_;
@@ -358,8 +362,10 @@ App::~App() {
   if (api_) api_->stop();
   if (server_) server_->stop();
   if (files_) files_->stop();
-  if (stun_) stun_->stop();
+  // The connection-request service before the transports it sends through.
   if (connreq_) connreq_->stop();
+  if (stun_) stun_->stop();
+  xmpp_.reset();
   if (store_) store_->close();
 }
 
@@ -441,18 +447,19 @@ void App::start() {
       });
   services.path_of = [f = files_.get()](std::string_view name) { return f->path_of(name); };
 
-  // Connection requests: their own thread, loop and database connection.
-  connreq_ = std::make_unique<luacs::connreq::Service>(cfg_);
-  connreq_->start();
+  start_connection_requests();
 
   server_->set_store(store_.get());
   server_->set_policy(policies_.get(), services, files_->port());
   server_->set_connection_request_observer(
       [cr = connreq_.get()](const std::string& device) { cr->informed(device); });
   server_->set_connection_request_credentials_observer(
-      [cr = connreq_.get()](const std::string& device, std::optional<std::string> user,
-                            std::optional<std::string> password) {
-        cr->remember_credentials(device, std::move(user), std::move(password));
+      [cr = connreq_.get()](const std::string& device, luacs::device::ConnectionRequestSecrets c) {
+        if (c.username || c.password)
+          cr->remember_credentials(device, std::move(c.username), std::move(c.password));
+        if (c.stun_username || c.stun_password)
+          cr->remember_stun_credentials(device, std::move(c.stun_username),
+                                        std::move(c.stun_password));
       });
   make_api();
   // Session ends go to /events only while someone listens; the worker just
@@ -473,12 +480,26 @@ void App::start() {
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("API: ") + e.what());
   }
-  // The STUN server (TR-111): off unless [stun] listen is set. No
-  // credentials lookup yet: the connection-request service supplies the
-  // devices' STUN passwords and sends through it.
+  luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
+                   " workers; files on " + cfg_.files_listen.host + ":" +
+                   std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
+                   std::to_string(api_->port()));
+}
+
+// Connection requests: the service (its own thread, loop and database
+// connection) and the transports it sends through besides HTTP -- the STUN
+// server (TR-111) when [stun] listen is set, the XMPP client when [xmpp]
+// jid is -- all started before the CWMP server takes Informs.
+void App::start_connection_requests() {
+  connreq_ = std::make_unique<luacs::connreq::Service>(cfg_);
   if (!cfg_.stun_listen.empty()) {
-    stun_ = std::make_unique<luacs::connreq::StunServer>(luacs::connreq::stun_options_from(cfg_),
-                                                         luacs::connreq::StunCredentials{});
+    auto opts = luacs::connreq::stun_options_from(cfg_);
+    // The same rules as an HTTP target, checked again right before sending.
+    opts.refuse = [rules = luacs::connreq::rules_from(cfg_)](const sockaddr* sa) {
+      return rules.refuse(sa);
+    };
+    stun_ =
+        std::make_unique<luacs::connreq::StunServer>(std::move(opts), connreq_->stun_credentials());
     try {
       stun_->start();
     } catch (const std::exception& e) {
@@ -488,11 +509,15 @@ void App::start() {
     for (size_t i = 0; i < cfg_.stun_listen.size(); ++i)
       on += (i ? ", " : "") + cfg_.stun_listen[i].host + ":" + std::to_string(stun_->ports()[i]);
     luacs::log::info("STUN server (UDP) on " + on);
+    connreq_->set_stun(stun_.get());
   }
-  luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
-                   " workers; files on " + cfg_.files_listen.host + ":" +
-                   std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
-                   std::to_string(api_->port()));
+  if (!cfg_.xmpp_jid.empty()) {
+    // Logs in on its own thread; until then an XMPP request is "unavailable".
+    xmpp_ = std::make_unique<luacs::connreq::XmppClient>(luacs::connreq::XmppSettings::from(cfg_));
+    connreq_->set_xmpp(xmpp_.get());
+    luacs::log::info("XMPP connection requests as " + cfg_.xmpp_jid);
+  }
+  connreq_->start();
 }
 
 // The northbound API (core/nbi), started after the server; what it needs
@@ -532,7 +557,8 @@ void App::make_api() {
   s.wake = [cr = connreq_.get()](const std::string& device, std::chrono::milliseconds wait,
                                  std::function<void(luacs::nbi::WakeAnswer)> done) {
     cr->wake(device, wait, {}, [done = std::move(done)](luacs::connreq::WakeResult r) {
-      done({r.outcome, r.session_started, r.http_status, r.detail, r.latency_ms, r.attempt});
+      done({r.outcome, r.session_started, r.http_status, r.detail, r.latency_ms, r.attempt,
+            r.transport});
     });
   };
   api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));

@@ -2,12 +2,17 @@
 
 #include <event2/dns.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "core/connreq/http_request.h"
+#include "core/connreq/stun_server.h"
 #include "core/connreq/target.h"
+#include "core/connreq/xmpp.h"
 #include "core/metrics/metrics.h"
 #include "core/store/pg_connection.h"
 #include "core/util/log.h"
@@ -19,30 +24,54 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using store::PgReply;
 
-// The device's URL (either data model root) and credentials, and a new
-// attempt row; no row: no such device. The credentials: what luacs set on
-// the device (with the username it reports when luacs set only the
-// password), else the fleet's ($2, $3).
-constexpr const char* kLoadSql =
-    "WITH d AS (SELECT id, coalesce("
-    "  parameters->'InternetGatewayDevice.ManagementServer.ConnectionRequestURL'->>0,"
-    "  parameters->'Device.ManagementServer.ConnectionRequestURL'->>0, '') AS url,"
-    "  coalesce("
-    "  parameters->'InternetGatewayDevice.ManagementServer.ConnectionRequestUsername'->>0,"
-    "  parameters->'Device.ManagementServer.ConnectionRequestUsername'->>0, '') AS username"
-    "  FROM devices WHERE id = $1),"
-    " i AS (INSERT INTO connection_requests (device_id, transport) SELECT id, 'http' FROM d"
-    "  RETURNING id)"
-    " SELECT i.id, d.url,"
-    "  coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif(d.username, '') END, $2),"
-    "  coalesce(c.password, $3)"
-    " FROM i CROSS JOIN d LEFT JOIN connection_request_credentials c ON c.device_id = d.id";
+// ManagementServer.<name> under either data model root, '' when neither
+// has it; element `index` of the stored [value, type, read_at_seconds].
+std::string managed(const std::string& name, int index = 0) {
+  const std::string i = std::to_string(index);
+  return "coalesce(d.parameters->'InternetGatewayDevice.ManagementServer." + name + "'->>" + i +
+         ", d.parameters->'Device.ManagementServer." + name + "'->>" + i + ", '')";
+}
+
+// What the device reported that decides the transport, and the
+// credentials: what luacs set on the device (with the username it reports
+// when luacs set only the password), else the fleet's ($2, $3). No row: no
+// such device.
+const std::string kLoadSql =
+    "SELECT " + managed("ConnectionRequestURL") +
+    ", coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif(" +
+    managed("ConnectionRequestUsername") + ", '') END, $2), coalesce(c.password, $3), " +
+    managed("ConnReqJabberID") + ", " + managed("NATDetected") + ", " + managed("STUNUsername") +
+    ", " + managed("UDPConnectionRequestAddress") + ", " +
+    managed("UDPConnectionRequestAddress", 2) +
+    " FROM devices d LEFT JOIN connection_request_credentials c ON c.device_id = d.id"
+    " WHERE d.id = $1";
+
+constexpr const char* kAttemptSql =
+    "INSERT INTO connection_requests (device_id, transport) VALUES ($1, $2) RETURNING id";
 
 constexpr const char* kRememberSql =
     "INSERT INTO connection_request_credentials AS c (device_id, username, password)"
     " VALUES ($1, $2, $3) ON CONFLICT (device_id) DO UPDATE SET"
     " username = coalesce(EXCLUDED.username, c.username),"
     " password = coalesce(EXCLUDED.password, c.password), updated = now()";
+
+// The STUN credentials luacs set, as (STUN username, password, device): the
+// username luacs set, else the one the device reports.
+const std::string kStunCredentialsSql =
+    "SELECT coalesce(c.stun_username, nullif(" + managed("STUNUsername") +
+    ", '')), c.stun_password, c.device_id FROM connection_request_credentials c"
+    " LEFT JOIN devices d ON d.id = c.device_id WHERE c.stun_password IS NOT NULL";
+
+const std::string kRememberStunSql =
+    "WITH c AS (INSERT INTO connection_request_credentials AS c"
+    " (device_id, stun_username, stun_password) VALUES ($1, $2, $3)"
+    " ON CONFLICT (device_id) DO UPDATE SET"
+    " stun_username = coalesce(EXCLUDED.stun_username, c.stun_username),"
+    " stun_password = coalesce(EXCLUDED.stun_password, c.stun_password), updated = now()"
+    " RETURNING device_id, stun_username, stun_password)"
+    " SELECT coalesce(c.stun_username, nullif(" +
+    managed("STUNUsername") +
+    ", '')), c.stun_password, c.device_id FROM c LEFT JOIN devices d ON d.id = c.device_id";
 
 constexpr const char* kFinishSql =
     "UPDATE connection_requests SET finished = now(), outcome = $2, http_status = $3::int,"
@@ -59,6 +88,95 @@ constexpr const char* kInformedSql =
 
 using DnsBase = std::unique_ptr<evdns_base, decltype([](evdns_base* d) { evdns_base_free(d, 0); })>;
 
+// The STUN passwords by STUN username, shared with the STUN thread.
+struct StunSecrets {
+  std::mutex mu;
+  std::unordered_map<std::string, std::string> password;  // STUN username -> password
+  std::unordered_map<std::string, std::string> username;  // device -> its STUN username
+
+  void set(const std::string& device, const std::string& user, const std::string& pass) {
+    std::lock_guard lock(mu);
+    if (const auto it = username.find(device); it != username.end() && it->second != user)
+      password.erase(it->second);
+    username[device] = user;
+    password[user] = pass;
+  }
+  std::optional<std::string> get(const std::string& user) {
+    std::lock_guard lock(mu);
+    const auto it = password.find(user);
+    if (it == password.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+// What a wake sends, decided from the device's row.
+struct Plan {
+  std::string transport;   // "http", "udp", "xmpp"
+  RequestSpec http;        // the URL and the credentials (every transport signs with them)
+  std::string target;      // udp: a STUN username or "host:port"; xmpp: the JID
+  std::string refused;     // udp: why luacs will not send there ("" = it may)
+  std::string refused_as;  // ... as an outcome: "denied", "no_url"
+};
+
+// What an attempt came to, before the Inform.
+struct Finish {
+  std::string outcome;
+  int http_status = 0;
+  std::string detail;
+  bool awaits_inform = false;  // "answered" or "sent": the session is awaited
+};
+
+bool truthy(std::string_view v) {
+  return v == "1" || v == "true" || v == "TRUE" || v == "True";
+}
+
+std::chrono::system_clock::time_point from_epoch(std::string_view seconds) {
+  const double s = std::strtod(std::string(seconds).c_str(), nullptr);
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(s)));
+}
+
+Finish from_xmpp(const XmppResult& r) {
+  switch (r.outcome) {
+    case XmppOutcome::kAnswered:
+      return {"answered", 0, "the device answered the XMPP connection request", true};
+    case XmppOutcome::kOffline:
+      return {"offline", 0, r.reason};
+    case XmppOutcome::kAuthFailed:
+      return {"auth_failed", 0, r.reason};
+    case XmppOutcome::kTimedOut:
+      return {"timed_out", 0, r.reason};
+    case XmppOutcome::kUnavailable:
+      return {"unavailable", 0, "XMPP: " + r.reason};
+    case XmppOutcome::kInvalid:
+      return {"no_url", 0, "ConnReqJabberID: " + r.reason};
+    case XmppOutcome::kRefused:
+      break;
+  }
+  return {"error", 0, r.reason};
+}
+
+Finish from_udp(SendResult r, const std::string& target) {
+  switch (r) {
+    case SendResult::kSent:
+      return {"sent", 0, "UDP connection request sent to " + target, true};
+    case SendResult::kMerged:
+      return {"sent", 0, "merged into the UDP connection request sent to " + target, true};
+    case SendResult::kNoBinding:
+      return {"no_url", 0, "no STUN binding for STUN username " + target};
+    case SendResult::kBadTarget:
+      return {"no_url", 0, "UDP target " + target + " is not a numeric address luacs can reach"};
+    case SendResult::kDenied:
+      return {"denied", 0, "the binding of " + target + " is at a denied address"};
+    case SendResult::kSendFailed:
+      return {"offline", 0, "no UDP datagram could be sent to " + target};
+    case SendResult::kStopped:
+      break;
+  }
+  return {"unavailable", 0, "the STUN server stopped"};
+}
+
 }  // namespace
 
 struct Service::Impl {
@@ -69,32 +187,36 @@ struct Service::Impl {
     std::chrono::milliseconds wait{};
     loop::Executor exec;
     Done done;
-    loop::Event timer;  // the wait for the session, once the CPE answered
+    loop::Event timer;  // the wait for the session, once the request is out
   };
   struct Entry {
     enum class Phase { kLoading, kQueued, kRequesting, kAwaiting };
     Phase phase = Phase::kLoading;
     int64_t attempt = 0;
     Clock::time_point requested = Clock::now();
-    RequestSpec spec;
+    Plan plan;
     std::unique_ptr<HttpRequest> request;
     std::vector<std::unique_ptr<Waiter>> waiters;
-    Result result;
-    bool informed_early = false;  // the Inform came before the CPE's answer
+    Finish result;
+    // When the Inform came, if it came before the request was out.
+    std::optional<Clock::time_point> informed_at;
   };
 
   explicit Impl(const config::Config& c) : cfg(c), rules(rules_from(c)) {}
 
   config::Config cfg;
   Rules rules;
+  StunServer* stun = nullptr;
+  XmppClient* xmpp = nullptr;
+  std::shared_ptr<StunSecrets> secrets = std::make_shared<StunSecrets>();
   loop::Base base;
   std::unique_ptr<loop::Mailbox> mailbox;
   DnsBase dns;
   std::unique_ptr<store::PgConnection> pg;
   std::thread thread;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries;
-  std::deque<std::string> queue;
-  unsigned active = 0;
+  std::deque<std::string> queue;  // HTTP requests waiting for a slot
+  unsigned active = 0;            // HTTP requests running
 
   Entry* find(const std::string& device) {
     const auto it = entries.find(device);
@@ -119,6 +241,7 @@ struct Service::Impl {
     auto entry = std::move(it->second);
     entries.erase(it);
     r.attempt = entry->attempt;
+    r.transport = entry->plan.transport;
     for (auto& w : entry->waiters) deliver(*w, r);
   }
 
@@ -149,11 +272,63 @@ struct Service::Impl {
     if (!e) return;
     if (!r.ok()) return complete(device, {"unavailable", false, 0, "store: " + r.error()});
     if (r.rows() == 0) return complete(device, {"no_url", false, 0, "no such device"});
+    e->plan = plan(r);
+    pg->query(kAttemptSql, {device, e->plan.transport},
+              [this, device](PgReply rep) { recorded(device, rep); });
+  }
+
+  // The transport (docs/connection-requests.md, "How the transport is
+  // chosen") and its target, from the row of kLoadSql.
+  Plan plan(const PgReply& r) {
+    Plan p;
+    p.http = RequestSpec{std::string(r.get(0, 0)),
+                         {std::string(r.get(0, 1)), std::string(r.get(0, 2))},
+                         cfg.cr_allow_basic,
+                         cfg.cr_timeout};
+    const std::string jid(r.get(0, 3));
+    if (xmpp && !jid.empty()) {
+      p.transport = "xmpp";
+      p.target = jid;
+      return p;
+    }
+    p.transport = "http";
+    if (!stun || !truthy(r.get(0, 4))) return p;
+    const std::string stun_user(r.get(0, 5)), udp_address(r.get(0, 6));
+    std::optional<Binding> binding;
+    if (!stun_user.empty()) binding = stun->binding(stun_user);
+    if (!binding && udp_address.empty()) return p;  // no binding known: HTTP
+    p.transport = "udp";
+    std::optional<stun::Address> to;
+    if (binding && (udp_address.empty() || binding->seen >= from_epoch(r.get(0, 7)))) {
+      p.target = stun_user;
+      to = binding->address;
+    } else {
+      p.target = udp_address;
+      to = numeric_target(udp_address);
+    }
+    if (!to) {
+      p.refused = "UDPConnectionRequestAddress '" + udp_address + "' is not a numeric host:port";
+      p.refused_as = "no_url";
+      return p;
+    }
+    socklen_t len = 0;
+    const sockaddr_storage sa = to_sockaddr(*to, len);
+    if (auto why = rules.refuse(reinterpret_cast<const sockaddr*>(&sa))) {
+      p.refused = "UDP target " + stun::to_string(*to) + ": " + *why;
+      p.refused_as = "denied";
+    }
+    return p;
+  }
+
+  void recorded(const std::string& device, const PgReply& r) {
+    Entry* e = find(device);
+    if (!e) return;
+    if (!r.ok() || r.rows() == 0)
+      return complete(device, {"unavailable", false, 0, "store: " + r.error()});
     e->attempt = std::stoll(std::string(r.get(0, 0)));
-    e->spec = RequestSpec{std::string(r.get(0, 1)),
-                          {std::string(r.get(0, 2)), std::string(r.get(0, 3))},
-                          cfg.cr_allow_basic,
-                          cfg.cr_timeout};
+    e->requested = Clock::now();
+    if (e->plan.transport == "xmpp") return send_xmpp(device, *e);
+    if (e->plan.transport == "udp") return send_udp(device, *e);
     if (active < cfg.cr_max_concurrent) return run(device, *e);
     e->phase = Entry::Phase::kQueued;
     queue.push_back(device);
@@ -162,8 +337,15 @@ struct Service::Impl {
   void run(const std::string& device, Entry& e) {
     ++active;
     e.phase = Entry::Phase::kRequesting;
-    e.request = std::make_unique<HttpRequest>(base.get(), dns.get(), rules, e.spec,
-                                              [this, device](Result r) { answered(device, r); });
+    e.request = std::make_unique<HttpRequest>(
+        base.get(), dns.get(), rules, e.plan.http, [this, device, attempt = e.attempt](Result r) {
+          --active;
+          next_in_queue();
+          if (Entry* mine = find(device)) mine->request.reset();  // allowed from its callback
+          finished(
+              device, attempt,
+              {outcome_name(r.outcome), r.http_status, r.detail, r.outcome == Outcome::kAnswered});
+        });
   }
 
   void next_in_queue() {
@@ -174,29 +356,56 @@ struct Service::Impl {
     }
   }
 
-  void answered(const std::string& device, Result r) {
-    --active;
+  // The results of the STUN and XMPP threads come back to this loop (or
+  // are dropped once the service stopped).
+  std::function<void(Finish)> back_here(const std::string& device, int64_t attempt) {
+    return [exec = mailbox->executor(), this, device, attempt](Finish f) {
+      exec([this, device, attempt, f = std::move(f)] { finished(device, attempt, f); });
+    };
+  }
+
+  void send_udp(const std::string& device, Entry& e) {
+    e.phase = Entry::Phase::kRequesting;
+    if (!e.plan.refused.empty())
+      return finished(device, e.attempt, {e.plan.refused_as, 0, e.plan.refused, false});
+    stun->send_connection_request(
+        e.plan.target, {e.plan.http.credentials.username, e.plan.http.credentials.password},
+        [back = back_here(device, e.attempt), target = e.plan.target](SendResult r) {
+          back(from_udp(r, target));
+        });
+  }
+
+  void send_xmpp(const std::string& device, Entry& e) {
+    e.phase = Entry::Phase::kRequesting;
+    xmpp->connection_request(
+        e.plan.target, e.plan.http.credentials.username, e.plan.http.credentials.password,
+        [back = back_here(device, e.attempt)](const XmppResult& r) { back(from_xmpp(r)); });
+  }
+
+  // Attempt `attempt` is out ("answered", "sent") or failed: recorded, and a
+  // failure answered. The device's session may have started already (a
+  // UDP request is done only after its last retransmission): then only
+  // recorded.
+  void finished(const std::string& device, int64_t attempt, const Finish& f) {
     Entry* e = find(device);
-    next_in_queue();
-    if (!e) return;
-    e->request.reset();  // allowed from inside its callback (http_request.h)
-    const std::string outcome = outcome_name(r.outcome);
-    metrics::connection_request_done("http", outcome);
-    const bool failed = r.outcome != Outcome::kAnswered;
+    if (e && e->attempt != attempt) e = nullptr;
+    if (e) metrics::connection_request_done(e->plan.transport, f.outcome);
     // A failure is answered once it is recorded: whoever asked finds the
     // attempt in connection_requests.
     pg->query(
         kFinishSql,
-        {std::to_string(e->attempt), outcome,
-         r.http_status ? std::optional(std::to_string(r.http_status)) : std::nullopt, r.detail},
-        [this, device, failed, r, outcome](PgReply rep) {
+        {std::to_string(attempt), f.outcome,
+         f.http_status ? std::optional(std::to_string(f.http_status)) : std::nullopt, f.detail},
+        [this, device, attempt, f](PgReply rep) {
           if (!rep.ok()) log::warn("connection request not recorded: " + rep.error());
-          if (failed) complete(device, {outcome, false, r.http_status, r.detail});
+          const Entry* now = find(device);
+          if (!f.awaits_inform && now && now->attempt == attempt)
+            complete(device, {f.outcome, false, f.http_status, f.detail});
         });
-    if (failed) return;
-    e->result = r;
+    if (!e || !f.awaits_inform) return;
+    e->result = f;
     e->phase = Entry::Phase::kAwaiting;
-    if (e->informed_early) return session_started(device, *e);
+    if (e->informed_at) return session_started(device, *e);
     for (auto& w : e->waiters) start_wait(*w);
   }
 
@@ -206,27 +415,28 @@ struct Service::Impl {
     evtimer_add(w.timer.get(), &tv);
   }
 
-  // One waiter's patience ran out: it gets "answered"; the others wait on.
+  // One waiter's patience ran out: it gets "answered" or "sent"; the others
+  // wait on.
   static void on_wait_over(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Waiter*>(arg);
     Impl* self = w->impl;
     Entry* e = self->find(w->device);
     if (!e) return;
     const std::string device = w->device;
-    deliver(*w, {"answered", false, e->result.http_status,
-                 "the CPE answered but started no session within " +
-                     std::to_string(w->wait.count()) + " ms",
-                 -1, e->attempt});
+    const std::string what =
+        e->result.outcome == "sent" ? "the request went out" : "the CPE answered";
+    deliver(*w, {e->result.outcome, false, e->result.http_status,
+                 what + " but no session started within " + std::to_string(w->wait.count()) + " ms",
+                 -1, e->attempt, e->plan.transport});
     std::erase_if(e->waiters, [w](const auto& p) { return p.get() == w; });
     if (e->waiters.empty()) self->entries.erase(device);
   }
 
   void session_started(const std::string& device, Entry& e) {
-    const auto latency =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - e.requested);
-    metrics::connection_request_informed("http", Clock::now() - e.requested);
-    complete(device,
-             {"informed", true, e.result.http_status, "the session started", latency.count()});
+    const auto latency = std::max(e.informed_at.value_or(Clock::now()), e.requested) - e.requested;
+    metrics::connection_request_informed(e.plan.transport, latency);
+    complete(device, {"informed", true, e.result.http_status, "the session started",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(latency).count()});
   }
 
   void informed(const std::string& device) {
@@ -237,7 +447,26 @@ struct Service::Impl {
     Entry* e = find(device);
     if (!e) return;
     if (e->phase == Entry::Phase::kAwaiting) return session_started(device, *e);
-    e->informed_early = true;
+    // Before the request left, the Inform was not its doing.
+    if (e->phase != Entry::Phase::kRequesting) return;
+    e->informed_at = Clock::now();
+    // An HTTP request waits for the CPE's answer (its status is part of the
+    // result); a UDP one is still retransmitting, an XMPP one waits for the
+    // IQ's result: the session answers the wake now, the outcome is
+    // recorded when it comes (finished()).
+    if (e->plan.transport != "http") {
+      metrics::connection_request_done(e->plan.transport,
+                                       e->plan.transport == "udp" ? "sent" : "answered");
+      session_started(device, *e);
+    }
+  }
+
+  // Fills `secrets` from rows of (STUN username, password, device).
+  void keep_secrets(const PgReply& r) {
+    if (!r.ok()) return log::warn("STUN credentials not loaded: " + r.error());
+    for (int i = 0; i < r.rows(); ++i)
+      if (!r.is_null(i, 0) && !r.is_null(i, 1))
+        secrets->set(std::string(r.get(i, 2)), std::string(r.get(i, 0)), std::string(r.get(i, 1)));
   }
 };
 
@@ -256,6 +485,31 @@ void Service::remember_credentials(const std::string& device_id,
                                    " not kept: " + rep.error());
                      });
       });
+}
+
+void Service::remember_stun_credentials(const std::string& device_id,
+                                        std::optional<std::string> username,
+                                        std::optional<std::string> password) {
+  auto& im = *impl_;
+  if (!im.mailbox) return;
+  im.mailbox->post(
+      [&im, device_id, username = std::move(username), password = std::move(password)]() mutable {
+        if (!im.pg) return;
+        im.pg->query(kRememberStunSql, {device_id, std::move(username), std::move(password)},
+                     [&im](PgReply rep) { im.keep_secrets(rep); });
+      });
+}
+
+void Service::set_stun(StunServer* stun) {
+  impl_->stun = stun;
+}
+
+void Service::set_xmpp(XmppClient* xmpp) {
+  impl_->xmpp = xmpp;
+}
+
+std::function<std::optional<std::string>(const std::string&)> Service::stun_credentials() const {
+  return [secrets = impl_->secrets](const std::string& user) { return secrets->get(user); };
 }
 
 Service::Service(const config::Config& cfg) : impl_(std::make_unique<Impl>(cfg)) {}
@@ -277,6 +531,7 @@ void Service::start() {
     o.application_name = "luacs connreq";
     im.pg = std::make_unique<store::PgConnection>(im.base.get(), o);
     im.pg->start();
+    im.pg->query(kStunCredentialsSql, [&im](PgReply r) { im.keep_secrets(r); });
   }
   im.thread = std::thread([b = im.base.get()] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
 }

@@ -42,51 +42,6 @@ constexpr std::string_view kDropReasons[] = {"truncated",     "oversized",      
 constexpr size_t kNotRequest = 8, kBadRequest = 9, kUnauthorized = 10;
 constexpr size_t kReasons = std::size(kDropReasons);
 
-sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t& len) {
-  sockaddr_storage ss{};
-  if (a.family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(a.port);
-    std::memcpy(&in->sin_addr, a.ip.data(), 4);
-    len = sizeof(sockaddr_in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(a.port);
-    std::memcpy(&in6->sin6_addr, a.ip.data(), 16);
-    len = sizeof(sockaddr_in6);
-  }
-  return ss;
-}
-
-// "192.0.2.7:30005", "[2001:db8::7]:30005"; nullopt for anything else.
-std::optional<stun::Address> numeric_target(std::string_view s) {
-  std::string_view host, port;
-  stun::Address a;
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find("]:");
-    if (close == std::string_view::npos) return std::nullopt;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-    a.family = AF_INET6;
-  } else {
-    const auto colon = s.find(':');
-    if (colon == std::string_view::npos || s.find(':', colon + 1) != std::string_view::npos)
-      return std::nullopt;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    a.family = AF_INET;
-  }
-  if (inet_pton(a.family, std::string(host).c_str(), a.ip.data()) != 1) return std::nullopt;
-  unsigned p = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
-    return std::nullopt;
-  a.port = static_cast<uint16_t>(p);
-  return a;
-}
-
 std::string random_id() {
   uint32_t v = 0;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1)
@@ -291,6 +246,10 @@ void StunServer::Impl::start_request(const std::string& target, UdpRequestCreden
     if (!socket) return done(SendResult::kBadTarget);
   }
   const std::string key = stun::to_string(*to);
+  socklen_t to_len = 0;
+  const sockaddr_storage to_sa = to_sockaddr(*to, to_len);
+  if (opts.refuse && opts.refuse(reinterpret_cast<const sockaddr*>(&to_sa)))
+    return done(SendResult::kDenied);
   const auto now = Clock::now();
   if (flights.count(key)) return done(SendResult::kMerged);
   // Forget what is past the window, so `recent` holds one window's requests.
@@ -307,7 +266,8 @@ void StunServer::Impl::start_request(const std::string& target, UdpRequestCreden
   f->impl = this;
   f->key = key;
   f->fd = sockets[*socket]->fd;
-  f->to = to_sockaddr(*to, f->to_len);
+  f->to = to_sa;
+  f->to_len = to_len;
   f->started = now;
   f->done = std::move(done);
   UdpRequest r;
@@ -356,6 +316,50 @@ void StunServer::Impl::send_next(Flight& f) {
 
 // ---- the public face
 
+sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (a.family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(a.port);
+    std::memcpy(&in->sin_addr, a.ip.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a.port);
+    std::memcpy(&in6->sin6_addr, a.ip.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+  return ss;
+}
+
+std::optional<stun::Address> numeric_target(std::string_view s) {
+  std::string_view host, port;
+  stun::Address a;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    a.family = AF_INET6;
+  } else {
+    const auto colon = s.find(':');
+    if (colon == std::string_view::npos || s.find(':', colon + 1) != std::string_view::npos)
+      return std::nullopt;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    a.family = AF_INET;
+  }
+  if (inet_pton(a.family, std::string(host).c_str(), a.ip.data()) != 1) return std::nullopt;
+  unsigned p = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
+    return std::nullopt;
+  a.port = static_cast<uint16_t>(p);
+  return a;
+}
+
 StunServerOptions stun_options_from(const config::Config& cfg) {
   StunServerOptions o;
   o.listen = cfg.stun_listen;
@@ -384,6 +388,8 @@ std::string_view to_string(SendResult r) {
       return "send_failed";
     case SendResult::kStopped:
       return "stopped";
+    case SendResult::kDenied:
+      return "denied";
   }
   return "?";
 }

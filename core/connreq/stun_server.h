@@ -17,9 +17,12 @@
 //
 // Not here: which addresses luacs may send to (the connection-request
 // service checks [connection_request] allow/deny before calling
-// send_connection_request), the device <-> STUN username mapping (the
-// service keeps it).
+// send_connection_request, and App hands the same rules in as
+// StunServerOptions::refuse for the last check), the device <-> STUN
+// username mapping and the STUN passwords (the service keeps them).
 #pragma once
+
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -48,6 +52,11 @@ struct StunServerOptions {
   // flight) is merged into it, not sent again.
   std::chrono::milliseconds replay_window{5000};
   size_t max_bindings = 1'000'000;
+  // Why luacs will not send to an address (nullopt: it may), checked right
+  // before a connection request leaves -- the binding may have moved since
+  // the caller looked at it. Empty: every address. App sets it from
+  // [connection_request] allow/deny/ports (connreq::Rules::refuse).
+  std::function<std::optional<std::string>(const sockaddr*)> refuse;
 };
 // [stun] listen, retries, retry_interval (doubling: 0, i, 3i, 7i, ...),
 // replay_window.
@@ -84,8 +93,15 @@ enum class SendResult {
   kBadTarget,   // not a numeric address:port, or no socket of its family
   kSendFailed,  // no datagram could be sent (sendto failed every time)
   kStopped,     // the server stopped before it was done
+  kDenied,      // StunServerOptions::refuse refused the address: nothing sent
 };
 std::string_view to_string(SendResult r);
+
+// "192.0.2.7:30005", "[2001:db8::7]:30005"; nullopt for anything else
+// (names included: a UDP target is never resolved).
+std::optional<stun::Address> numeric_target(std::string_view s);
+// The socket address of `a` (its length in `len`).
+sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t& len);
 
 class StunServer {
  public:

@@ -73,6 +73,17 @@ struct Transfer {
   bool autonomous = false;
 };
 
+// Secrets a SetParameterValues the CPE accepted set under ManagementServer.
+// (either data model root); nullopt: not that one. A CPE reads them back
+// empty, so luacs remembers what it wrote (core/connreq).
+struct ConnectionRequestSecrets {
+  std::optional<std::string> username;       // ConnectionRequestUsername
+  std::optional<std::string> password;       // ConnectionRequestPassword
+  std::optional<std::string> stun_username;  // STUNUsername
+  std::optional<std::string> stun_password;  // STUNPassword
+  bool any() const { return username || password || stun_username || stun_password; }
+};
+
 // What the store knows of a device, as loaded on the Inform path.
 struct Device {
   std::string id;

@@ -58,7 +58,8 @@ struct WakeAnswer {
   int http_status = 0;
   std::string detail;
   int64_t latency_ms = -1;
-  int64_t attempt = 0;  // the connection_requests row, 0 if none
+  int64_t attempt = 0;      // the connection_requests row, 0 if none
+  std::string transport{};  // "http", "udp", "xmpp"; "" when none was tried
 };
 
 // What the running server lends the API. Any member may be empty (tests,

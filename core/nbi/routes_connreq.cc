@@ -40,15 +40,21 @@ nlohmann::json wake_json(const WakeAnswer& a) {
   j["http_status"] = a.http_status ? nlohmann::json(a.http_status) : nlohmann::json(nullptr);
   j["latency_ms"] = a.latency_ms >= 0 ? nlohmann::json(a.latency_ms) : nlohmann::json(nullptr);
   j["attempt"] = a.attempt ? nlohmann::json(a.attempt) : nlohmann::json(nullptr);
+  j["transport"] = a.transport.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.transport);
   return j;
 }
 
 void answer_not_woken(const ExchangePtr& x, const WakeAnswer& a) {
   static const std::pair<const char*, const char*> kReasons[] = {
-      {"answered", "no session"},  {"auth_failed", "auth failed"},
-      {"offline", "offline"},      {"timed_out", "timed out"},
-      {"denied", "denied target"}, {"no_url", "no connection request URL"},
-      {"error", "bad answer"},     {"unavailable", "unavailable"}};
+      {"answered", "no session"},
+      {"sent", "no session"},
+      {"auth_failed", "auth failed"},
+      {"offline", "offline"},
+      {"timed_out", "timed out"},
+      {"denied", "denied target"},
+      {"no_url", "no connection request URL"},
+      {"error", "bad answer"},
+      {"unavailable", "unavailable"}};
   std::string reason = a.outcome;
   for (const auto& [outcome, text] : kReasons)
     if (a.outcome == outcome) reason = text;

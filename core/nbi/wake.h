@@ -26,7 +26,8 @@ std::optional<std::chrono::milliseconds> wake_timeout(const ExchangePtr& x);
 void wake_device(const ExchangePtr& x, const std::string& device, std::chrono::milliseconds wait,
                  std::function<void(const WakeAnswer&)> then);
 
-// The answer's JSON: {"outcome", "detail", "http_status", "latency_ms", "attempt"}.
+// The answer's JSON: {"outcome", "detail", "http_status", "latency_ms", "attempt",
+// "transport"}.
 nlohmann::json wake_json(const WakeAnswer& a);
 
 // Answers a wake that did not start a session: 504 with the reason, 503

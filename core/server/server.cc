@@ -83,9 +83,7 @@ void Server::set_connection_request_observer(
 }
 
 void Server::set_connection_request_credentials_observer(
-    std::function<void(const std::string& device_id, std::optional<std::string> username,
-                       std::optional<std::string> password)>
-        observer) {
+    std::function<void(const std::string& device_id, device::ConnectionRequestSecrets)> observer) {
   impl_->shared.connection_request_credentials = std::move(observer);
 }
 

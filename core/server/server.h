@@ -85,12 +85,10 @@ class Server {
   // request. It must not block (it posts to its own loop). Unset: nothing.
   void set_connection_request_observer(std::function<void(const std::string& device_id)> observer);
   // Called on a worker thread when a SetParameterValues the CPE accepted set
-  // its ConnectionRequestUsername and/or Password (nullopt: not that one),
-  // before start(). It must not block. Unset: nothing.
+  // its ConnectionRequestUsername/Password and/or STUNUsername/Password
+  // (nullopt: not that one), before start(). It must not block. Unset: nothing.
   void set_connection_request_credentials_observer(
-      std::function<void(const std::string& device_id, std::optional<std::string> username,
-                         std::optional<std::string> password)>
-          observer);
+      std::function<void(const std::string& device_id, device::ConnectionRequestSecrets)> observer);
 
   // Binds every listen address (port 0 picks a free port, shared by all
   // workers) and starts the workers. Throws std::runtime_error on failure.

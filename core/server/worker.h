@@ -58,7 +58,7 @@ struct Shared {
   // see Server::set_connection_request_observer
   std::function<void(const std::string& device_id)> connection_request_observer;
   // see session::Services::connection_request_credentials_set
-  std::function<void(const std::string&, std::optional<std::string>, std::optional<std::string>)>
+  std::function<void(const std::string&, device::ConnectionRequestSecrets)>
       connection_request_credentials;
 };
 

@@ -158,23 +158,23 @@ void Driver::on_rpc_done(cwmp::Session& s, const soap::Body& request, const cwmp
   if (auto* u = std::get_if<soap::Upload>(&request)) sent(*u, false);
 }
 
-// ManagementServer.ConnectionRequestUsername / Password (either data model
-// root) set by a SetParameterValues the CPE accepted.
+// ManagementServer.ConnectionRequestUsername / Password and STUNUsername /
+// STUNPassword (either data model root) set by a SetParameterValues the CPE
+// accepted.
 void Driver::remember_credentials(cwmp::Session& s, const soap::SetParameterValues& spv) {
-  static constexpr std::string_view kUser = ".ManagementServer.ConnectionRequestUsername";
-  static constexpr std::string_view kPassword = ".ManagementServer.ConnectionRequestPassword";
   const auto ends = [](std::string_view name, std::string_view tail) {
     return name.size() > tail.size() && name.substr(name.size() - tail.size()) == tail &&
            name.find('.') == name.size() - tail.size();
   };
-  std::optional<std::string> user, password;
+  device::ConnectionRequestSecrets secrets;
   for (const auto& p : spv.parameters) {
-    if (ends(p.name, kUser)) user = p.value;
-    if (ends(p.name, kPassword)) password = p.value;
+    if (ends(p.name, ".ManagementServer.ConnectionRequestUsername")) secrets.username = p.value;
+    if (ends(p.name, ".ManagementServer.ConnectionRequestPassword")) secrets.password = p.value;
+    if (ends(p.name, ".ManagementServer.STUNUsername")) secrets.stun_username = p.value;
+    if (ends(p.name, ".ManagementServer.STUNPassword")) secrets.stun_password = p.value;
   }
-  if (user || password)
-    services_.connection_request_credentials_set(s.device_id(), std::move(user),
-                                                 std::move(password));
+  if (secrets.any())
+    services_.connection_request_credentials_set(s.device_id(), std::move(secrets));
 }
 
 void Driver::on_end(cwmp::Session&) {

@@ -33,11 +33,10 @@ struct Services {
   // A Download or Upload was sent, so that its TransferComplete finds it
   // (the store writes it behind); may be empty.
   std::function<void(device::Transfer)> transfer_sent;
-  // A SetParameterValues set the device's ConnectionRequestUsername and/or
-  // ConnectionRequestPassword (nullopt: not that one). A CPE reads them back
-  // empty, so luacs remembers what it wrote (core/connreq); may be empty.
-  std::function<void(const std::string& device_id, std::optional<std::string> username,
-                     std::optional<std::string> password)>
+  // A SetParameterValues set the device's ConnectionRequestUsername/Password
+  // and/or STUNUsername/Password. A CPE reads them back empty, so luacs
+  // remembers what it wrote (core/connreq); may be empty.
+  std::function<void(const std::string& device_id, device::ConnectionRequestSecrets secrets)>
       connection_request_credentials_set;
 };
 

@@ -300,5 +300,35 @@ TEST(StunServerLimits, ReplayWindowEndsAndOldestBindingGoes) {
   EXPECT_EQ(server.datagrams_sent(), 2u);
 }
 
+// The address check right before sending (the service's [connection_request]
+// rules): a binding at a refused address gets nothing.
+TEST(StunServerLimits, RefusedAddressGetsNothing) {
+  StunServerOptions o;
+  o.listen = {{"127.0.0.1", 0, false}};
+  o.send_schedule = {milliseconds{0}};
+  Udp cpe;
+  const uint16_t refused_port = cpe.port();
+  o.refuse = [refused_port](const sockaddr* sa) -> std::optional<std::string> {
+    const auto a = stun::address_of(sa);
+    if (a && a->port == refused_port) return "denied";
+    return std::nullopt;
+  };
+  StunServer server(o, {});
+  server.start();
+  stun::RequestOptions r;
+  r.username = "cpe";
+  cpe.send_to(server.ports().at(0), stun::binding_request(stun::random_transaction(), r));
+  ASSERT_TRUE(cpe.receive());
+  EXPECT_EQ(request(server, "cpe", {"u", "p"}).get(), SendResult::kDenied);
+  EXPECT_EQ(request(server, "127.0.0.1:" + std::to_string(refused_port), {"u", "p"}).get(),
+            SendResult::kDenied);
+  EXPECT_FALSE(cpe.receive(milliseconds{300}));
+  EXPECT_EQ(server.datagrams_sent(), 0u);
+  Udp other;  // allowed
+  EXPECT_EQ(request(server, "127.0.0.1:" + std::to_string(other.port()), {"u", "p"}).get(),
+            SendResult::kSent);
+  EXPECT_TRUE(other.receive());
+}
+
 }  // namespace
 }  // namespace luacs::connreq

@@ -20,6 +20,10 @@
 // which answers the connectionRequest IQ as Annex K says: a result when the
 // username and password match, not-authorized otherwise (or nothing at all,
 // when told to stay silent).
+//
+// XmppEndToEnd runs the luacs binary itself (with PostgreSQL) logged in to
+// prosody: the API's POST /devices/{id}/connection_request reaches the
+// simulated CPE by XMPP, and the CPE then opens its CWMP session.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -37,6 +41,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -46,6 +51,9 @@
 
 #include "core/connreq/xmpp.h"
 #include "core/util/log.h"
+#include "support/api_fixture.h"
+#include "support/cpe_client.h"
+#include "support/cwmp_messages.h"
 
 namespace luacs::connreq {
 namespace {
@@ -210,7 +218,15 @@ class SimCpe {
     std::string from, username, password;
   };
 
-  SimCpe(std::string server, bool silent) : server_(std::move(server)), silent_(silent) {
+  // `woken`: run on a thread of its own after each accepted request (the
+  // CPE's CWMP session); `user`/`pass`: the credentials it accepts.
+  SimCpe(std::string server, bool silent, std::function<void()> woken = {},
+         std::string user = kCrUser, std::string pass = kCrPass)
+      : server_(std::move(server)),
+        silent_(silent),
+        woken_(std::move(woken)),
+        user_(std::move(user)),
+        pass_(std::move(pass)) {
     static std::once_flag once;  // XmppClient initialises it too, with its own once_flag
     std::call_once(once, [] { xmpp_initialize(); });
     thread_ = std::thread([this] { run(); });
@@ -218,6 +234,7 @@ class SimCpe {
   ~SimCpe() {
     stop_ = true;
     thread_.join();
+    for (auto& t : sessions_) t.join();
   }
 
   bool wait_online() {
@@ -279,7 +296,7 @@ class SimCpe {
     if (!req) return 1;
     Received r{xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "",
                child_text(req, "username"), child_text(req, "password")};
-    const bool ok = r.username == kCrUser && r.password == kCrPass;
+    const bool ok = r.username == cpe->user_ && r.password == cpe->pass_;
     {
       std::lock_guard lock(cpe->mu_);
       cpe->received_.push_back(std::move(r));
@@ -295,11 +312,15 @@ class SimCpe {
     }
     xmpp_send(conn, reply);
     xmpp_stanza_release(reply);
+    if (ok && cpe->woken_) cpe->sessions_.emplace_back(cpe->woken_);  // only this thread adds
     return 1;
   }
 
   std::string server_;
   bool silent_;
+  std::function<void()> woken_;
+  std::string user_, pass_;
+  std::vector<std::thread> sessions_;  // joined after the XMPP thread
   std::atomic<bool> stop_{false};
   std::atomic<bool> online_{false};
   std::mutex mu_;
@@ -514,6 +535,82 @@ TEST(XmppConnReqAlone, StoppingAnswersWhatIsPending) {
   }
   ASSERT_EQ(future.wait_for(0s), std::future_status::ready);
   EXPECT_EQ(future.get().outcome, XmppOutcome::kUnavailable);
+}
+
+// ---- the luacs binary, end to end
+
+// The device informs with its JID; back once the store has it.
+void inform_with_jid(test::ApiServer& api, const std::string& serial, const std::string& jid) {
+  test::CpeClient c(api.cwmp_port());
+  const std::vector<soap::ParameterValue> params = {
+      {"Device.ManagementServer.ConnReqJabberID", jid, "xsd:string"},
+      {"Device.ManagementServer.ConnectionRequestURL", "http://127.0.0.1:1/cr", "xsd:string"}};
+  ASSERT_EQ(c.post(test::inform_xml(serial, "E48D8C", "hAP lite", {{"1 BOOT", ""}}, params)).status,
+            200);
+  EXPECT_EQ(c.post("").status, 204);
+  for (int i = 0; i < 250; ++i) {
+    if (api.pg().value("SELECT count(*) FROM devices WHERE id = $1 AND parameters ?"
+                       " 'Device.ManagementServer.ConnReqJabberID'",
+                       {"E48D8C-hAP%20lite-" + serial}) == "1")
+      return;
+    std::this_thread::sleep_for(20ms);
+  }
+  ADD_FAILURE() << "the Inform of " << serial << " was not stored";
+}
+
+TEST(XmppEndToEnd, TheApiWakesTheDeviceThroughProsody) {
+  Prosody prosody;
+  test::ApiServer api("crxmpp", std::string("[xmpp]\njid = acs@") + kDomain +
+                                    "/luacs\npassword = " + kAcsPassword +
+                                    "\nserver = " + prosody.server() +
+                                    "\ntls = off\n"
+                                    "[connection_request]\nusername = acs\npassword = secret\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const uint16_t cwmp = api.cwmp_port();
+  SimCpe cpe(
+      prosody.server(), false,
+      [cwmp] {
+        test::CpeClient c(cwmp);
+        EXPECT_EQ(
+            c.post(test::inform_xml("X1", "E48D8C", "hAP lite", {{"6 CONNECTION REQUEST", ""}}))
+                .status,
+            200);
+        EXPECT_EQ(c.post("").status, 204);
+      },
+      "acs", "secret");
+  ASSERT_TRUE(cpe.wait_online()) << prosody.log();
+  inform_with_jid(api, "X1", "cpe1@luacs.test/cwmp");
+  inform_with_jid(api, "X2", "cpe2@luacs.test/cwmp");  // no such account
+  const std::string op = api.token("oss", "operate");
+
+  // luacs logs in in the background: 503 "unavailable" until it has.
+  test::HttpReply r;
+  const auto until = Clock::now() + 20s;
+  do {
+    r = api.call(op, "POST", "/devices/E48D8C-hAP%2520lite-X1/connection_request?timeout=5000");
+    if (r.status == 503) std::this_thread::sleep_for(100ms);
+  } while (r.status == 503 && Clock::now() < until);
+  ASSERT_EQ(r.status, 200) << r.body << api.luacs().log() << prosody.log();
+  EXPECT_EQ(r.json().value("transport", ""), "xmpp");
+  EXPECT_EQ(r.json().value("outcome", ""), "informed");
+  ASSERT_FALSE(cpe.received().empty());
+  EXPECT_EQ(cpe.received().back().username, "acs");
+  EXPECT_EQ(cpe.received().back().password, "secret");
+
+  const auto offline =
+      api.call(op, "POST", "/devices/E48D8C-hAP%2520lite-X2/connection_request?timeout=5000");
+  EXPECT_EQ(offline.status, 504) << offline.body;
+  EXPECT_EQ(offline.json().value("error", ""), "offline") << offline.body;
+  EXPECT_EQ(offline.json().value("transport", ""), "xmpp");
+  std::string rows;
+  for (int i = 0; i < 100; ++i) {  // the answered one is closed by the Inform, written behind
+    rows = api.pg().value(
+        "SELECT string_agg(transport || ' ' || outcome || ' ' || (informed IS NOT NULL), ','"
+        " ORDER BY id) FROM connection_requests WHERE outcome <> 'unavailable'");
+    if (rows == "xmpp answered true,xmpp offline false") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(rows, "xmpp answered true,xmpp offline false");
 }
 
 }  // namespace
