@@ -343,6 +343,9 @@ class App {
   std::unique_ptr<luacs::lua::PolicyManager> policies_;
   luacs::files::Catalog catalog_;
   std::unique_ptr<luacs::files::FileServer> files_;
+  // The policy engine of the connection-request thread (its
+  // connection_request_auth): used on that thread only, freed after it.
+  std::unique_ptr<luacs::lua::Engine> cr_engine_;
   std::unique_ptr<luacs::connreq::Service> connreq_;
   std::unique_ptr<luacs::server::Server> server_;
   std::unique_ptr<luacs::nbi::Api> api_;
@@ -492,6 +495,19 @@ void App::start() {
 // jid is -- all started before the CWMP server takes Informs.
 void App::start_connection_requests() {
   connreq_ = std::make_unique<luacs::connreq::Service>(cfg_);
+  cr_engine_ = std::make_unique<luacs::lua::Engine>(*policies_, luacs::lua::FileServices{},
+                                                    luacs::lua::PolicyManager::kMaxWorkers - 1);
+  connreq_->set_auth_hook({[e = cr_engine_.get()] { return e->has_connection_request_auth(); },
+                           [e = cr_engine_.get()](const luacs::device::Device& d)
+                               -> std::optional<std::pair<std::string, std::string>> {
+                             std::string error;
+                             auto a = e->connection_request_auth(d, &error);
+                             if (!error.empty())
+                               luacs::log::warn("policy connection_request_auth(" + d.id +
+                                                "): " + error + "; the next credentials apply");
+                             if (!a) return std::nullopt;
+                             return std::pair{std::move(a->username), std::move(a->password)};
+                           }});
   if (!cfg_.stun_listen.empty()) {
     auto opts = luacs::connreq::stun_options_from(cfg_);
     // The same rules as an HTTP target, checked again right before sending.

@@ -14,6 +14,7 @@
 #include "core/connreq/target.h"
 #include "core/connreq/xmpp.h"
 #include "core/metrics/metrics.h"
+#include "core/store/device_row.h"
 #include "core/store/pg_connection.h"
 #include "core/util/log.h"
 
@@ -200,6 +201,8 @@ struct Service::Impl {
     Finish result;
     // When the Inform came, if it came before the request was out.
     std::optional<Clock::time_point> informed_at;
+    // What connection_request_auth answered, when the policy has it.
+    std::optional<std::pair<std::string, std::string>> policy_credentials;
   };
 
   explicit Impl(const config::Config& c) : cfg(c), rules(rules_from(c)) {}
@@ -208,6 +211,7 @@ struct Service::Impl {
   Rules rules;
   StunServer* stun = nullptr;
   XmppClient* xmpp = nullptr;
+  AuthHook auth;
   std::shared_ptr<StunSecrets> secrets = std::make_shared<StunSecrets>();
   loop::Base base;
   std::unique_ptr<loop::Mailbox> mailbox;
@@ -263,8 +267,35 @@ struct Service::Impl {
 
   void load(const std::string& device) {
     if (!pg) return complete(device, {"unavailable", false, 0, "no store configured"});
+    if (auth.wanted && auth.wanted()) return load_for_policy(device);
+    load_plan(device);
+  }
+
+  void load_plan(const std::string& device) {
     pg->query(kLoadSql, {device, cfg.cr_username, cfg.cr_password},
               [this, device](PgReply r) { loaded(device, r); });
+  }
+
+  // The whole device, as connection_request_auth(dev) reads it; then the
+  // plan as for any device. A device the hook cannot be asked about
+  // (gone, a bad row) goes on with the next sources.
+  void load_for_policy(const std::string& device) {
+    std::string array = "{\"";
+    for (char c : device)
+      array += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    array += "\"}";
+    pg->query(store::kLoadDevicesSql, {array}, [this, device](PgReply r) {
+      Entry* e = find(device);
+      if (!e) return;
+      try {
+        if (r.ok())
+          for (const auto& d : store::parse_loaded_devices(r))
+            if (d.exists && d.id == device) e->policy_credentials = auth.call(*d.device);
+      } catch (const std::exception& ex) {
+        log::warn("connection request to " + device + ": no device for the policy: " + ex.what());
+      }
+      load_plan(device);
+    });
   }
 
   void loaded(const std::string& device, const PgReply& r) {
@@ -273,6 +304,8 @@ struct Service::Impl {
     if (!r.ok()) return complete(device, {"unavailable", false, 0, "store: " + r.error()});
     if (r.rows() == 0) return complete(device, {"no_url", false, 0, "no such device"});
     e->plan = plan(r);
+    if (e->policy_credentials)
+      e->plan.http.credentials = {e->policy_credentials->first, e->policy_credentials->second};
     pg->query(kAttemptSql, {device, e->plan.transport},
               [this, device](PgReply rep) { recorded(device, rep); });
   }
@@ -498,6 +531,10 @@ void Service::remember_stun_credentials(const std::string& device_id,
         im.pg->query(kRememberStunSql, {device_id, std::move(username), std::move(password)},
                      [&im](PgReply rep) { im.keep_secrets(rep); });
       });
+}
+
+void Service::set_auth_hook(AuthHook hook) {
+  impl_->auth = std::move(hook);
 }
 
 void Service::set_stun(StunServer* stun) {

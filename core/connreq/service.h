@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "core/config/config.h"
+#include "core/device/device.h"
 #include "core/loop/loop.h"
 
 namespace luacs::connreq {
@@ -64,6 +65,16 @@ class Service {
   // after this service: the STUN server UDP requests leave through (null:
   // no UDP), the XMPP client (null: no XMPP).
   void set_stun(StunServer* stun);
+  // The policy's connection_request_auth(dev) (docs/policy-api.md), the
+  // first source of a device's credentials. Both are called on the
+  // service's thread only: `wanted` says whether the policy has the hook
+  // now (then the device is loaded for it), `call` answers username and
+  // password, or nullopt for the next source. Before start().
+  struct AuthHook {
+    std::function<bool()> wanted;
+    std::function<std::optional<std::pair<std::string, std::string>>(const device::Device&)> call;
+  };
+  void set_auth_hook(AuthHook hook);
   void set_xmpp(XmppClient* xmpp);
   // The STUN passwords luacs set on devices (STUNPassword), by STUN
   // username, for StunServer's MESSAGE-INTEGRITY check: thread-safe, never

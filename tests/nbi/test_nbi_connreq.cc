@@ -4,6 +4,10 @@
 // `6 CONNECTION REQUEST`.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -309,4 +313,47 @@ TEST(ConnreqApi, CredentialsLuacsSetAreRemembered) {
     for (auto& t : sessions) t.join();
     sessions.clear();
   }
+}
+
+// connection_request_auth(dev) comes first: the CPE whose policy-derived
+// password differs from the fleet's is woken with the policy's; a device
+// the hook answers nil for gets the fleet's.
+TEST(ConnreqApi, ThePolicyHookGivesEachDeviceItsCredentials) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("luacs-crauth-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream f(dir / "cr.lua");
+    f << "function connection_request_auth(dev)\n"
+         "  if dev:has_tag('own') then\n"
+         "    return 'cpe-' .. dev.serial, luacs.hmac_sha256('k', dev.serial)\n"
+         "  end\n"
+         "end\n";
+  }
+  ApiServer api("nbicrpolicy", kIni + "[policy]\ndir = " + dir.string() + "\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string op = api.token("oss", "operate");
+  // HMAC-SHA256("k", "P1"), as `printf P1 | openssl dgst -sha256 -hmac k` says.
+  const std::string derived = "f7942635133e102324dd5b0d9ae718f7c7e08261c1028c8025fe9b2666aa03be";
+
+  std::vector<std::string> answers;
+  std::mutex mu;
+  FakeCrCpe cpe([&](const FakeCrCpe::Request& r, int) {
+    if (r.authorization.empty()) return FakeCrCpe::challenge(kQop);
+    std::lock_guard lock(mu);
+    answers.push_back(r.authorization);
+    return FakeCrCpe::status(401);  // the test reads the answer, not the session
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(cpe.port()) + "/cr";
+  add_device(api, "P1", url, "own");
+  add_device(api, "F1", url);
+  EXPECT_EQ(api.call(op, "POST", wake_path("P1", "?timeout=1000")).status, 504);
+  EXPECT_EQ(api.call(op, "POST", wake_path("F1", "?timeout=1000")).status, 504);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_TRUE(FakeCrCpe::digest_ok(answers[0], "cpe-P1", derived, "cpe", "n0nce", "/cr"))
+      << answers[0];
+  EXPECT_TRUE(FakeCrCpe::digest_ok(answers[1], "acs", "secret", "cpe", "n0nce", "/cr"))
+      << answers[1];
+  std::filesystem::remove_all(dir);
 }
