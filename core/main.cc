@@ -213,8 +213,29 @@ nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies) {
 // GET /metrics: the series counted where things happen (core/metrics) and
 // the counters the server, the store and the policy manager keep anyway,
 // read now.
+// The STUN server's counters (TR-111): what it answered, learned and sent,
+// and every datagram it dropped, by reason.
+void stun_metrics(const luacs::connreq::StunServer& stun,
+                  std::vector<prometheus::MetricFamily>& f) {
+  namespace m = luacs::metrics;
+  auto d = [](uint64_t v) { return m::one(static_cast<double>(v)); };
+  f.push_back(m::counter("luacs_stun_binding_responses_total", "STUN Binding responses sent.",
+                         d(stun.answered())));
+  f.push_back(m::gauge("luacs_stun_bindings", "Devices whose public UDP binding is known.",
+                       d(stun.binding_count())));
+  f.push_back(m::counter("luacs_stun_connection_request_datagrams_total",
+                         "UDP connection-request datagrams sent (retransmissions included).",
+                         d(stun.datagrams_sent())));
+  m::Samples drops;
+  for (const auto& [reason, count] : stun.drops())
+    drops.push_back({{{"reason", reason}}, static_cast<double>(count)});
+  f.push_back(m::counter("luacs_stun_dropped_total",
+                         "STUN datagrams dropped or refused, by reason.", std::move(drops)));
+}
+
 std::string metrics_text(const luacs::server::Server& server, const luacs::store::Store* store,
-                         luacs::lua::PolicyManager& policies) {
+                         luacs::lua::PolicyManager& policies,
+                         const luacs::connreq::StunServer* stun) {
   namespace m = luacs::metrics;
   auto n = [](const auto& atomic) { return static_cast<double>(atomic.load()); };
   const auto& st = server.stats();
@@ -272,6 +293,7 @@ std::string metrics_text(const luacs::server::Server& server, const luacs::store
     f.push_back(m::gauge("luacs_device_cache_bytes", "Approximate bytes of the cached devices.",
                          d(ss.cache_bytes)));
   }
+  if (stun) stun_metrics(*stun, f);
   return m::render(f);
 }
 
@@ -569,7 +591,7 @@ void App::make_api() {
     const std::string path = f->path_of(name);
     return path.empty() ? path : base + path;
   };
-  s.metrics = [this] { return metrics_text(*server_, store_.get(), *policies_); };
+  s.metrics = [this] { return metrics_text(*server_, store_.get(), *policies_, stun_.get()); };
   s.wake = [cr = connreq_.get()](const std::string& device, std::chrono::milliseconds wait,
                                  std::function<void(luacs::nbi::WakeAnswer)> done) {
     cr->wake(device, wait, {}, [done = std::move(done)](luacs::connreq::WakeResult r) {

@@ -334,3 +334,19 @@ TEST_F(ConnreqUdp, WithStunCredentialsAWrongIntegrityLearnsNothing) {
 }
 
 }  // namespace
+
+// Garbage at the STUN port is dropped and counted by reason in /metrics,
+// beside the answers and bindings.
+TEST_F(ConnreqUdp, BadStunDatagramsAreDroppedAndCounted) {
+  Udp cpe;
+  cpe.send_to(stun_, "short");                  // under the 20-byte header
+  cpe.send_to(stun_, std::string(3000, 'x'));   // larger than any STUN message luacs takes
+  ASSERT_TRUE(cpe.bind(stun_, binding("m1")));  // a good one is still answered
+  EXPECT_FALSE(cpe.receive(200ms));             // and the garbage got nothing
+  const auto m = api_.call("", "GET", "/metrics");
+  ASSERT_EQ(m.status, 200) << m.body;
+  for (const char* line : {R"(luacs_stun_dropped_total{reason="truncated"} 1)",
+                           R"(luacs_stun_dropped_total{reason="oversized"} 1)",
+                           "luacs_stun_binding_responses_total 1", "luacs_stun_bindings 1"})
+    EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
+}
