@@ -78,6 +78,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (opt.cr.on() && !opt.quiet) {
+    // Where the devices take connection requests (their Informs say so).
+    std::cerr << "luacs-loadgen: connection requests on 127.0.0.1";
+    for (auto& r : runners) {
+      if (r->cr_http_port()) std::cerr << " tcp:" << r->cr_http_port();
+      if (r->cr_udp_port()) std::cerr << " udp:" << r->cr_udp_port();
+    }
+    std::cerr << "\n";
+  }
+
   double cpu0 = own_cpu_seconds();
   double server_cpu0 = opt.server_pid ? process_cpu_seconds(opt.server_pid) : -1;
   shared.start_us = monotonic_us();

@@ -24,6 +24,8 @@ struct Report {
   // --each-device-once: first start -> last device done, -1 when some
   // device is not done.
   double drain_s() const;
+  // --wake-rate: API calls that did not answer 200 (the session started).
+  uint64_t failed_wakes() const;
   bool passed() const;  // what the exit status says
 };
 
