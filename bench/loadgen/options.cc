@@ -67,8 +67,9 @@ void check_cr(Options& o) {
     return;
   }
   if (cr.password.empty()) bad("--cr-password must not be empty");
-  if (cr.udp() && cr.username.find("{i}") == std::string::npos)
-    bad("--cr-listen udp: --cr-username needs {i} (a UDP request names its device by it)");
+  if (cr.udp() && cr.udp_port && uint64_t{cr.udp_port} + o.devices > 65536)
+    bad("--cr-udp-port: device d listens on it + d; that runs past 65535 with --devices " +
+        std::to_string(o.devices));
   if (!cr.stun.empty()) {
     if (!cr.udp()) bad("--stun needs --cr-listen udp or both");
     Target t = parse_url("http://" + cr.stun, o.allow_remote);
@@ -223,23 +224,6 @@ std::string cr_username(const CrOptions& cr, uint64_t index) {
   return u;
 }
 
-std::optional<uint64_t> cr_device_of(const CrOptions& cr, std::string_view username) {
-  size_t at = cr.username.find("{i}");
-  if (at == std::string::npos) return std::nullopt;
-  std::string_view prefix = std::string_view(cr.username).substr(0, at);
-  std::string_view suffix = std::string_view(cr.username).substr(at + 3);
-  if (username.size() <= prefix.size() + suffix.size() ||
-      username.substr(0, prefix.size()) != prefix ||
-      username.substr(username.size() - suffix.size()) != suffix)
-    return std::nullopt;
-  std::string_view digits =
-      username.substr(prefix.size(), username.size() - prefix.size() - suffix.size());
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
-  return n;
-}
-
 std::string usage() {
   return R"(usage: luacs-loadgen [options]
 Simulates CWMP CPEs (Inform, optional TransferComplete, empty POST, answers to
@@ -284,9 +268,10 @@ Connection requests (bench/README.md, "Connection requests")
                         session with 6 CONNECTION REQUEST
   --cr-port P           TCP port of thread 0's listener (thread t: P + t;
                         default 0: picked by the kernel)
-  --cr-udp-port P       the same for the UDP listeners
+  --cr-udp-port P       UDP: device d has a socket of its own on P + d
+                        (default 0: picked by the kernel)
   --cr-username U       each device's ConnectionRequestUsername, "{i}" = its
-                        index (default cr-{i}); UDP needs the {i}
+                        index (default cr-{i})
   --cr-password P       every device's ConnectionRequestPassword (cr-secret)
   --stun HOST:PORT      UDP: STUN Binding Requests (USERNAME = the device's
                         username) to luacs' STUN server; devices report

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,13 +46,12 @@ enum class CrListen : uint8_t { kNone, kHttp, kUdp, kBoth };
 // requests").
 struct CrOptions {
   CrListen listen = CrListen::kNone;
-  // Thread t listens on port + t (TCP) and udp_port + t (UDP); 0: ports
-  // the kernel picks (fine for one run; a later run must find the devices
-  // at the URLs they reported, so benchmarks fix them).
+  // Thread t listens on port + t (TCP), device d on udp_port + d (UDP);
+  // 0: ports the kernel picks (fine for one run; a later run must find the
+  // devices at the addresses they reported, so benchmarks fix them).
   uint16_t port = 0, udp_port = 0;
   // The device's ConnectionRequestUsername: "{i}" stands for the device
-  // index, so every device has its own (how a UDP request, signed but
-  // otherwise the same for all, tells its device); one password for all.
+  // index, so every device has its own; one password for all.
   std::string username = "cr-{i}";
   std::string password = "cr-secret";
   // --stun HOST:PORT: Binding Requests with USERNAME every stun_interval
@@ -147,9 +145,6 @@ std::string cr_listen_name(CrListen l);
 
 // --cr-username for device `index` ("{i}" replaced).
 std::string cr_username(const CrOptions& cr, uint64_t index);
-// The device index a username of the --cr-username pattern names, nullopt
-// for any other username.
-std::optional<uint64_t> cr_device_of(const CrOptions& cr, std::string_view username);
 
 // http://host[:port][/path]. Refuses hosts that are not loopback unless
 // allow_remote. Throws std::invalid_argument.

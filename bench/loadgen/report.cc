@@ -84,9 +84,8 @@ void human_cr(std::ostringstream& out, const Report& r) {
     out << "  stun: " << c.stun_sent << " binding requests, " << c.stun_answers << " answers, "
         << c.stun_errors << " errors\n";
   if (o.cr.wake_rate > 0) {
-    out << "  wakes: " << c.wakes_sent << " API calls ("
-        << fmt("%.1f", r.elapsed_s > 0 ? c.wakes_sent / r.elapsed_s : 0) << "/s), skipped "
-        << c.skipped_no_device << " (no idle device), " << c.skipped_inflight
+    out << "  wakes: " << c.wakes_sent << " API calls (" << fmt("%.1f", r.wakes_per_s())
+        << "/s), skipped " << c.skipped_no_device << " (no idle device), " << c.skipped_inflight
         << " (--wake-max-inflight); answers: " << human_counts(c.api) << "\n";
     if (!c.transports.empty()) out << "  transports: " << human_counts(c.transports) << "\n";
   }
@@ -118,8 +117,7 @@ void json_cr(std::ostringstream& j, const Report& r) {
     << ", \"errors\": " << c.stun_errors << "},\n";
   j << "  \"wake_rate\": " << o.cr.wake_rate << ",\n";
   j << "  \"wakes_sent\": " << c.wakes_sent << ",\n";
-  j << "  \"wakes_per_s\": " << fmt("%.1f", r.elapsed_s > 0 ? c.wakes_sent / r.elapsed_s : 0)
-    << ",\n";
+  j << "  \"wakes_per_s\": " << fmt("%.1f", r.wakes_per_s()) << ",\n";
   j << "  \"wakes_skipped\": {\"no_idle_device\": " << c.skipped_no_device
     << ", \"max_inflight\": " << c.skipped_inflight << "},\n";
   j << "  \"wake_answers\": " << json_counts(c.api) << ",\n";
@@ -131,6 +129,13 @@ void json_cr(std::ostringstream& j, const Report& r) {
 }
 
 }  // namespace
+
+double Report::wakes_per_s() const {
+  // The trigger runs until --duration; the run's elapsed time also holds
+  // the sessions that end after it.
+  double window = opt->duration_s > 0 ? opt->duration_s : elapsed_s;
+  return window > 0 ? static_cast<double>(stats.cr.wakes_sent) / window : 0;
+}
 
 double Report::sessions_per_s() const {
   return elapsed_s > 0 ? static_cast<double>(stats.completed) / elapsed_s : 0;

@@ -19,6 +19,7 @@ struct Report {
   bool gave_up = false;  // --sessions: stopped once the error budget was spent
 
   double sessions_per_s() const;
+  double wakes_per_s() const;  // --wake-rate: API calls per second of --duration
   // Non-503 errors (and abandoned sessions) per session attempted.
   double error_rate() const;
   // --each-device-once: first start -> last device done, -1 when some

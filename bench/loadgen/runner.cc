@@ -410,7 +410,7 @@ uint16_t Runner::cr_http_port() const {
   return impl_->http_cr ? impl_->http_cr->port() : 0;
 }
 uint16_t Runner::cr_udp_port() const {
-  return impl_->udp_cr ? impl_->udp_cr->port() : 0;
+  return impl_->udp_cr && impl_->dev_count ? impl_->udp_cr->port(0) : 0;
 }
 
 }  // namespace luacs::loadgen

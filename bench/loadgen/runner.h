@@ -99,7 +99,8 @@ class Runner {
   void run();
   const RunStats& stats() const;
   int64_t last_completion_us() const;  // monotonic time of the last session end
-  // --cr-listen: the ports this thread's devices take requests on (0: none).
+  // --cr-listen: the port of this thread's HTTP listener, and the UDP port
+  // of its first device (0: none).
   uint16_t cr_http_port() const;
   uint16_t cr_udp_port() const;
 

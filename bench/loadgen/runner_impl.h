@@ -84,7 +84,7 @@ struct Slot {
   // Woken after the run's end for a wake still in flight: played, so the
   // API call ends in a session, but not counted among the run's sessions.
   bool tail = false;
-  std::string cr_url, cr_user;
+  std::string cr_url, cr_user, cr_udp;
 
   Slot(Runner::Impl* runner, const Options& opt) : r(runner), digest(opt.username, opt.password) {}
 };
@@ -200,7 +200,7 @@ struct Runner::Impl {
   std::unique_ptr<CrHttpListener> http_cr;
   std::unique_ptr<CrUdpListener> udp_cr;
   std::unique_ptr<ApiWaker> waker;
-  std::string udp_address, http_base;
+  std::string http_base;
   std::vector<uint8_t> known, wake_pending, api_pending;
   std::vector<int64_t> cr_at, api_at;
   std::vector<int64_t> wake_from;  // API call sent, until the woken InformResponse

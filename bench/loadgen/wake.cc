@@ -320,30 +320,37 @@ std::string CrHttpListener::answer(std::string_view head, bool& close) {
 
 // ---- UDP ---------------------------------------------------------------------
 
-CrUdpListener::CrUdpListener(event_base* base, const CrOptions& cr, uint16_t port, OwnsFn owns,
-                             WakeFn wake, CrStats& stats)
-    : cr_(cr), owns_(std::move(owns)), wake_(std::move(wake)), stats_(stats) {
-  fd_ = bind_socket(SOCK_DGRAM, port, port_);
-  ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, on_read, this);
-  event_add(ev_, nullptr);
+CrUdpListener::CrUdpListener(event_base* base, const CrOptions& cr, uint16_t port, uint64_t first,
+                             uint64_t step, size_t count, WakeFn wake, CrStats& stats)
+    : cr_(cr), wake_(std::move(wake)), stats_(stats), socks_(count) {
+  for (size_t i = 0; i < count; ++i) {
+    Sock& s = socks_[i];
+    s.l = this;
+    s.device = first + i * step;
+    s.fd = bind_socket(SOCK_DGRAM, port ? static_cast<uint16_t>(port + s.device) : 0, s.port);
+    s.ev = event_new(base, s.fd, EV_READ | EV_PERSIST, on_read, &s);
+    event_add(s.ev, nullptr);
+  }
 }
 
 CrUdpListener::~CrUdpListener() {
-  if (ev_) event_free(ev_);
-  if (fd_ >= 0) close(fd_);
+  for (Sock& s : socks_) {
+    if (s.ev) event_free(s.ev);
+    if (s.fd >= 0) close(s.fd);
+  }
 }
 
 void CrUdpListener::on_read(evutil_socket_t fd, short, void* arg) {
-  auto* self = static_cast<CrUdpListener*>(arg);
+  Sock& s = *static_cast<Sock*>(arg);
   char buf[kMaxDatagram + 1];
   for (int i = 0; i < kDatagramsPerEvent; ++i) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0) return;  // EAGAIN, or an ICMP error from a STUN send
-    self->datagram({buf, static_cast<size_t>(n)});
+    s.l->datagram(s, {buf, static_cast<size_t>(n)});
   }
 }
 
-void CrUdpListener::datagram(std::string_view d) {
+void CrUdpListener::datagram(Sock& s, std::string_view d) {
   // A STUN message starts with two zero bits; a TR-111 request with "GET".
   if (!d.empty() && (static_cast<unsigned char>(d[0]) & 0xC0) == 0) {
     auto parsed = connreq::stun::parse(d);
@@ -353,30 +360,21 @@ void CrUdpListener::datagram(std::string_view d) {
       ++stats_.stun_errors;
     return;
   }
-  auto r = connreq::parse_udp_request(d);
-  if (!r) {
-    ++stats_.udp["malformed"];
-    return;
-  }
-  auto device = cr_device_of(cr_, r->username);
-  if (!device || !owns_(*device)) {
-    ++stats_.udp["unknown_device"];
-    return;
-  }
-  auto it = verifiers_.find(*device);
-  if (it == verifiers_.end())
-    it = verifiers_.emplace(*device, connreq::UdpRequestVerifier(r->username, cr_.password)).first;
-  auto verdict = it->second.check(d);
+  if (!s.verifier)
+    s.verifier =
+        std::make_unique<connreq::UdpRequestVerifier>(cr_username(cr_, s.device), cr_.password);
+  auto verdict = s.verifier->check(d);
   ++stats_.udp[std::string(connreq::to_string(verdict))];
-  if (verdict == connreq::UdpRequestVerifier::Verdict::kAccepted) wake_(*device, true);
+  if (verdict == connreq::UdpRequestVerifier::Verdict::kAccepted) wake_(s.device, true);
 }
 
-void CrUdpListener::send_stun(uint64_t device) {
+void CrUdpListener::send_stun(size_t local) {
+  const Sock& s = socks_[local];
   connreq::stun::RequestOptions o;
-  o.username = cr_username(cr_, device);
+  o.username = cr_username(cr_, s.device);
   o.connection_request_binding = true;
   std::string msg = connreq::stun::binding_request(connreq::stun::random_transaction(), o);
-  if (sendto(fd_, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&cr_.stun_addr),
+  if (sendto(s.fd, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&cr_.stun_addr),
              cr_.stun_addr_len) == static_cast<ssize_t>(msg.size()))
     ++stats_.stun_sent;
 }

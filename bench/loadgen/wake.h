@@ -1,13 +1,12 @@
 // Connection requests on the simulated CPEs' side (--cr-listen): the
 // listeners that take them and the trigger that asks luacs' API for them.
 //
-// One thread's devices share one HTTP and one UDP listener. The HTTP
-// listener names the device by the request path (/<device index>) and
-// wants Digest (MD5, qop=auth) with that device's ConnectionRequestUsername
-// and the fleet's password. A UDP request (TR-111) carries nothing but the
-// signed username to tell its device, so every device has its own username
-// (--cr-username with "{i}") and its own UdpRequestVerifier (signature,
-// replays, stale timestamps).
+// One thread's devices share one HTTP listener, which names the device by
+// the request path (/<device index>) and wants Digest (MD5, qop=auth) with
+// that device's ConnectionRequestUsername and the password. Over UDP
+// (TR-111) each device has a socket of its own and checks the requests
+// that come to it with its own UdpRequestVerifier (signature, replays,
+// stale timestamps).
 #pragma once
 
 #include <event2/bufferevent.h>
@@ -36,8 +35,8 @@ struct CrStats {
   uint64_t http_auth_failed = 0;  // 401 to wrong credentials
   uint64_t http_ok = 0;           // 200: the device was woken
   uint64_t http_bad = 0;          // not a GET, unknown path, malformed, too large
-  // The UDP listener: datagrams by verdict (accepted, malformed, wrong_user,
-  // bad_signature, stale, replayed, unknown_device).
+  // The UDP sockets: datagrams by verdict (accepted, malformed,
+  // wrong_user, bad_signature, stale, replayed).
   std::map<std::string, uint64_t> udp;
   uint64_t stun_sent = 0, stun_answers = 0, stun_errors = 0;
 
@@ -102,30 +101,42 @@ class CrHttpListener {
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
 };
 
+// UDP: a socket per device, as behind a real NAT every CPE has a public
+// address:port of its own -- and luacs rightly merges requests to one
+// address within its replay window, so devices sharing a socket could not
+// be woken one after the other. Device d's socket is on port + d (port 0:
+// each picked by the kernel).
 class CrUdpListener {
  public:
-  CrUdpListener(event_base* base, const CrOptions& cr, uint16_t port, OwnsFn owns, WakeFn wake,
-                CrStats& stats);
+  // The devices first, first + step, ... (count of them). Throws
+  // std::runtime_error when a socket cannot be bound.
+  CrUdpListener(event_base* base, const CrOptions& cr, uint16_t port, uint64_t first, uint64_t step,
+                size_t count, WakeFn wake, CrStats& stats);
   ~CrUdpListener();
   CrUdpListener(const CrUdpListener&) = delete;
   CrUdpListener& operator=(const CrUdpListener&) = delete;
 
-  uint16_t port() const { return port_; }
-  // A STUN Binding Request for `device` to --stun, from this socket.
-  void send_stun(uint64_t device);
+  // The port of the device of local index `local`.
+  uint16_t port(size_t local) const { return socks_[local].port; }
+  // A STUN Binding Request to --stun from the socket of `local`.
+  void send_stun(size_t local);
 
  private:
+  struct Sock {
+    CrUdpListener* l = nullptr;
+    uint64_t device = 0;
+    int fd = -1;
+    event* ev = nullptr;
+    uint16_t port = 0;
+    std::unique_ptr<connreq::UdpRequestVerifier> verifier;  // on the first request
+  };
   static void on_read(evutil_socket_t fd, short, void* arg);
-  void datagram(std::string_view d);
+  void datagram(Sock& s, std::string_view d);
 
   const CrOptions& cr_;
-  OwnsFn owns_;
   WakeFn wake_;
   CrStats& stats_;
-  int fd_ = -1;
-  event* ev_ = nullptr;
-  uint16_t port_ = 0;
-  std::unordered_map<uint64_t, connreq::UdpRequestVerifier> verifiers_;
+  std::vector<Sock> socks_;
 };
 
 // POST /devices/{id}/connection_request over a pool of keep-alive

@@ -35,9 +35,8 @@ void Runner::Impl::setup_cr() {
     http_base = "http://127.0.0.1:" + std::to_string(http_cr->port()) + "/";
   }
   if (cr.udp()) {
-    udp_cr =
-        std::make_unique<CrUdpListener>(base, cr, port(cr.udp_port), owns_fn, wake_fn, stats.cr);
-    udp_address = "127.0.0.1:" + std::to_string(udp_cr->port());
+    udp_cr = std::make_unique<CrUdpListener>(base, cr, cr.udp_port, dev_first, dev_step, dev_count,
+                                             wake_fn, stats.cr);
   }
   if (cr.wake_rate > 0) {
     unsigned share = std::max(1u, cr.wake_max_inflight / opt.threads);
@@ -68,7 +67,9 @@ CrValues Runner::Impl::cr_values(Slot& s) {
   s.cr_user = cr_username(opt.cr, s.device);
   s.cr_url = http_base;
   s.cr_url += std::to_string(s.device);
-  return {s.serial, now_string(), s.cr_url, udp_address, s.cr_user};
+  s.cr_udp.clear();
+  if (udp_cr) s.cr_udp = "127.0.0.1:" + std::to_string(udp_cr->port(s.local));
+  return {s.serial, now_string(), s.cr_url, s.cr_udp, s.cr_user};
 }
 
 // A request verified at the device: a session now, or after the one it is in.
@@ -201,7 +202,7 @@ void Runner::Impl::on_stun_tick() {
   // At most kStunBurst a tick (the first round takes a moment).
   due = std::min(due, stun_issued + kStunBurst);
   for (; stun_issued < due; ++stun_issued) {
-    udp_cr->send_stun(dev_first + stun_cursor * dev_step);
+    udp_cr->send_stun(stun_cursor);
     stun_cursor = stun_cursor + 1 == dev_count ? 0 : stun_cursor + 1;
   }
 }

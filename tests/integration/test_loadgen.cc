@@ -21,6 +21,7 @@ TEST(Loadgen, NotBuilt) {
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -546,15 +547,13 @@ TEST(LoadgenCr, OptionsAndUsernames) {
   EXPECT_TRUE(o.cr.http());
   EXPECT_TRUE(o.cr.udp());
   EXPECT_EQ(cr_username(o.cr, 42), "u42x");
-  EXPECT_EQ(cr_device_of(o.cr, "u42x"), 42u);
-  EXPECT_EQ(cr_device_of(o.cr, "u42"), std::nullopt);
-  EXPECT_EQ(cr_device_of(o.cr, "ux"), std::nullopt);
-  EXPECT_EQ(cr_device_of(o.cr, "u4 2x"), std::nullopt);
   EXPECT_EQ(o.cr.api.port, 7557);
-  // UDP tells its device by the username, so it must differ per device.
-  EXPECT_THROW(parse_args({"--cr-listen", "udp", "--cr-username", "shared"}),
+  EXPECT_NO_THROW(parse_args({"--cr-listen", "udp", "--cr-username", "shared"}));
+  // Device d's UDP port is --cr-udp-port + d.
+  EXPECT_THROW(parse_args({"--cr-listen", "udp", "--cr-udp-port", "60000", "--devices", "6000"}),
                std::invalid_argument);
-  EXPECT_NO_THROW(parse_args({"--cr-listen", "http", "--cr-username", "shared"}));
+  EXPECT_NO_THROW(
+      parse_args({"--cr-listen", "udp", "--cr-udp-port", "50000", "--devices", "6000"}));
   EXPECT_THROW(parse_args({"--cr-listen", "http", "--wake-rate", "5"}), std::invalid_argument);
   EXPECT_THROW(parse_args({"--wake-rate", "5", "--api", "http://127.0.0.1:1", "--api-token", "t"}),
                std::invalid_argument);
@@ -754,14 +753,16 @@ TEST(LoadgenCr, UdpListenerVerifiesEachDevicesRequestsAndSendsStun) {
   std::vector<uint64_t> woken;
   ListenerLoop loop;
   {
+    // Devices 10, 12 and 14 (local 0, 1, 2), a socket each.
     CrUdpListener l(
-        loop.base(), cr, 0, [](uint64_t d) { return d < 10; },
+        loop.base(), cr, 0, 10, 2, 3,
         [&](uint64_t d, bool udp) {
           EXPECT_TRUE(udp);
           woken.push_back(d);
         },
         stats);
-    l.send_stun(5);
+    EXPECT_NE(l.port(0), l.port(1));
+    l.send_stun(2);
     char buf[600];
     sockaddr_in from{};
     socklen_t fl = sizeof from;
@@ -769,46 +770,49 @@ TEST(LoadgenCr, UdpListenerVerifiesEachDevicesRequestsAndSendsStun) {
     ASSERT_GT(n, 0);
     auto req = connreq::stun::parse({buf, static_cast<size_t>(n)});
     ASSERT_TRUE(req.message);
-    EXPECT_EQ(req.message->username, "cr-5");
+    EXPECT_EQ(req.message->username, "cr-14");
     EXPECT_TRUE(req.message->connection_request_binding);
-    EXPECT_EQ(ntohs(from.sin_port), l.port());
+    EXPECT_EQ(ntohs(from.sin_port), l.port(2));
     std::string answer = connreq::stun::binding_success(
         req.message->transaction, *connreq::stun::address_of(reinterpret_cast<sockaddr*>(&from)),
         std::nullopt);
     loop.start();
 
-    auto send_dgram = [&](const std::string& d) {
+    auto send_to = [&](size_t local, const std::string& d) {
       sockaddr_in to{};
       to.sin_family = AF_INET;
       to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      to.sin_port = htons(l.port());
+      to.sin_port = htons(l.port(local));
       sendto(stun, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
     };
-    send_dgram(answer);
+    send_to(2, answer);
     const uint64_t now = static_cast<uint64_t>(time(nullptr));
-    connreq::UdpRequest r{"127.0.0.1", l.port(), now, "100", "cr-2", "cn", ""};
-    send_dgram(connreq::format_udp_request(r, "pw"));  // accepted
-    send_dgram(connreq::format_udp_request(r, "pw"));  // the retransmission: replayed
+    connreq::UdpRequest r{"127.0.0.1", l.port(0), now, "100", "cr-10", "cn", ""};
+    send_to(0, connreq::format_udp_request(r, "pw"));  // accepted
+    send_to(0, connreq::format_udp_request(r, "pw"));  // the retransmission: replayed
+    send_to(1, connreq::format_udp_request(r, "pw"));  // device 12's socket: wrong_user
     r.id = "101";
-    send_dgram(connreq::format_udp_request(r, "nope"));  // bad_signature
+    send_to(0, connreq::format_udp_request(r, "nope"));  // bad_signature
     r.id = "102";
     r.ts = now - 100;
-    send_dgram(connreq::format_udp_request(r, "pw"));  // stale
-    r.username = "cr-77";
-    send_dgram(connreq::format_udp_request(r, "pw"));  // unknown_device
-    send_dgram("GET nonsense");                        // malformed
+    send_to(0, connreq::format_udp_request(r, "pw"));  // stale
+    send_to(1, "GET nonsense");                        // malformed
+    // Device 12's own request, even with device 10's id: its own verifier.
+    connreq::UdpRequest r12{"127.0.0.1", l.port(1), now, "100", "cr-12", "cn", ""};
+    send_to(1, connreq::format_udp_request(r12, "pw"));
     loop.stop();
   }
   close(stun);
-  EXPECT_EQ(woken, (std::vector<uint64_t>{2}));
+  std::sort(woken.begin(), woken.end());  // two sockets: either may be read first
+  EXPECT_EQ(woken, (std::vector<uint64_t>{10, 12}));
   EXPECT_EQ(stats.stun_sent, 1u);
   EXPECT_EQ(stats.stun_answers, 1u);
-  EXPECT_EQ(stats.udp, (std::map<std::string, uint64_t>{{"accepted", 1},
+  EXPECT_EQ(stats.udp, (std::map<std::string, uint64_t>{{"accepted", 2},
                                                         {"bad_signature", 1},
                                                         {"malformed", 1},
                                                         {"replayed", 1},
                                                         {"stale", 1},
-                                                        {"unknown_device", 1}}));
+                                                        {"wrong_user", 1}}));
 }
 
 // ---- the binaries -------------------------------------------------------------
@@ -1237,6 +1241,63 @@ TEST(LoadgenAgainstLuacsApi, WakesDevicesOverHttp) {
   EXPECT_GT(r.figure("504 auth_failed"), 0u) << r.json;
   EXPECT_EQ(r.figure("woken_completed"), 0u) << r.json;
   EXPECT_GT(cr_http(r, "auth_failed"), 0u) << r.json;
+}
+
+// The same over UDP (TR-111): the devices are behind "NAT", keep a STUN
+// binding with luacs' STUN server, and have credentials of their own (a
+// remembered password per device, the username each reports), so the
+// signed datagram names its device.
+TEST(LoadgenAgainstLuacsApi, WakesDevicesOverUdp) {
+  const std::string stun_port = std::to_string(free_port());
+  test::ApiServer api("loadgencrudp",
+                      "[connection_request]\nallow = 127.0.0.0/8\ndeny =\nusername = acs\n"
+                      "password = secret\ntimeout = 2s\n[stun]\nlisten = 127.0.0.1:" +
+                          stun_port + "\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string token = api.token("bench", "operate");
+  const std::string cr_port = std::to_string(free_port());
+  // More devices than wakes: luacs does not send a device a second UDP
+  // request within its replay window (5 s).
+  const std::vector<std::string> cr = {"--devices",     "12",
+                                       "--cr-listen",   "udp",
+                                       "--cr-udp-port", cr_port,
+                                       "--cr-password", "pw",
+                                       "--stun",        "127.0.0.1:" + stun_port};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), cr.begin(), cr.end());
+    return args;
+  };
+  LoadgenRun r = run_loadgen(api.cwmp_port(), with({"--each-device-once", "--concurrency", "2"}),
+                             "cr-udp-inform");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int i = 0; i < 100 && api.pg().value("SELECT count(*) FROM devices") != "12"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(api.pg().value("SELECT count(*) FROM devices"), "12");
+  // What a policy does on adoption: a password per device.
+  api.pg().query(
+      "INSERT INTO connection_request_credentials (device_id, password) SELECT id, 'pw' FROM "
+      "devices");
+
+  r = run_loadgen(api.cwmp_port(),
+                  with({"--wake-only", "--wake-rate", "6", "--duration", "1.5", "--api",
+                        "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token}),
+                  "cr-udp-wake");
+  if (r.json.find("\"wake_transports\": {}") != std::string::npos &&
+      r.json.find("\"504 ") != std::string::npos)
+    GTEST_SKIP() << "this luacs sends connection requests over HTTP only (no transport in its "
+                    "answers)";
+  EXPECT_EQ(r.exit_code, 0) << r.output << api.luacs().log().substr(0, 4000);
+  const uint64_t wakes = r.figure("wakes_sent");
+  EXPECT_GE(wakes, 6u) << r.json;
+  EXPECT_LE(wakes, 12u) << r.json;
+  EXPECT_EQ(r.figure("200 informed"), wakes) << r.json;
+  EXPECT_EQ(number_after(r.json, "\"wake_transports\": {\"udp\": "), wakes) << r.json;
+  EXPECT_EQ(number_after(r.json, "\"cr_udp\": {\"accepted\": "), wakes) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), wakes) << r.json;
+  EXPECT_GT(number_after(r.json, "\"stun\": {\"sent\": "), 0u) << r.json;
+  EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests WHERE transport = 'udp'"
+                           " AND informed IS NOT NULL"),
+            std::to_string(wakes));
 }
 
 #endif  // LUACS_LOADGEN
