@@ -1229,6 +1229,22 @@ TEST(LoadgenAgainstLuacsApi, WakesDevicesOverHttp) {
   EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests"), std::to_string(wakes));
   EXPECT_GE(api.luacs().count("6 CONNECTION REQUEST"), wakes);
 
+  // Alongside a closed loop (as bench/connection-requests measures it): a
+  // device picked while idle may be in a session by the time the request
+  // comes, and is then woken once it ends. Woken sessions count as sessions.
+  r = run_loadgen(
+      api.cwmp_port(),
+      with({"--concurrency", "3", "--duration", "2", "--devices-known", "--wake-rate", "5", "--api",
+            "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token}),
+      "cr-load");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const uint64_t load_wakes = r.figure("wakes_sent");
+  EXPECT_GE(load_wakes, 5u) << r.json;
+  EXPECT_EQ(r.figure("200 informed"), load_wakes) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), load_wakes) << r.json;
+  EXPECT_GT(r.figure("completed"), load_wakes) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;  // no session failed
+
   // Devices that were never told the fleet's password refuse luacs: the
   // wakes end in 504 and the run fails.
   r = run_loadgen(
