@@ -22,6 +22,12 @@ Fleet::Fleet(const Options& opt) {
     auto kit = std::make_unique<ModelKit>();
     kit->model = DataModel::load(opt.datamodels_dir + "/" + f);
     for (const auto& entry : opt.events) kit->informs.emplace_back(kit->model, events_of(entry));
+    if (opt.cr.on()) {
+      for (const auto& entry : opt.events)
+        kit->cr_informs.emplace_back(kit->model, events_of(entry), opt.cr);
+      kit->cr_informs.emplace_back(
+          kit->model, std::vector<soap::EventStruct>{{"6 CONNECTION REQUEST", ""}}, opt.cr);
+    }
     kits_.push_back(std::move(kit));
   }
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/loadgen/cr_inform.h"
 #include "bench/loadgen/options.h"
 #include "core/sim/cpe.h"
 #include "core/sim/datamodel.h"
@@ -29,6 +30,9 @@ inline constexpr const char* kMixTransferKey = "loadgen-download";
 struct ModelKit {
   DataModel model;
   std::vector<InformTemplate> informs;  // one per Options::events entry
+  // --cr-listen: the same with the connection-request parameters, and last
+  // the Inform of a woken device (6 CONNECTION REQUEST).
+  std::vector<CrInformTemplate> cr_informs;
 };
 
 class Fleet {

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -35,6 +36,20 @@ double own_cpu_seconds() {
   getrusage(RUSAGE_SELF, &ru);
   auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
   return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+// --cr-listen udp: a socket per device. Raises the soft limit on open files
+// as far as the hard one allows; throws when that is not enough.
+void reserve_descriptors(uint64_t needed) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur >= needed) return;
+  rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, needed);
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < needed)
+    throw std::runtime_error("--cr-listen udp needs " + std::to_string(needed) +
+                             " file descriptors (a socket per device); the limit is " +
+                             std::to_string(rl.rlim_max) + " (ulimit -n)");
 }
 
 }  // namespace
@@ -71,11 +86,22 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<Runner>> runners;
   try {
+    if (opt.cr.udp()) reserve_descriptors(opt.devices + 4096);
     for (unsigned i = 0; i < opt.threads; ++i)
       runners.push_back(std::make_unique<Runner>(shared, i));
   } catch (const std::exception& e) {
     std::cerr << "luacs-loadgen: " << e.what() << "\n";
     return 2;
+  }
+
+  if (opt.cr.on() && !opt.quiet) {
+    // Where the devices take connection requests (their Informs say so).
+    std::cerr << "luacs-loadgen: connection requests on 127.0.0.1";
+    for (auto& r : runners)
+      if (r->cr_http_port()) std::cerr << " tcp:" << r->cr_http_port();
+    if (opt.cr.udp()) std::cerr << ", udp: a port per device";
+    if (opt.cr.udp() && opt.cr.udp_port) std::cerr << " (" << opt.cr.udp_port << " + device index)";
+    std::cerr << "\n";
   }
 
   double cpu0 = own_cpu_seconds();

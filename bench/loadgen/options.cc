@@ -57,6 +57,37 @@ bool is_loopback(const sockaddr_storage& ss) {
   return false;
 }
 
+void check_cr(Options& o) {
+  CrOptions& cr = o.cr;
+  if (cr.wake_only) cr.devices_known = true;
+  bool any = cr.port || cr.udp_port || !cr.stun.empty() || cr.wake_rate > 0 || cr.wake_only ||
+             !cr.api_url.empty();
+  if (!cr.on()) {
+    if (any) bad("--cr-port, --stun, --wake-rate, --api, --wake-only need --cr-listen");
+    return;
+  }
+  if (cr.password.empty()) bad("--cr-password must not be empty");
+  if (cr.udp() && cr.udp_port && uint64_t{cr.udp_port} + o.devices > 65536)
+    bad("--cr-udp-port: device d listens on it + d; that runs past 65535 with --devices " +
+        std::to_string(o.devices));
+  if (!cr.stun.empty()) {
+    if (!cr.udp()) bad("--stun needs --cr-listen udp or both");
+    Target t = parse_url("http://" + cr.stun, o.allow_remote);
+    cr.stun_addr = t.addr;
+    cr.stun_addr_len = t.addr_len;
+  }
+  if (cr.wake_rate > 0 || cr.wake_only) {
+    if (cr.api_url.empty() || cr.api_token.empty())
+      bad("--wake-rate and --wake-only need --api and --api-token");
+    if (cr.wake_only && cr.wake_rate == 0) bad("--wake-only needs --wake-rate");
+    if (o.each_device_once) bad("--wake-rate and --each-device-once exclude each other");
+  }
+  if (!cr.api_url.empty()) cr.api = parse_url(cr.api_url, o.allow_remote);
+  if (o.threads > 1 &&
+      (uint64_t{cr.port} + o.threads > 65536 || uint64_t{cr.udp_port} + o.threads > 65536))
+    bad("--cr-port/--cr-udp-port + threads runs past 65535");
+}
+
 }  // namespace
 
 std::vector<EventMixEntry> parse_event_mix(std::string_view spec) {
@@ -172,6 +203,27 @@ std::string busy_retry_name(const Options& o) {
   return "?";
 }
 
+std::string cr_listen_name(CrListen l) {
+  switch (l) {
+    case CrListen::kNone:
+      return "none";
+    case CrListen::kHttp:
+      return "http";
+    case CrListen::kUdp:
+      return "udp";
+    case CrListen::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
+std::string cr_username(const CrOptions& cr, uint64_t index) {
+  std::string u = cr.username;
+  size_t at = u.find("{i}");
+  if (at != std::string::npos) u.replace(at, 3, std::to_string(index));
+  return u;
+}
+
 std::string usage() {
   return R"(usage: luacs-loadgen [options]
 Simulates CWMP CPEs (Inform, optional TransferComplete, empty POST, answers to
@@ -208,6 +260,34 @@ Simulated CPEs
   --timeout MS          per-request and connect timeout (default 10000)
   --parse-all           parse every reply with the SOAP reader (default: an
                         InformResponse is recognised by a byte search)
+Connection requests (bench/README.md, "Connection requests")
+  --cr-listen L         http | udp | both: every device reports where it takes
+                        connection requests (ConnectionRequestURL
+                        http://127.0.0.1:PORT/<device index>; NATDetected,
+                        UDPConnectionRequestAddress) and, once woken, starts a
+                        session with 6 CONNECTION REQUEST
+  --cr-port P           TCP port of thread 0's listener (thread t: P + t;
+                        default 0: picked by the kernel)
+  --cr-udp-port P       UDP: device d has a socket of its own on P + d
+                        (default 0: picked by the kernel)
+  --cr-username U       each device's ConnectionRequestUsername, "{i}" = its
+                        index (default cr-{i})
+  --cr-password P       every device's ConnectionRequestPassword (cr-secret)
+  --stun HOST:PORT      UDP: STUN Binding Requests (USERNAME = the device's
+                        username) to luacs' STUN server; devices report
+                        STUNEnable and STUNUsername
+  --stun-interval S     each device's binding keep-alive period (default 30)
+  --wake-rate N         wake N devices per second (even spacing) through
+                        POST /devices/{id}/connection_request; a device is
+                        woken when idle and known to the ACS
+  --api URL             luacs' API, http://127.0.0.1:PORT
+  --api-token T         a token of role operate
+  --wake-timeout MS     the API call's ?timeout= (default 5000)
+  --wake-max-inflight M API calls in flight at most (default 1000)
+  --wake-only           no sessions but woken ones, for --duration seconds
+                        (implies --devices-known)
+  --devices-known       every device counts as known to the ACS from the
+                        start (an earlier run informed it)
 Output
   --json FILE           write every figure as JSON to FILE ('-' = stdout)
   --max-error-rate X    exit 0 if errors/attempts <= X (default 0)
@@ -306,6 +386,46 @@ Options parse_options(int argc, char** argv) {
       o.seed = to_u64(arg, next());
     } else if (arg == "--parse-all") {
       o.parse_all = true;
+    } else if (arg == "--cr-listen") {
+      std::string_view l = next();
+      if (l == "http")
+        o.cr.listen = CrListen::kHttp;
+      else if (l == "udp")
+        o.cr.listen = CrListen::kUdp;
+      else if (l == "both")
+        o.cr.listen = CrListen::kBoth;
+      else
+        bad("--cr-listen: http, udp or both");
+    } else if (arg == "--cr-port" || arg == "--cr-udp-port") {
+      uint64_t p = to_u64(arg, next());
+      if (p > 65535) bad(std::string(arg) + ": 0..65535");
+      (arg == "--cr-port" ? o.cr.port : o.cr.udp_port) = static_cast<uint16_t>(p);
+    } else if (arg == "--cr-username") {
+      o.cr.username = next();
+    } else if (arg == "--cr-password") {
+      o.cr.password = next();
+    } else if (arg == "--stun") {
+      o.cr.stun = next();
+    } else if (arg == "--stun-interval") {
+      o.cr.stun_interval_s = to_double(arg, next());
+      if (o.cr.stun_interval_s < 0.1) bad("--stun-interval: at least 0.1 s");
+    } else if (arg == "--wake-rate") {
+      o.cr.wake_rate = to_double(arg, next());
+    } else if (arg == "--api") {
+      o.cr.api_url = next();
+    } else if (arg == "--api-token") {
+      o.cr.api_token = next();
+    } else if (arg == "--wake-timeout") {
+      o.cr.wake_timeout = std::chrono::milliseconds(to_u64(arg, next()));
+      if (o.cr.wake_timeout.count() < 1 || o.cr.wake_timeout.count() > 120000)
+        bad("--wake-timeout: 1..120000");
+    } else if (arg == "--wake-max-inflight") {
+      o.cr.wake_max_inflight = static_cast<unsigned>(to_u64(arg, next()));
+      if (o.cr.wake_max_inflight == 0) bad("--wake-max-inflight must be > 0");
+    } else if (arg == "--wake-only") {
+      o.cr.wake_only = true;
+    } else if (arg == "--devices-known") {
+      o.cr.devices_known = true;
     } else if (arg == "--quiet") {
       o.quiet = true;
     } else {
@@ -314,7 +434,9 @@ Options parse_options(int argc, char** argv) {
   }
   if (keep_alive_set && new_conn_set) bad("--keep-alive and --new-connection exclude each other");
   if (o.concurrency > 0 && o.rate > 0) bad("--concurrency and --rate exclude each other");
-  if (o.concurrency == 0 && o.rate == 0) o.concurrency = 16;
+  if (o.cr.wake_only && (o.concurrency > 0 || o.rate > 0 || o.each_device_once || o.sessions))
+    bad("--wake-only excludes --concurrency, --rate, --each-device-once and --sessions");
+  if (o.concurrency == 0 && o.rate == 0 && !o.cr.wake_only) o.concurrency = 16;
   if (o.each_device_once) {
     if (o.sessions) bad("--each-device-once and --sessions exclude each other");
     if (o.duration_s == 0) o.duration_s = kEachDeviceOnceLimitS;
@@ -346,6 +468,7 @@ Options parse_options(int argc, char** argv) {
   if (o.datamodels_dir.empty())
     o.datamodels_dir = std::string(LUACS_SHARED_DIR) + "/corpus/datamodels";
   if (o.devices == 0) o.devices = std::max<uint64_t>(10000, o.concurrency);
+  check_cr(o);
   if (o.threads > 1 && o.concurrency > 0 && o.threads > o.concurrency) o.threads = o.concurrency;
   if (o.threads > o.devices) o.threads = static_cast<unsigned>(o.devices);
   o.events = parse_event_mix(events);

@@ -38,6 +38,49 @@ struct Target {
   socklen_t addr_len = 0;
 };
 
+// Which connection requests the simulated CPEs listen for (--cr-listen).
+enum class CrListen : uint8_t { kNone, kHttp, kUdp, kBoth };
+
+// The simulated CPEs as targets of connection requests, and the trigger
+// that wakes them through luacs' API (bench/README.md, "Connection
+// requests").
+struct CrOptions {
+  CrListen listen = CrListen::kNone;
+  // Thread t listens on port + t (TCP), device d on udp_port + d (UDP);
+  // 0: ports the kernel picks (fine for one run; a later run must find the
+  // devices at the addresses they reported, so benchmarks fix them).
+  uint16_t port = 0, udp_port = 0;
+  // The device's ConnectionRequestUsername: "{i}" stands for the device
+  // index, so every device has its own; one password for all.
+  std::string username = "cr-{i}";
+  std::string password = "cr-secret";
+  // --stun HOST:PORT: Binding Requests with USERNAME every stun_interval
+  // from the UDP socket (TR-111 binding keep-alives).
+  std::string stun;
+  sockaddr_storage stun_addr{};
+  socklen_t stun_addr_len = 0;
+  double stun_interval_s = 30;
+
+  // The trigger: POST /devices/{id}/connection_request at wake_rate per
+  // second, at most wake_max_inflight API calls in flight.
+  double wake_rate = 0;
+  std::string api_url;
+  Target api;
+  std::string api_token;
+  std::chrono::milliseconds wake_timeout{5000};  // ?timeout= of the API call
+  unsigned wake_max_inflight = 1000;
+  // No sessions but woken ones (--wake-only), or (--devices-known) every
+  // device counts as known to the ACS from the start: an earlier run with
+  // the same --cr-* options informed it. Otherwise a device is woken only
+  // once it has completed a session in this run.
+  bool wake_only = false;
+  bool devices_known = false;
+
+  bool http() const { return listen == CrListen::kHttp || listen == CrListen::kBoth; }
+  bool udp() const { return listen == CrListen::kUdp || listen == CrListen::kBoth; }
+  bool on() const { return listen != CrListen::kNone; }
+};
+
 struct Options {
   std::string url = "http://127.0.0.1:7547/";
   Target target;
@@ -75,6 +118,7 @@ struct Options {
   bool parse_all = false;                    // parse every ACS reply, InformResponse included
   bool quiet = false;
   uint64_t seed = 1;
+  CrOptions cr;
 };
 
 // --each-device-once without --duration: the run's hard limit in seconds.
@@ -95,6 +139,12 @@ std::chrono::microseconds retry_wait(const Options& o, unsigned n, double u);
 
 // "cwmp", "none" or the milliseconds of --busy-retry MS.
 std::string busy_retry_name(const Options& o);
+
+// "http", "udp", "both" or "none".
+std::string cr_listen_name(CrListen l);
+
+// --cr-username for device `index` ("{i}" replaced).
+std::string cr_username(const CrOptions& cr, uint64_t index);
 
 // http://host[:port][/path]. Refuses hosts that are not loopback unless
 // allow_remote. Throws std::invalid_argument.

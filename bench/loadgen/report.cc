@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -53,7 +54,88 @@ const char* model_name(ModelChoice m) {
   return "?";
 }
 
+std::string json_counts(const std::map<std::string, uint64_t>& m) {
+  std::string out = "{";
+  for (const auto& [k, v] : m)
+    out += (out.size() > 1 ? ", " : "") + json_string(k) + ": " + std::to_string(v);
+  return out + "}";
+}
+
+std::string human_counts(const std::map<std::string, uint64_t>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) out += (out.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return out.empty() ? "none" : out;
+}
+
+void human_cr(std::ostringstream& out, const Report& r) {
+  const Options& o = *r.opt;
+  const CrStats& c = r.stats.cr;
+  out << "connection requests (" << cr_listen_name(o.cr.listen) << "): " << c.received
+      << " taken by devices (" << c.deferred << " during a session, " << c.merged << " merged, "
+      << c.ignored << " at the end), woken sessions " << c.woken_started << " started, "
+      << c.woken_completed << " completed (" << c.tail_completed
+      << " after the end, not counted as sessions)\n";
+  if (o.cr.http())
+    out << "  http: " << c.http_requests << " requests, " << c.http_challenges << " challenged, "
+        << c.http_auth_failed << " wrong credentials, " << c.http_ok << " ok, " << c.http_bad
+        << " bad\n";
+  if (o.cr.udp()) out << "  udp: " << human_counts(c.udp) << "\n";
+  if (!o.cr.stun.empty())
+    out << "  stun: " << c.stun_sent << " binding requests, " << c.stun_answers << " answers, "
+        << c.stun_errors << " errors\n";
+  if (o.cr.wake_rate > 0) {
+    out << "  wakes: " << c.wakes_sent << " API calls (" << fmt("%.1f", r.wakes_per_s())
+        << "/s), skipped " << c.skipped_no_device << " (no idle device), " << c.skipped_inflight
+        << " (--wake-max-inflight); answers: " << human_counts(c.api) << "\n";
+    if (!c.transports.empty()) out << "  transports: " << human_counts(c.transports) << "\n";
+  }
+  out << "latency (us)      p50       p90       p99     p99.9       max      mean\n";
+  if (o.cr.wake_rate > 0) {
+    out << human_row("api", c.api_us);
+    out << human_row("api->cr", c.api_to_cr_us);
+    out << human_row("wake", c.wake_to_inform_us);
+  }
+  out << human_row("cr->infm", c.cr_to_inform_us);
+}
+
+void json_cr(std::ostringstream& j, const Report& r) {
+  const Options& o = *r.opt;
+  const CrStats& c = r.stats.cr;
+  j << "  \"cr_listen\": \"" << cr_listen_name(o.cr.listen) << "\",\n";
+  j << "  \"cr_received\": " << c.received << ",\n";
+  j << "  \"cr_deferred\": " << c.deferred << ",\n";
+  j << "  \"cr_merged\": " << c.merged << ",\n";
+  j << "  \"cr_ignored\": " << c.ignored << ",\n";
+  j << "  \"woken_started\": " << c.woken_started << ",\n";
+  j << "  \"woken_completed\": " << c.woken_completed << ",\n";
+  j << "  \"woken_after_end\": " << c.tail_completed << ",\n";
+  j << "  \"cr_http\": {\"requests\": " << c.http_requests
+    << ", \"challenges\": " << c.http_challenges << ", \"auth_failed\": " << c.http_auth_failed
+    << ", \"ok\": " << c.http_ok << ", \"bad\": " << c.http_bad << "},\n";
+  j << "  \"cr_udp\": " << json_counts(c.udp) << ",\n";
+  j << "  \"stun\": {\"sent\": " << c.stun_sent << ", \"answers\": " << c.stun_answers
+    << ", \"errors\": " << c.stun_errors << "},\n";
+  j << "  \"wake_rate\": " << o.cr.wake_rate << ",\n";
+  j << "  \"wakes_sent\": " << c.wakes_sent << ",\n";
+  j << "  \"wakes_per_s\": " << fmt("%.1f", r.wakes_per_s()) << ",\n";
+  j << "  \"wakes_skipped\": {\"no_idle_device\": " << c.skipped_no_device
+    << ", \"max_inflight\": " << c.skipped_inflight << "},\n";
+  j << "  \"wake_answers\": " << json_counts(c.api) << ",\n";
+  j << "  \"wake_transports\": " << json_counts(c.transports) << ",\n";
+  j << "  \"cr_latency_us\": {\n    \"api\": " << json_histogram(c.api_us)
+    << ",\n    \"api_to_cr\": " << json_histogram(c.api_to_cr_us)
+    << ",\n    \"wake_to_inform\": " << json_histogram(c.wake_to_inform_us)
+    << ",\n    \"cr_to_inform\": " << json_histogram(c.cr_to_inform_us) << "\n  },\n";
+}
+
 }  // namespace
+
+double Report::wakes_per_s() const {
+  // The trigger runs until --duration; the run's elapsed time also holds
+  // the sessions that end after it.
+  double window = opt->duration_s > 0 ? opt->duration_s : elapsed_s;
+  return window > 0 ? static_cast<double>(stats.cr.wakes_sent) / window : 0;
+}
 
 double Report::sessions_per_s() const {
   return elapsed_s > 0 ? static_cast<double>(stats.completed) / elapsed_s : 0;
@@ -71,7 +153,18 @@ double Report::drain_s() const {
   return static_cast<double>(stats.last_device_us - stats.first_start_us) / 1e6;
 }
 
+uint64_t Report::failed_wakes() const {
+  uint64_t n = 0;
+  for (const auto& [k, v] : stats.cr.api)
+    if (k != "200 informed") n += v;
+  return n;
+}
+
 bool Report::passed() const {
+  // A wake asked for and not ended in a session is an error.
+  if (failed_wakes() > 0 && static_cast<double>(failed_wakes()) >
+                                opt->max_error_rate * static_cast<double>(stats.cr.wakes_sent))
+    return false;
   if (opt->each_device_once) {
     // Every device done; what overload did to sessions (503, connect
     // failures, timeouts, resets) was retried and is no failure. Any other
@@ -166,6 +259,7 @@ std::string human_summary(const Report& r) {
         << " sessions started > 10 ms late, " << s.skipped_starts
         << " not started (--max-inflight reached)\n";
   }
+  if (o.cr.on()) human_cr(out, r);
   out << "loadgen CPU " << fmt("%.2f", r.loadgen_cpu_s) << " s ("
       << fmt("%.0f", s.completed ? r.loadgen_cpu_s * 1e6 / s.completed : 0) << " us/session)";
   if (r.server_cpu_s >= 0)
@@ -240,6 +334,7 @@ std::string json_report(const Report& r) {
   j << "},\n";
   j << "  \"schedule\": {\"late_starts\": " << s.late_starts
     << ", \"skipped_starts\": " << s.skipped_starts << "},\n";
+  if (o.cr.on()) json_cr(j, r);
   j << "  \"loadgen_cpu_s\": " << fmt("%.3f", r.loadgen_cpu_s) << ",\n";
   j << "  \"server_cpu_s\": ";
   if (r.server_cpu_s >= 0)

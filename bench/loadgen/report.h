@@ -19,11 +19,14 @@ struct Report {
   bool gave_up = false;  // --sessions: stopped once the error budget was spent
 
   double sessions_per_s() const;
+  double wakes_per_s() const;  // --wake-rate: API calls per second of --duration
   // Non-503 errors (and abandoned sessions) per session attempted.
   double error_rate() const;
   // --each-device-once: first start -> last device done, -1 when some
   // device is not done.
   double drain_s() const;
+  // --wake-rate: API calls that did not answer 200 (the session started).
+  uint64_t failed_wakes() const;
   bool passed() const;  // what the exit status says
 };
 

@@ -76,6 +76,7 @@ void RunStats::merge(const RunStats& o) {
   last_device_us = std::max(last_device_us, o.last_device_us);
   for (const auto& serial : o.not_done)
     if (not_done.size() < kNotDoneListed) not_done.push_back(serial);
+  cr.merge(o.cr);
 }
 
 uint64_t RunStats::error_total() const {
@@ -118,9 +119,10 @@ Runner::Impl::Impl(Shared& s, unsigned idx) : sh(s), opt(s.opt), index(idx) {
   for (const auto& e : opt.events) weights.push_back(e.weight);
   mix = std::discrete_distribution<size_t>(weights.begin(), weights.end());
 
+  if (opt.cr.on()) setup_cr();
   if (opt.concurrency > 0) {
     max_slots = opt.concurrency / threads + (idx < opt.concurrency % threads ? 1 : 0);
-  } else {
+  } else if (opt.rate > 0) {
     max_slots = std::max<size_t>(1, opt.max_inflight / threads);
     double rate = opt.rate / threads;
     interval_us = 1e6 / rate;
@@ -133,7 +135,13 @@ Runner::Impl::~Impl() {
     if (s->bev) bufferevent_free(s->bev);
     if (s->kick) event_free(s->kick);
   }
-  for (event* e : {tick, deadline_ev, hard_stop_ev, poll_ev})
+  for (auto& s : wake_slots)
+    if (s->bev) bufferevent_free(s->bev);
+  // What holds events goes before the event base.
+  waker.reset();
+  http_cr.reset();
+  udp_cr.reset();
+  for (event* e : {tick, deadline_ev, hard_stop_ev, poll_ev, wake_ev, stun_ev})
     if (e) event_free(e);
   if (tick_fd >= 0) close(tick_fd);
   if (base) event_base_free(base);
@@ -183,7 +191,7 @@ void Runner::Impl::run() {
       event_active(s->kick, EV_TIMEOUT, 0);
       slots.push_back(std::move(s));
     }
-  } else {
+  } else if (opt.rate > 0) {
     // The arrivals are started from a 1 ms timerfd, not from libevent
     // timers: those run on a coarse clock here (a session would start up to
     // 4 ms late at HZ=250), and EVENT_BASE_FLAG_PRECISE_TIMER was measured
@@ -204,7 +212,8 @@ void Runner::Impl::run() {
     event_add(tick, nullptr);
     next_arrival = static_cast<double>(sh.start_us);
   }
-  if (max_slots > 0) event_base_dispatch(base);
+  if (opt.cr.on()) start_cr_timers();
+  if (max_slots > 0 || opt.cr.on()) event_base_dispatch(base);
   if (opt.each_device_once) count_not_done();
 }
 
@@ -225,7 +234,7 @@ bool Runner::Impl::may_start() {
 }
 
 void Runner::Impl::check_finish() {
-  if (inflight > 0) return;
+  if (inflight > 0 || (waker && waker->inflight() > 0)) return;
   if (draining || (opt.sessions && sh.budget.load() <= 0) ||
       (opt.each_device_once && settled == dev_count))
     event_base_loopbreak(base);
@@ -275,13 +284,16 @@ void Runner::Impl::on_tick() {
 }
 
 void Runner::Impl::abort_all() {
-  for (auto& s : slots) {
-    if (s->phase == Phase::kIdle) continue;
-    ++stats.unfinished;
-    close_conn(*s);
-    s->phase = Phase::kIdle;
-    --inflight;
+  for (auto* v : {&slots, &wake_slots}) {
+    for (auto& s : *v) {
+      if (s->phase == Phase::kIdle) continue;
+      ++stats.unfinished;
+      close_conn(*s);
+      s->phase = Phase::kIdle;
+      --inflight;
+    }
   }
+  if (waker) waker->close_all();
   draining = true;
   event_base_loopbreak(base);
 }
@@ -393,6 +405,12 @@ const RunStats& Runner::stats() const {
 }
 int64_t Runner::last_completion_us() const {
   return impl_->last_completion;
+}
+uint16_t Runner::cr_http_port() const {
+  return impl_->http_cr ? impl_->http_cr->port() : 0;
+}
+uint16_t Runner::cr_udp_port() const {
+  return impl_->udp_cr && impl_->dev_count ? impl_->udp_cr->port(0) : 0;
 }
 
 }  // namespace luacs::loadgen

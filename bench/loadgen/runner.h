@@ -14,6 +14,7 @@
 #include "bench/loadgen/fleet.h"
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/options.h"
+#include "bench/loadgen/wake.h"
 
 namespace luacs::loadgen {
 
@@ -56,6 +57,8 @@ struct RunStats {
 
   static constexpr size_t kNotDoneListed = 100;
 
+  CrStats cr;  // --cr-listen
+
   void merge(const RunStats& o);
   uint64_t error_total() const;
   // Failures an overloaded server causes (connect_failed, timeout,
@@ -96,6 +99,10 @@ class Runner {
   void run();
   const RunStats& stats() const;
   int64_t last_completion_us() const;  // monotonic time of the last session end
+  // --cr-listen: the port of this thread's HTTP listener, and the UDP port
+  // of its first device (0: none).
+  uint16_t cr_http_port() const;
+  uint16_t cr_udp_port() const;
 
   struct Impl;  // the event loop and its slots (runner.cc)
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -31,6 +32,9 @@ enum class Phase : uint8_t {
   kCpe,               // empty POST or an answer to an ACS request sent: 204 or a request due
 };
 enum class Outcome : uint8_t { kCompleted, kBusy, kFailed };
+
+// The `entry` of a session that answers a connection request.
+inline constexpr int kWokenEntry = -2;
 
 // What a device has to report in its next session.
 struct PendingActions {
@@ -74,6 +78,13 @@ struct Slot {
   std::string body;  // the body of the request in flight (re-sent after a 401)
   std::string out;   // request bytes
   int64_t t_start = 0, t_inform = 0;
+  // --cr-listen.
+  bool woken = false;  // the session answers a connection request
+  int64_t t_cr = 0;    // when the device took that request
+  // Woken after the run's end for a wake still in flight: played, so the
+  // API call ends in a session, but not counted among the run's sessions.
+  bool tail = false;
+  std::string cr_url, cr_user, cr_udp;
 
   Slot(Runner::Impl* runner, const Options& opt) : r(runner), digest(opt.username, opt.password) {}
 };
@@ -110,6 +121,26 @@ struct Runner::Impl {
   void end_session(Slot& s, Outcome outcome);
 
   size_t pick_device();
+  void render_inform(Slot& s, int entry);
+
+  // --cr-listen (wake_flow.cc).
+  void setup_cr();
+  void start_cr_timers();
+  size_t local_of(uint64_t device) const {
+    return static_cast<size_t>((device - dev_first) / dev_step);
+  }
+  bool owns(uint64_t device) const {
+    return device < opt.devices && device % dev_step == dev_first;
+  }
+  CrValues cr_values(Slot& s);
+  void on_cr(uint64_t device, bool udp);
+  void start_woken(size_t local, int64_t t_cr);
+  void woken_informed(const Slot& s);
+  void after_woken(Slot& s);
+  void on_wake_tick();
+  std::optional<size_t> pick_wake();
+  void on_api_answer(size_t local, const ApiWaker::Answer& a);
+  void on_stun_tick();
   const std::string& now_string();
   std::string cnonce();
 
@@ -162,6 +193,23 @@ struct Runner::Impl {
   event* deadline_ev = nullptr;
   event* hard_stop_ev = nullptr;
   event* poll_ev = nullptr;
+
+  // --cr-listen: the listeners, the trigger, and per device of the share
+  // whether the ACS knows it, a wake waiting for its session to end, an API
+  // call in flight for it and when it was sent (0: none to time).
+  std::unique_ptr<CrHttpListener> http_cr;
+  std::unique_ptr<CrUdpListener> udp_cr;
+  std::unique_ptr<ApiWaker> waker;
+  std::string http_base;
+  std::vector<uint8_t> known, wake_pending, api_pending;
+  std::vector<int64_t> cr_at, api_at;
+  std::vector<int64_t> wake_from;  // API call sent, until the woken InformResponse
+  std::vector<std::unique_ptr<Slot>> wake_slots;
+  std::vector<Slot*> wake_idle;
+  event* wake_ev = nullptr;
+  event* stun_ev = nullptr;
+  uint64_t wakes_issued = 0, stun_issued = 0;
+  size_t wake_cursor = 0, stun_cursor = 0;
 
   soap::Reader reader;
   soap::Envelope env;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "bench/loadgen/cr_inform.h"
 #include "bench/loadgen/runner_impl.h"
 #include "core/soap/writer.h"
 
@@ -57,12 +58,13 @@ std::string Runner::Impl::cnonce() {
 }
 
 void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int entry) {
-  ++stats.started;
+  if (!s.tail) ++stats.started;
   ++inflight;
   s.local = local;
   s.device = dev_first + local * dev_step;
   ++busy[s.local];
-  if (opt.each_device_once) {
+  s.woken = entry == kWokenEntry;
+  if (opt.each_device_once && !s.woken) {
     dev_state[local] = DevState::kActive;
     if (!stats.first_start_us || t_start < stats.first_start_us) stats.first_start_us = t_start;
   }
@@ -77,7 +79,13 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int ent
   s.reports_pending = false;
   s.body.clear();
   s.entry = entry;
+  render_inform(s, entry);
+  s.phase = Phase::kInform;
+  s.inherited = s.bev != nullptr;
+  send_request(s);
+}
 
+void Runner::Impl::render_inform(Slot& s, int entry) {
   auto it = pending.find(s.device);
   if (it != pending.end()) {
     // After a Reboot or a Download the ACS asked for: 1 BOOT + M Reboot,
@@ -93,20 +101,25 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int ent
       s.send_tc = true;
       s.tc_key = it->second.download_key;
     }
-    soap::write(s.body, make_inform(s.kit->model, s.serial, std::move(events), now_string()));
+    if (s.woken) events.push_back({"6 CONNECTION REQUEST", ""});
+    soap::Envelope env = make_inform(s.kit->model, s.serial, std::move(events), now_string());
+    if (opt.cr.on())
+      add_cr_parameters(std::get<soap::Inform>(env.body), s.kit->model, opt.cr, cr_values(s));
+    soap::write(s.body, env);
     s.reports_pending = true;
-  } else {
-    size_t e = entry >= 0 ? static_cast<size_t>(entry) : mix(rng);
-    s.entry = static_cast<int>(e);
-    s.kit->informs[e].render(s.body, s.serial, now_string());
-    if (opt.events[e].transfer_complete) {
-      s.send_tc = true;
-      s.tc_key = kMixTransferKey;
-    }
+    return;
   }
-  s.phase = Phase::kInform;
-  s.inherited = s.bev != nullptr;
-  send_request(s);
+  if (s.woken) return s.kit->cr_informs.back().render(s.body, cr_values(s));
+  size_t e = entry >= 0 ? static_cast<size_t>(entry) : mix(rng);
+  s.entry = static_cast<int>(e);
+  if (opt.cr.on())
+    s.kit->cr_informs[e].render(s.body, cr_values(s));
+  else
+    s.kit->informs[e].render(s.body, s.serial, now_string());
+  if (opt.events[e].transfer_complete) {
+    s.send_tc = true;
+    s.tc_key = kMixTransferKey;
+  }
 }
 
 bool Runner::Impl::open_connection(Slot& s) {
@@ -368,6 +381,7 @@ void Runner::Impl::handle_response(Slot& s, const ResponseHead& h, std::string_v
 // The InformResponse is in: TransferComplete if the session has one to
 // report, else the empty POST.
 void Runner::Impl::after_inform(Slot& s) {
+  if (s.woken) woken_informed(s);
   s.body.clear();
   if (s.send_tc) {
     s.phase = Phase::kTransferComplete;
@@ -405,9 +419,15 @@ void Runner::Impl::end_session(Slot& s, Outcome outcome) {
   if (s.phase == Phase::kIdle) return;
   int64_t now = monotonic_us();
   if (outcome == Outcome::kCompleted) {
-    ++stats.completed;
-    stats.session_us.record(static_cast<uint64_t>(now - s.t_start));
-    last_completion = now;
+    if (opt.cr.on()) known[s.local] = 1;
+    if (s.woken) ++stats.cr.woken_completed;
+    if (s.tail) {
+      ++stats.cr.tail_completed;
+    } else {
+      ++stats.completed;
+      stats.session_us.record(static_cast<uint64_t>(now - s.t_start));
+      last_completion = now;
+    }
     if (s.reports_pending) pending.erase(s.device);
   } else if (outcome == Outcome::kBusy) {
     ++stats.busy;
@@ -425,14 +445,16 @@ void Runner::Impl::end_session(Slot& s, Outcome outcome) {
     }
   }
   --busy[s.local];
-  if (opt.each_device_once) settle_once(s, outcome, now);
+  if (opt.each_device_once && !s.woken) settle_once(s, outcome, now);
   if (outcome != Outcome::kCompleted && opt.sessions) {
     if (sh.give_backs.fetch_add(1) < static_cast<int64_t>(opt.sessions)) sh.budget.fetch_add(1);
   }
   if (outcome != Outcome::kCompleted || !opt.keep_alive) close_conn(s);
   s.phase = Phase::kIdle;
   --inflight;
-  if (opt.concurrency > 0) {
+  if (s.woken) {
+    wake_idle.push_back(&s);
+  } else if (opt.concurrency > 0) {
     // Deferred, so a failing connect cannot recurse; after a failure wait
     // 1 ms rather than spin against a dead server.
     if (outcome == Outcome::kFailed) {
@@ -444,6 +466,7 @@ void Runner::Impl::end_session(Slot& s, Outcome outcome) {
   } else {
     idle.push_back(&s);
   }
+  if (opt.cr.on()) after_woken(s);
   check_finish();
 }
 

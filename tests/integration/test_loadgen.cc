@@ -12,6 +12,7 @@ TEST(Loadgen, NotBuilt) {
 #else
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,10 +21,13 @@ TEST(Loadgen, NotBuilt) {
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -32,15 +36,20 @@ TEST(Loadgen, NotBuilt) {
 #include <thread>
 #include <vector>
 
+#include "bench/loadgen/cr_inform.h"
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/options.h"
+#include "bench/loadgen/wake.h"
 #include "core/auth/digest.h"
 #include "core/config/config.h"
+#include "core/connreq/stun.h"
+#include "core/connreq/udp_request.h"
 #include "core/sim/cpe.h"
 #include "core/sim/datamodel.h"
 #include "core/soap/reader.h"
 #include "core/soap/writer.h"
+#include "support/api_fixture.h"
 #include "support/luacs_process.h"
 
 using namespace luacs;
@@ -529,6 +538,283 @@ TEST(LoadgenOptions, EachDeviceOnceAndTheRetrySchedule) {
   EXPECT_EQ(retry_wait(o, 7, 0.5), 30ms);
 }
 
+// ---- connection requests (--cr-listen) --------------------------------------
+
+TEST(LoadgenCr, OptionsAndUsernames) {
+  Options o =
+      parse_args({"--cr-listen", "both", "--cr-username", "u{i}x", "--stun", "127.0.0.1:3478",
+                  "--wake-rate", "5", "--api", "http://127.0.0.1:7557", "--api-token", "t"});
+  EXPECT_TRUE(o.cr.http());
+  EXPECT_TRUE(o.cr.udp());
+  EXPECT_EQ(cr_username(o.cr, 42), "u42x");
+  EXPECT_EQ(o.cr.api.port, 7557);
+  EXPECT_NO_THROW(parse_args({"--cr-listen", "udp", "--cr-username", "shared"}));
+  // Device d's UDP port is --cr-udp-port + d.
+  EXPECT_THROW(parse_args({"--cr-listen", "udp", "--cr-udp-port", "60000", "--devices", "6000"}),
+               std::invalid_argument);
+  EXPECT_NO_THROW(
+      parse_args({"--cr-listen", "udp", "--cr-udp-port", "50000", "--devices", "6000"}));
+  EXPECT_THROW(parse_args({"--cr-listen", "http", "--wake-rate", "5"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--wake-rate", "5", "--api", "http://127.0.0.1:1", "--api-token", "t"}),
+               std::invalid_argument);
+  EXPECT_THROW(parse_args({"--cr-listen", "http", "--stun", "127.0.0.1:3478"}),
+               std::invalid_argument);
+  Options w = parse_args({"--cr-listen", "http", "--wake-only", "--wake-rate", "5", "--api",
+                          "http://127.0.0.1:1", "--api-token", "t"});
+  EXPECT_TRUE(w.cr.devices_known);
+  EXPECT_EQ(w.concurrency, 0u);
+  EXPECT_THROW(parse_args({"--cr-listen", "http", "--wake-only", "--wake-rate", "5", "--api",
+                           "http://127.0.0.1:1", "--api-token", "t", "--concurrency", "2"}),
+               std::invalid_argument);
+  EXPECT_EQ(path_segment("9CA2F4-EC220%2DG5-0000000001"), "9CA2F4-EC220%252DG5-0000000001");
+}
+
+TEST(LoadgenCr, InformReportsWhereTheDeviceTakesRequests) {
+  DataModel m = DataModel::load(kTr181);
+  CrOptions cr;
+  cr.listen = CrListen::kBoth;
+  cr.stun = "127.0.0.1:3478";
+  CrInformTemplate t(m, {{"6 CONNECTION REQUEST", ""}}, cr);
+  std::string out;
+  t.render(out, {"SER1", "2026-01-01T00:00:00Z", "http://127.0.0.1:9/7", "127.0.0.1:10", "cr-7"});
+  soap::Reader reader;
+  soap::Envelope env;
+  ASSERT_TRUE(reader.feed(out) && reader.finish(env)) << out;
+  const auto* in = as<soap::Inform>(env.body);
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(in->device_id.serial_number, "SER1");
+  EXPECT_EQ(in->events, (std::vector<soap::EventStruct>{{"6 CONNECTION REQUEST", ""}}));
+  std::map<std::string, std::string> p;
+  for (const auto& v : in->parameters) p[v.name] = v.value;
+  const std::string ms = "Device.ManagementServer.";
+  EXPECT_EQ(p[ms + "ConnectionRequestURL"], "http://127.0.0.1:9/7");
+  EXPECT_EQ(p[ms + "ConnectionRequestUsername"], "cr-7");
+  EXPECT_EQ(p[ms + "NATDetected"], "1");
+  EXPECT_EQ(p[ms + "UDPConnectionRequestAddress"], "127.0.0.1:10");
+  EXPECT_EQ(p[ms + "STUNUsername"], "cr-7");
+  // The URL replaced the data model's, it was not added twice.
+  size_t urls = 0;
+  for (const auto& v : in->parameters) urls += v.name == ms + "ConnectionRequestURL";
+  EXPECT_EQ(urls, 1u);
+}
+
+// A listener's event loop on a thread of its own until stop(), which lets
+// the events already pending run first.
+class ListenerLoop {
+ public:
+  ListenerLoop() : base_(event_base_new()) {
+    if (pipe(pipe_) != 0) std::abort();
+    stop_ev_ = event_new(
+        base_, pipe_[0], EV_READ,
+        [](evutil_socket_t, short, void* b) {
+          event_base_loopexit(static_cast<event_base*>(b), nullptr);
+        },
+        base_);
+    event_add(stop_ev_, nullptr);
+  }
+  ~ListenerLoop() {
+    stop();
+    event_free(stop_ev_);
+    event_base_free(base_);
+    close(pipe_[0]);
+    close(pipe_[1]);
+  }
+  event_base* base() { return base_; }
+  void start() {
+    thread_ = std::thread([this] { event_base_dispatch(base_); });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    EXPECT_EQ(write(pipe_[1], "x", 1), 1);
+    thread_.join();
+  }
+
+ private:
+  event_base* base_;
+  event* stop_ev_ = nullptr;
+  int pipe_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+// A blocking TCP client for the HTTP listener: one request, its answer head.
+class CrClient {
+ public:
+  explicit CrClient(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~CrClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  // GET target with an Authorization header unless empty; the answer head
+  // ("" when the connection closed first).
+  std::string get(const std::string& target, const std::string& authorization = "") {
+    std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    if (!authorization.empty()) req += "Authorization: " + authorization + "\r\n";
+    req += "\r\n";
+    if (send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+      return "";
+    std::string head;
+    char c;
+    while (head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
+      if (recv(fd_, &c, 1, 0) != 1) return "";
+      head += c;
+    }
+    return head;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+int status_of(const std::string& head) {
+  ResponseHead h;
+  return parse_response_head(head, h) ? h.status : 0;
+}
+
+std::string challenge_of(const std::string& head) {
+  ResponseHead h;
+  return parse_response_head(head, h) ? std::string(h.www_authenticate) : "";
+}
+
+TEST(LoadgenCr, HttpListenerWantsTheDevicesDigestCredentials) {
+  CrOptions cr;
+  cr.listen = CrListen::kHttp;
+  cr.username = "cr-{i}";
+  cr.password = "pw";
+  CrStats stats;
+  std::vector<uint64_t> woken;
+  ListenerLoop loop;  // the listener goes first, then the loop
+  {
+    CrHttpListener l(
+        loop.base(), cr, 0, [](uint64_t d) { return d < 10; },
+        [&](uint64_t d, bool udp) {
+          EXPECT_FALSE(udp);
+          woken.push_back(d);
+        },
+        stats);
+    loop.start();
+    CrClient c(l.port());
+    ASSERT_TRUE(c.connected());
+    std::string head = c.get("/3");
+    EXPECT_EQ(status_of(head), 401) << head;
+    std::string ch = challenge_of(head);
+    EXPECT_NE(ch.find("qop=\"auth\""), std::string::npos) << ch;
+    // Another device's username, then a wrong password: refused.
+    DigestClient other("cr-4", "pw");
+    ASSERT_TRUE(other.take_challenge(ch, "c1"));
+    EXPECT_EQ(status_of(c.get("/3", other.authorization("GET", "/3"))), 401);
+    DigestClient wrong("cr-3", "nope");
+    ASSERT_TRUE(wrong.take_challenge(ch, "c2"));
+    EXPECT_EQ(status_of(c.get("/3", wrong.authorization("GET", "/3"))), 401);
+    // The right answer wakes device 3; the same answer again is a replay.
+    DigestClient right("cr-3", "pw");
+    ASSERT_TRUE(right.take_challenge(ch, "c3"));
+    std::string auth = right.authorization("GET", "/3");
+    EXPECT_EQ(status_of(c.get("/3", auth)), 200);
+    head = c.get("/3", auth);
+    EXPECT_EQ(status_of(head), 401);
+    EXPECT_NE(challenge_of(head).find("stale=true"), std::string::npos) << head;
+    // Not one of this listener's devices.
+    CrClient d(l.port());
+    EXPECT_EQ(status_of(d.get("/99")), 404);
+    loop.stop();
+  }
+  EXPECT_EQ(woken, (std::vector<uint64_t>{3}));
+  EXPECT_EQ(stats.http_ok, 1u);
+  EXPECT_EQ(stats.http_auth_failed, 2u);
+  EXPECT_EQ(stats.http_challenges, 2u);  // the first GET and the replay
+  EXPECT_EQ(stats.http_bad, 1u);
+}
+
+TEST(LoadgenCr, UdpListenerVerifiesEachDevicesRequestsAndSendsStun) {
+  CrOptions cr;
+  cr.listen = CrListen::kUdp;
+  cr.username = "cr-{i}";
+  cr.password = "pw";
+  // A stand-in STUN server.
+  int stun = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(stun, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(stun, reinterpret_cast<sockaddr*>(&sa), &sl);
+  std::memcpy(&cr.stun_addr, &sa, sizeof sa);
+  cr.stun_addr_len = sizeof sa;
+  cr.stun = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+
+  CrStats stats;
+  std::vector<uint64_t> woken;
+  ListenerLoop loop;
+  {
+    // Devices 10, 12 and 14 (local 0, 1, 2), a socket each.
+    CrUdpListener l(
+        loop.base(), cr, 0, 10, 2, 3,
+        [&](uint64_t d, bool udp) {
+          EXPECT_TRUE(udp);
+          woken.push_back(d);
+        },
+        stats);
+    EXPECT_NE(l.port(0), l.port(1));
+    l.send_stun(2);
+    char buf[600];
+    sockaddr_in from{};
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(stun, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+    ASSERT_GT(n, 0);
+    auto req = connreq::stun::parse({buf, static_cast<size_t>(n)});
+    ASSERT_TRUE(req.message);
+    EXPECT_EQ(req.message->username, "cr-14");
+    EXPECT_TRUE(req.message->connection_request_binding);
+    EXPECT_EQ(ntohs(from.sin_port), l.port(2));
+    std::string answer = connreq::stun::binding_success(
+        req.message->transaction, *connreq::stun::address_of(reinterpret_cast<sockaddr*>(&from)),
+        std::nullopt);
+    loop.start();
+
+    auto send_to = [&](size_t local, const std::string& d) {
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      to.sin_port = htons(l.port(local));
+      sendto(stun, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    };
+    send_to(2, answer);
+    const uint64_t now = static_cast<uint64_t>(time(nullptr));
+    connreq::UdpRequest r{"127.0.0.1", l.port(0), now, "100", "cr-10", "cn", ""};
+    send_to(0, connreq::format_udp_request(r, "pw"));  // accepted
+    send_to(0, connreq::format_udp_request(r, "pw"));  // the retransmission: replayed
+    send_to(1, connreq::format_udp_request(r, "pw"));  // device 12's socket: wrong_user
+    r.id = "101";
+    send_to(0, connreq::format_udp_request(r, "nope"));  // bad_signature
+    r.id = "102";
+    r.ts = now - 100;
+    send_to(0, connreq::format_udp_request(r, "pw"));  // stale
+    send_to(1, "GET nonsense");                        // malformed
+    // Device 12's own request, even with device 10's id: its own verifier.
+    connreq::UdpRequest r12{"127.0.0.1", l.port(1), now, "100", "cr-12", "cn", ""};
+    send_to(1, connreq::format_udp_request(r12, "pw"));
+    loop.stop();
+  }
+  close(stun);
+  std::sort(woken.begin(), woken.end());  // two sockets: either may be read first
+  EXPECT_EQ(woken, (std::vector<uint64_t>{10, 12}));
+  EXPECT_EQ(stats.stun_sent, 1u);
+  EXPECT_EQ(stats.stun_answers, 1u);
+  EXPECT_EQ(stats.udp, (std::map<std::string, uint64_t>{{"accepted", 2},
+                                                        {"bad_signature", 1},
+                                                        {"malformed", 1},
+                                                        {"replayed", 1},
+                                                        {"stale", 1},
+                                                        {"wrong_user", 1}}));
+}
+
 // ---- the binaries -------------------------------------------------------------
 
 TEST(Loadgen, BaselineServerAnswersWholeSessions) {
@@ -876,6 +1162,158 @@ TEST_F(LoadgenAgainstLuacs, DigestAuthentication) {
   EXPECT_GT(r.figure("auth_failed"), 0u) << r.json;
   std::string log = stop();
   EXPECT_EQ(completed_session_lines(log), 200u) << log.substr(0, 4000);
+}
+
+// A figure of the report's "cr_http" object.
+uint64_t cr_http(const LoadgenRun& r, const std::string& key) {
+  size_t at = r.json.find("\"cr_http\": {");
+  return at == std::string::npos ? UINT64_MAX
+                                 : number_after(r.json.substr(at), "\"" + key + "\": ");
+}
+
+// Connection requests end to end: luacs (with PostgreSQL and its API) wakes
+// the load generator's devices over HTTP, each answers with a session
+// carrying 6 CONNECTION REQUEST.
+TEST(LoadgenAgainstLuacsApi, WakesDevicesOverHttp) {
+  test::ApiServer api("loadgencr",
+                      "[connection_request]\nallow = 127.0.0.0/8\ndeny =\nusername = acs\n"
+                      "password = secret\ntimeout = 2s\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string token = api.token("bench", "operate");
+  ASSERT_FALSE(token.empty());
+  // Both runs are the same devices at the same URLs, so the port is fixed.
+  const std::string cr_port = std::to_string(free_port());
+  const std::vector<std::string> cr = {"--devices",     "10",    "--cr-listen",   "http",
+                                       "--cr-port",     cr_port, "--cr-username", "acs",
+                                       "--cr-password", "secret"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), cr.begin(), cr.end());
+    return args;
+  };
+
+  // Every device informs once: luacs learns where each takes requests.
+  LoadgenRun r =
+      run_loadgen(api.cwmp_port(), with({"--each-device-once", "--concurrency", "2"}), "cr-inform");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("devices_done"), 10u) << r.json;
+  for (int i = 0; i < 100 && api.pg().value("SELECT count(*) FROM devices") != "10"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(api.pg().value("SELECT count(*) FROM devices"), "10");
+  const std::string url = api.pg().value(
+      "SELECT coalesce(parameters->'Device.ManagementServer.ConnectionRequestURL'->>0,"
+      " parameters->'InternetGatewayDevice.ManagementServer.ConnectionRequestURL'->>0)"
+      " FROM devices ORDER BY id LIMIT 1");
+  EXPECT_EQ(url.rfind("http://127.0.0.1:" + cr_port + "/", 0), 0u) << url;
+
+  // Then they are woken through the API, 10 a second for 2 s.
+  r = run_loadgen(api.cwmp_port(),
+                  with({"--wake-only", "--wake-rate", "10", "--duration", "2", "--api",
+                        "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token}),
+                  "cr-wake");
+  EXPECT_EQ(r.exit_code, 0) << r.output << api.luacs().log().substr(0, 4000);
+  const uint64_t wakes = r.figure("wakes_sent");
+  EXPECT_GE(wakes, 10u) << r.json;
+  EXPECT_LE(wakes, 20u) << r.json;
+  EXPECT_EQ(r.figure("200 informed"), wakes) << r.json;
+  EXPECT_EQ(r.figure("cr_received"), wakes) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), wakes) << r.json;
+  EXPECT_EQ(cr_http(r, "ok"), wakes) << r.json;  // each request authenticated
+  EXPECT_EQ(r.figure("completed"), wakes) << r.json;
+  EXPECT_GT(number_after(r.json, "\"wake_to_inform\": {\"count\": "), 0u) << r.json;
+
+  // luacs' side: every attempt answered and closed by the device's Inform
+  // with 6 CONNECTION REQUEST.
+  EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests WHERE outcome = 'answered'"
+                           " AND informed IS NOT NULL AND latency_ms >= 0"),
+            std::to_string(wakes));
+  EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests"), std::to_string(wakes));
+  EXPECT_GE(api.luacs().count("6 CONNECTION REQUEST"), wakes);
+
+  // Alongside a closed loop (as bench/connection-requests measures it): a
+  // device picked while idle may be in a session by the time the request
+  // comes, and is then woken once it ends. Woken sessions count as sessions.
+  r = run_loadgen(
+      api.cwmp_port(),
+      with({"--concurrency", "3", "--duration", "2", "--devices-known", "--wake-rate", "5", "--api",
+            "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token}),
+      "cr-load");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const uint64_t load_wakes = r.figure("wakes_sent");
+  EXPECT_GE(load_wakes, 5u) << r.json;
+  EXPECT_EQ(r.figure("200 informed"), load_wakes) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), load_wakes) << r.json;
+  EXPECT_GT(r.figure("completed"), load_wakes) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;  // no session failed
+
+  // Devices that were never told the fleet's password refuse luacs: the
+  // wakes end in 504 and the run fails.
+  r = run_loadgen(
+      api.cwmp_port(),
+      {"--devices", "10", "--cr-listen", "http", "--cr-port", cr_port, "--cr-username", "acs",
+       "--cr-password", "other", "--wake-only", "--wake-rate", "5", "--duration", "1", "--api",
+       "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token},
+      "cr-wake-wrong");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_GT(r.figure("504 auth_failed"), 0u) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), 0u) << r.json;
+  EXPECT_GT(cr_http(r, "auth_failed"), 0u) << r.json;
+}
+
+// The same over UDP (TR-111): the devices are behind "NAT", keep a STUN
+// binding with luacs' STUN server, and have credentials of their own (a
+// remembered password per device, the username each reports), so the
+// signed datagram names its device.
+TEST(LoadgenAgainstLuacsApi, WakesDevicesOverUdp) {
+  const std::string stun_port = std::to_string(free_port());
+  test::ApiServer api("loadgencrudp",
+                      "[connection_request]\nallow = 127.0.0.0/8\ndeny =\nusername = acs\n"
+                      "password = secret\ntimeout = 2s\n[stun]\nlisten = 127.0.0.1:" +
+                          stun_port + "\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string token = api.token("bench", "operate");
+  const std::string cr_port = std::to_string(free_port());
+  // More devices than wakes: luacs does not send a device a second UDP
+  // request within its replay window (5 s).
+  const std::vector<std::string> cr = {"--devices",     "12",
+                                       "--cr-listen",   "udp",
+                                       "--cr-udp-port", cr_port,
+                                       "--cr-password", "pw",
+                                       "--stun",        "127.0.0.1:" + stun_port};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), cr.begin(), cr.end());
+    return args;
+  };
+  LoadgenRun r = run_loadgen(api.cwmp_port(), with({"--each-device-once", "--concurrency", "2"}),
+                             "cr-udp-inform");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int i = 0; i < 100 && api.pg().value("SELECT count(*) FROM devices") != "12"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(api.pg().value("SELECT count(*) FROM devices"), "12");
+  // What a policy does on adoption: a password per device.
+  api.pg().query(
+      "INSERT INTO connection_request_credentials (device_id, password) SELECT id, 'pw' FROM "
+      "devices");
+
+  r = run_loadgen(api.cwmp_port(),
+                  with({"--wake-only", "--wake-rate", "6", "--duration", "1.5", "--api",
+                        "http://127.0.0.1:" + std::to_string(api.port()), "--api-token", token}),
+                  "cr-udp-wake");
+  if (r.json.find("\"wake_transports\": {}") != std::string::npos &&
+      r.json.find("\"504 ") != std::string::npos)
+    GTEST_SKIP() << "this luacs sends connection requests over HTTP only (no transport in its "
+                    "answers)";
+  EXPECT_EQ(r.exit_code, 0) << r.output << api.luacs().log().substr(0, 4000);
+  const uint64_t wakes = r.figure("wakes_sent");
+  EXPECT_GE(wakes, 6u) << r.json;
+  EXPECT_LE(wakes, 12u) << r.json;
+  EXPECT_EQ(r.figure("200 informed"), wakes) << r.json;
+  EXPECT_EQ(number_after(r.json, "\"wake_transports\": {\"udp\": "), wakes) << r.json;
+  EXPECT_EQ(number_after(r.json, "\"cr_udp\": {\"accepted\": "), wakes) << r.json;
+  EXPECT_EQ(r.figure("woken_completed"), wakes) << r.json;
+  EXPECT_GT(number_after(r.json, "\"stun\": {\"sent\": "), 0u) << r.json;
+  EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests WHERE transport = 'udp'"
+                           " AND informed IS NOT NULL"),
+            std::to_string(wakes));
 }
 
 #endif  // LUACS_LOADGEN
