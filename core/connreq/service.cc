@@ -479,6 +479,11 @@ struct Service::Impl {
       });
     Entry* e = find(device);
     if (!e) return;
+    // A UDP request that did its job: no more retransmissions, and the next
+    // wake is a new request, not merged into this one.
+    if (e->plan.transport == "udp" &&
+        (e->phase == Entry::Phase::kAwaiting || e->phase == Entry::Phase::kRequesting))
+      stun->settled(e->plan.target);
     if (e->phase == Entry::Phase::kAwaiting) return session_started(device, *e);
     // Before the request left, the Inform was not its doing.
     if (e->phase != Entry::Phase::kRequesting) return;

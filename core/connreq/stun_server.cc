@@ -114,6 +114,7 @@ struct StunServer::Impl {
                      std::function<void(SendResult)> done);
   static void on_timer(evutil_socket_t, short, void* arg);
   void send_next(Flight& f);
+  void settle(const std::string& target);
 };
 
 namespace {
@@ -314,6 +315,23 @@ void StunServer::Impl::send_next(Flight& f) {
   node.mapped()->done(f.any_sent ? SendResult::kSent : SendResult::kSendFailed);
 }
 
+void StunServer::Impl::settle(const std::string& target) {
+  std::optional<stun::Address> to = numeric_target(target);
+  if (!to) {
+    std::lock_guard lock(mu);
+    const auto it = bindings.find(target);
+    if (it == bindings.end()) return;
+    to = it->second.binding.address;
+  }
+  const std::string key = stun::to_string(*to);
+  recent.erase(key);  // its recent_order entry no longer matches: skipped
+  const auto it = flights.find(key);
+  if (it == flights.end()) return;
+  auto node = flights.extract(it);
+  node.mapped()->timer.reset();
+  node.mapped()->done(node.mapped()->any_sent ? SendResult::kSent : SendResult::kSendFailed);
+}
+
 // ---- the public face
 
 sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t& len) {
@@ -475,6 +493,12 @@ void StunServer::send_connection_request(const std::string& target,
   i->mailbox->post([i, target, c = std::move(credentials), done = std::move(done)]() mutable {
     i->start_request(target, std::move(c), std::move(done));
   });
+}
+
+void StunServer::settled(const std::string& target) {
+  Impl* i = impl_.get();
+  if (!i->running) return;
+  i->mailbox->post([i, target] { i->settle(target); });
 }
 
 std::vector<std::pair<std::string, uint64_t>> StunServer::drops() const {

@@ -135,6 +135,11 @@ class StunServer {
   // `done`.
   void send_connection_request(const std::string& target, UdpRequestCredentials credentials,
                                std::function<void(SendResult)> done);
+  // The request to `target` did its job (the device's `6 CONNECTION
+  // REQUEST` Inform came): its retransmissions stop (its `done` runs with
+  // kSent) and the replay window no longer merges a new request into it.
+  // Any thread.
+  void settled(const std::string& target);
 
   // ---- counters (any thread): for logs and /metrics
   // Datagrams dropped or refused, by reason: stun::to_string(ParseError)

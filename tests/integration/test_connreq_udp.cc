@@ -248,6 +248,16 @@ TEST_F(ConnreqUdp, UdpConnectionRequestAddressAloneIsUsed) {
   EXPECT_EQ(woke.get(), UdpRequestVerifier::Verdict::kAccepted);
   ASSERT_EQ(r.status, 200) << r.body << api_.luacs().log();
   EXPECT_EQ(r.json().value("transport", ""), "udp");
+
+  // The Inform settled the request: its retransmissions stop, and a wake
+  // right after (well inside the 5 s replay window) is a new request.
+  auto next = woken(api_, cpe, verifier, "C1");
+  const auto r2 = api_.call(op_, "POST", wake_path("C1"));
+  EXPECT_EQ(next.get(), UdpRequestVerifier::Verdict::kAccepted);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  int late = 0;  // datagrams after the second session: retransmissions
+  while (cpe.receive(2000ms)) ++late;
+  EXPECT_EQ(late, 0);
 }
 
 TEST_F(ConnreqUdp, ADeniedTargetGetsNothing) {
