@@ -57,6 +57,18 @@ void Api::start() {
   port_ = util::bound_port(evconnlistener_get_fd(listener_.get()));
   if (!opts_.dsn.empty()) {
     db_ = std::make_unique<Db>(base_.get(), opts_.dsn, opts_.db_connections);
+    // `luacs token revoke` NOTIFYs the token's id: its cached check goes at
+    // once. After an outage nothing cached is trusted.
+    db_->listen(
+        "luacs_token",
+        [this](const std::string& id) {
+          try {
+            token_cache_.erase(std::stoll(id));
+          } catch (const std::exception&) {
+            token_cache_.clear();
+          }
+        },
+        [this] { token_cache_.clear(); });
     db_->start();
     start_job_resumer(*this);
   }

@@ -125,6 +125,17 @@ class Api {
 
   // Timers of the route modules, freed with the loop.
   void keep_event(loop::Event ev) { timers_.push_back(std::move(ev)); }
+  // Tokens checked against api_tokens in the last kTokenTtl, by id: their
+  // stored hash and who they are. A busy client does not cost a query per
+  // request; a revoked token stops working within kTokenTtl.
+  struct CachedToken {
+    std::string hash;
+    Principal who;
+    std::chrono::steady_clock::time_point checked;
+  };
+  static constexpr std::chrono::seconds kTokenTtl{5};
+  static constexpr size_t kTokensCached = 10'000;
+  std::unordered_map<int64_t, CachedToken>& token_cache() { return token_cache_; }
   // The bulk jobs this process is queuing now (routes_jobs.cc).
   std::unordered_set<int64_t>& jobs_queuing() { return jobs_queuing_; }
   // ... and waking now (core/nbi/job_waker.h).
@@ -150,6 +161,7 @@ class Api {
   std::unordered_set<Connection*> conns_;
   std::vector<loop::Event> timers_;
   std::unordered_set<int64_t> jobs_queuing_;
+  std::unordered_map<int64_t, CachedToken> token_cache_;
   std::unordered_map<int64_t, std::shared_ptr<JobWaker>> jobs_waking_;
   std::thread thread_;
   uint16_t port_ = 0;

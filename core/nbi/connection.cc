@@ -364,6 +364,23 @@ bool Connection::has_head_route(const std::vector<std::string>& segments) const 
   return api_.router().match("HEAD", segments).route != nullptr;
 }
 
+void Connection::admit(const ExchangePtr& x, Principal p) {
+  api_.throttle().succeeded(address_);
+  const Route& route = x->route();
+  if (p.role < route.role)
+    return deny(403, "forbidden",
+                "token '" + p.name + "' has role " + std::string(role_name(p.role)) +
+                    "; this needs " + std::string(role_name(route.role)),
+                false);
+  if (route.fleet_wide && !p.scope_tag.empty())
+    return deny(403, "forbidden",
+                "token '" + p.name + "' is scoped to tag '" + p.scope_tag +
+                    "'; this acts on the whole fleet",
+                false);
+  x->who_ = std::move(p);
+  authorized();
+}
+
 void Connection::authenticate() {
   auto x = exchange_;
   const Route& route = *x->route_;
@@ -380,6 +397,13 @@ void Connection::authenticate() {
   const auto wait = api_.throttle().delay(address_, std::chrono::steady_clock::now());
   auto check = [this, x, token] {
     if (!token) return deny(401, "invalid token", "", true);
+    auto& cache = api_.token_cache();
+    if (const auto hit = cache.find(token->id);
+        hit != cache.end() &&
+        std::chrono::steady_clock::now() - hit->second.checked < Api::kTokenTtl) {
+      if (secret_matches(hit->second.hash, token->secret)) return admit(x, hit->second.who);
+      cache.erase(hit);  // a wrong secret is always checked against the table
+    }
     Db* db = api_.db();
     if (!db)
       return deny(503, "no store", "tokens live in PostgreSQL and no [store] dsn is configured",
@@ -398,20 +422,10 @@ void Connection::authenticate() {
                 p.name = std::string(r.get(0, 0));
                 p.role = parse_role(r.get(0, 1)).value_or(Role::kNone);
                 p.scope_tag = std::string(r.get(0, 2));
-                api_.throttle().succeeded(address_);
-                const Route& route = x->route();
-                if (p.role < route.role)
-                  return deny(403, "forbidden",
-                              "token '" + p.name + "' has role " + std::string(role_name(p.role)) +
-                                  "; this needs " + std::string(role_name(route.role)),
-                              false);
-                if (route.fleet_wide && !p.scope_tag.empty())
-                  return deny(403, "forbidden",
-                              "token '" + p.name + "' is scoped to tag '" + p.scope_tag +
-                                  "'; this acts on the whole fleet",
-                              false);
-                x->who_ = std::move(p);
-                authorized();
+                auto& cache = api_.token_cache();
+                if (cache.size() >= Api::kTokensCached) cache.clear();
+                cache[token->id] = {std::string(r.get(0, 3)), p, std::chrono::steady_clock::now()};
+                admit(x, std::move(p));
               });
   };
   if (wait.count() == 0) return check();

@@ -51,6 +51,7 @@ class Connection final : public http::BodySink {
   bool has_head_route(const std::vector<std::string>& segments) const;
   void authenticate();
   void authorized();
+  void admit(const ExchangePtr& x, Principal p);  // a valid token: its role and scope
   void deny(int status, const std::string& error, const std::string& detail, bool counts);
   void body_complete();
   void fail(int status, const std::string& why);

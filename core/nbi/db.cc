@@ -4,13 +4,31 @@
 
 namespace luacs::nbi {
 
-Db::Db(event_base* base, const std::string& dsn, unsigned connections) {
+Db::Db(event_base* base, const std::string& dsn, unsigned connections)
+    : first_base_(base), opts_dsn_(dsn) {
   for (unsigned i = 0; i < std::max(connections, 1u); ++i) {
     store::PgConnection::Options o;
     o.dsn = dsn;
     o.application_name = "luacs-api";
     conns_.push_back(std::make_unique<store::PgConnection>(base, o));
   }
+}
+
+void Db::listen(const std::string& channel, std::function<void(const std::string&)> notified,
+                std::function<void()> reconnected) {
+  auto& first = conns_.front();
+  store::PgConnection::Options o;
+  o.dsn = opts_dsn_;
+  o.application_name = "luacs-api";
+  o.on_connect_sql = "LISTEN " + channel;
+  first = std::make_unique<store::PgConnection>(first_base_, o);
+  first->on_notify = [channel, notified = std::move(notified)](const std::string& ch,
+                                                               const std::string& payload, int) {
+    if (ch == channel) notified(payload);
+  };
+  first->on_state = [reconnected = std::move(reconnected)](bool up) {
+    if (up) reconnected();
+  };
 }
 
 Db::~Db() {

@@ -24,6 +24,11 @@ class Db {
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
+  // Before start(): the first connection LISTENs on `channel` and hands
+  // each payload to `notified`; `reconnected` runs each time it is up again
+  // (NOTIFYs sent while it was down are lost).
+  void listen(const std::string& channel, std::function<void(const std::string&)> notified,
+              std::function<void()> reconnected);
   void start();
   void close();
   bool available() const;
@@ -32,6 +37,8 @@ class Db {
   void query(std::string sql, Params params, store::PgConnection::Callback done);
 
  private:
+  event_base* first_base_;
+  std::string opts_dsn_;
   std::vector<std::unique_ptr<store::PgConnection>> conns_;
 };
 

@@ -143,8 +143,13 @@ int token_command(const std::string& dsn, const std::string& sql_dir,
       }
       return 0;
     }
-    auto r = exec(conn.get(), "DELETE FROM api_tokens WHERE name = $1", {name});
-    if (std::string_view(PQcmdTuples(r.get())) != "1") {
+    // The running API caches checked tokens for a few seconds: told, it
+    // forgets this one at once.
+    auto r = exec(conn.get(),
+                  "WITH d AS (DELETE FROM api_tokens WHERE name = $1 RETURNING id)"
+                  " SELECT pg_notify('luacs_token', id::text) FROM d",
+                  {name});
+    if (PQntuples(r.get()) != 1) {
       std::fprintf(err, "luacs token: no token named '%s'\n", name.c_str());
       return 1;
     }
