@@ -720,8 +720,8 @@ void Parser::finish() {
                             std::to_string(cfg.tls_key.size()) +
                             " tls_key files (they pair up in order)");
   if (cfg.tls_client_auth != "none" && cfg.tls_client_ca.empty())
-    fail(tls_client_auth_line, "tls_client_auth = " + cfg.tls_client_auth +
-                                   " needs tls_client_ca (a PEM file of CAs)");
+    fail(tls_client_auth_line,
+         "tls_client_auth = " + cfg.tls_client_auth + " needs tls_client_ca (a PEM file of CAs)");
 }
 
 // inih's reader (fgets-like). It hands inih one line per call, which is what

@@ -59,8 +59,8 @@ struct Config {
   // TLS of the https:// listeners (docs/tls.md). `tls_cert` and `tls_key`
   // are comma-separated lists paired in order (an ECDSA and an RSA pair side
   // by side); required by an https:// listener.
-  std::vector<std::string> tls_cert;  // PEM certificate chains
-  std::vector<std::string> tls_key;   // their PEM private keys
+  std::vector<std::string> tls_cert;    // PEM certificate chains
+  std::vector<std::string> tls_key;     // their PEM private keys
   std::string tls_min_version = "1.2";  // 1.0 | 1.1 | 1.2 | 1.3 (1.0/1.1: a risk)
   std::string tls_ciphers;              // TLS <= 1.2, OpenSSL syntax; "" = OpenSSL's default
   std::string tls_ciphersuites;         // TLS 1.3; "" = OpenSSL's default
@@ -68,9 +68,9 @@ struct Config {
   bool tls_session_tickets = true;
   std::chrono::milliseconds tls_ticket_key_rotation{12 * 3'600'000};
   std::chrono::milliseconds tls_handshake_timeout{10'000};  // accept -> handshake done
-  std::string tls_client_ca;                // PEM CAs of client certificates; "" = none asked
-  std::string tls_client_auth = "none";     // none | optional | required
-  std::string tls_crl;                      // PEM CRLs of those CAs; "" = none checked
+  std::string tls_client_ca;             // PEM CAs of client certificates; "" = none asked
+  std::string tls_client_auth = "none";  // none | optional | required
+  std::string tls_crl;                   // PEM CRLs of those CAs; "" = none checked
 
   // [limits]
   uint64_t max_body_bytes = 16 << 20;  // sizes take K, M, G (binary) suffixes: "16M"

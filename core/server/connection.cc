@@ -4,9 +4,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
-#include <openssl/err.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -118,7 +118,8 @@ void Connection::on_handshake_failed() {
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Length: 28\r\nConnection: close\r\n\r\nThis port speaks HTTPS only\n";
     // Straight to the socket: there is no TLS to write through.
-    [[maybe_unused]] auto n = ::send(tls_fd_, k400.data(), k400.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    [[maybe_unused]] auto n =
+        ::send(tls_fd_, k400.data(), k400.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   close_now();
 }

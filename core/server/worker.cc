@@ -112,8 +112,8 @@ void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector
     loop::ListenOptions opts;
     opts.backlog = static_cast<int>(cfg().listen_backlog);
     opts.reuse_port = true;  // Server::start made sure no other process has it
-    listeners_.push_back(
-        loop::listen(base(), addr, a.tls ? &Worker::on_accept_tls : &Worker::on_accept, this, opts));
+    listeners_.push_back(loop::listen(
+        base(), addr, a.tls ? &Worker::on_accept_tls : &Worker::on_accept, this, opts));
     if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(listeners_.back().get()));
   }
 }

@@ -67,8 +67,8 @@ std::string cert_dir(const std::string& ca) {
 }
 
 std::string ini_of(const std::string& certs, const std::string& extra = "", int workers = 2) {
-  return "[cwmp]\nlisten = 127.0.0.1:0, https://127.0.0.1:0\nworkers = " +
-         std::to_string(workers) + "\ntls_cert = " + certs + "/server-ecdsa.crt, " + certs +
+  return "[cwmp]\nlisten = 127.0.0.1:0, https://127.0.0.1:0\nworkers = " + std::to_string(workers) +
+         "\ntls_cert = " + certs + "/server-ecdsa.crt, " + certs +
          "/server-rsa.crt\ntls_key = " + certs + "/server-ecdsa.key, " + certs +
          "/server-rsa.key\ntls_handshake_timeout = 1s\n" + extra;
 }
@@ -78,7 +78,8 @@ uint16_t tls_port(LuacsProcess& p) {
   const std::string log = p.log();
   const std::string mark = "https://127.0.0.1:";
   const auto at = log.find(mark);
-  return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(log.substr(at + mark.size())));
+  return at == std::string::npos ? 0
+                                 : static_cast<uint16_t>(std::stoi(log.substr(at + mark.size())));
 }
 
 TlsOptions trusting(std::vector<std::string> cas = {ca_file("one", "ca.crt")}) {
@@ -264,7 +265,8 @@ TEST(Https, Tls11IsRefusedByDefault) {
 // Basic sends the password as it is: accepted over TLS, refused (challenged
 // with Digest only) over plain HTTP.
 TEST(Https, BasicOnlyOverTls) {
-  LuacsProcess p(ini_of(cert_dir("one"), "\n[auth]\nmode = digest\nusername = cpe\npassword = s3cret\n"));
+  LuacsProcess p(
+      ini_of(cert_dir("one"), "\n[auth]\nmode = digest\nusername = cpe\npassword = s3cret\n"));
   ASSERT_TRUE(p.started()) << p.log();
   const std::string basic = "Authorization: Basic Y3BlOnMzY3JldA==";  // cpe:s3cret
   CpeClient plain(p.port());

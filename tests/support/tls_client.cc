@@ -99,7 +99,8 @@ HttpResponse TlsClient::post(std::string_view body, const std::vector<std::strin
   r.status = std::stoi(status_line.substr(status_line.find(' ') + 1));
   while (pos != std::string::npos) {
     const size_t next = head.find("\r\n", pos + 2);
-    const std::string line = head.substr(pos + 2, next == std::string::npos ? next : next - pos - 2);
+    const std::string line =
+        head.substr(pos + 2, next == std::string::npos ? next : next - pos - 2);
     pos = next;
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;

@@ -42,10 +42,10 @@ class TlsClient {
   bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5));
 
   bool resumed() const;
-  SslSession session() const;          // for a later TlsOptions::resume
-  std::string server_serial() const;   // hex, of the certificate the server sent
-  std::string server_sha256() const;   // its fingerprint
-  std::string server_key_type() const; // "EC" or "RSA"
+  SslSession session() const;           // for a later TlsOptions::resume
+  std::string server_serial() const;    // hex, of the certificate the server sent
+  std::string server_sha256() const;    // its fingerprint
+  std::string server_key_type() const;  // "EC" or "RSA"
 
   std::string cookie;
 

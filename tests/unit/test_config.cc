@@ -539,7 +539,6 @@ TEST(Config, PasswordsAreNeverEchoed) {
   EXPECT_EQ(e5, "t.ini:4: duplicated key 'password' in [auth] (first set on line 3)");
 }
 
-
 TEST(Config, TlsErrors) {
   EXPECT_EQ(error_of("[cwmp]\ntls_cert = a, b\ntls_key = k\n"),
             "t.ini:3: 2 tls_cert files but 1 tls_key files (they pair up in order)");
