@@ -29,6 +29,7 @@
 #include "core/policytest/runner.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
+#include "core/tls/context.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
 #include "lua/policy.h"
@@ -149,6 +150,50 @@ std::string reload(luacs::lua::PolicyManager& policies, const char* why,
   return answer;
 }
 
+// What the https:// listeners are built from ([cwmp] tls_*).
+luacs::tls::Settings tls_settings(const luacs::config::Config& cfg) {
+  luacs::tls::Settings s;
+  s.certs = cfg.tls_cert;
+  s.keys = cfg.tls_key;
+  s.min_version = cfg.tls_min_version;
+  s.ciphers = cfg.tls_ciphers;
+  s.ciphersuites = cfg.tls_ciphersuites;
+  s.session_cache = cfg.tls_session_cache;
+  s.session_tickets = cfg.tls_session_tickets;
+  s.client_ca = cfg.tls_client_ca;
+  s.crl = cfg.tls_crl;
+  s.client_auth = cfg.tls_client_auth == "required"   ? luacs::tls::ClientAuth::kRequired
+                  : cfg.tls_client_auth == "optional" ? luacs::tls::ClientAuth::kOptional
+                                                      : luacs::tls::ClientAuth::kNone;
+  return s;
+}
+
+// Reads the certificates again (SIGHUP, `luacs reload`): new handshakes get
+// them, connections in flight keep theirs; a bad file keeps the old ones.
+// The lines `luacs reload` adds to its answer ("" without TLS); an error
+// line first when it failed.
+std::string reload_tls(luacs::tls::Holder* tls, const char* why) {
+  if (!tls) return "";
+  const std::string error = tls->reload();
+  if (!error.empty()) {
+    luacs::log::error("TLS certificates reload (" + std::string(why) +
+                      ") failed, the old ones keep serving: " + error);
+    return "error " + error + "\n(the old TLS certificates keep serving)\n";
+  }
+  const auto& lines = tls->current()->describe();
+  luacs::log::info("TLS certificates reloaded (" + std::string(why) + "): " + join(lines));
+  std::string answer;
+  for (const auto& l : lines) answer += "tls " + l + "\n";
+  return answer;
+}
+
+// The answer of `luacs reload`: the policy's, then the certificates'; an
+// error of either comes first, so that the command fails.
+std::string combine(std::string policy, std::string tls) {
+  if (tls.rfind("error", 0) == 0) return tls + policy;
+  return policy + tls;
+}
+
 std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Server& server,
                    const luacs::store::Store* store) {
   auto s = policies.status();
@@ -250,6 +295,16 @@ std::string metrics_text(const luacs::server::Server& server, const luacs::store
                  m::one(n(st.auth_failures))),
       m::counter("luacs_cwmp_bad_requests_total", "CWMP requests answered 4xx (not auth).",
                  m::one(n(st.bad_requests))),
+      m::counter("luacs_cwmp_handovers_total",
+                 "CWMP connections moved to the worker that has their session.",
+                 m::one(n(st.handovers))),
+      m::counter("luacs_tls_handshakes_total",
+                 "TLS handshakes at the https:// listeners, by result.",
+                 {{{{"result", "ok"}}, n(st.tls_handshakes_ok)},
+                  {{{"result", "failed"}}, n(st.tls_handshakes_failed)},
+                  {{{"result", "timeout"}}, n(st.tls_handshake_timeouts)}}),
+      m::counter("luacs_tls_resumed_total", "TLS handshakes that resumed a session.",
+                 m::one(n(st.tls_resumed))),
   };
   const auto ps = policies.status();
   f.push_back(m::gauge("luacs_policy_generation", "The policy generation new sessions run.",
@@ -358,9 +413,13 @@ class App {
   static void on_hup(evutil_socket_t, short, void* arg);
   void make_api();
   void start_connection_requests();
+  void start_tls();
   luacs::nbi::EventHub* events() { return api_ ? &api_->events() : nullptr; }
 
   luacs::config::Config cfg_;
+  // The https:// listeners' certificates (outlives the server: connections
+  // hold its contexts, whose tickets the keys seal).
+  std::unique_ptr<luacs::tls::Holder> tls_;
   std::unique_ptr<luacs::store::Store> store_;
   std::unique_ptr<luacs::lua::PolicyManager> policies_;
   luacs::files::Catalog catalog_;
@@ -433,7 +492,9 @@ void App::start() {
     luacs::log::warn("no [policy] dir configured: sessions run only queued tasks");
   }
 
+  start_tls();
   server_ = std::make_unique<luacs::server::Server>(cfg_);
+  server_->set_tls(tls_.get());
 
   // The main thread's own loop: signals and the control socket.
   base_ = luacs::loop::new_base();
@@ -446,7 +507,9 @@ void App::start() {
     make_parent(cfg_.control_socket);
     control_ = std::make_unique<luacs::control::ControlServer>(
         base_.get(), cfg_.control_socket, [this](std::string_view command) -> std::string {
-          if (command == "reload") return reload(*policies_, "luacs reload", events());
+          if (command == "reload")
+            return combine(reload(*policies_, "luacs reload", events()),
+                           reload_tls(tls_.get(), "luacs reload"));
           if (command == "status") return status(*policies_, *server_, store_.get());
           return "error unknown command '" + std::string(command) + "'\n";
         });
@@ -498,7 +561,8 @@ void App::start() {
   std::string where;
   for (size_t i = 0; i < cfg_.listen.size(); ++i) {
     if (i) where += ", ";
-    where += cfg_.listen[i].host + ":" + std::to_string(server_->ports()[i]);
+    where += (cfg_.listen[i].tls ? "https://" : "") + cfg_.listen[i].host + ":" +
+             std::to_string(server_->ports()[i]);
   }
   try {
     api_->start();
@@ -509,6 +573,22 @@ void App::start() {
                    " workers; files on " + cfg_.files_listen.host + ":" +
                    std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
                    std::to_string(api_->port()));
+}
+
+// The certificates of the https:// listeners, when there is one or
+// tls_cert is set: a bad file stops start-up (a reload keeps the old).
+void App::start_tls() {
+  bool https = !cfg_.tls_cert.empty();
+  for (const auto& a : cfg_.listen) https = https || a.tls;
+  if (!https) return;
+  auto keys = std::make_shared<luacs::tls::TicketKeys>(
+      std::chrono::duration_cast<std::chrono::seconds>(cfg_.tls_ticket_key_rotation));
+  tls_ = std::make_unique<luacs::tls::Holder>(tls_settings(cfg_), std::move(keys));
+  luacs::log::info("TLS certificates: " + join(tls_->current()->describe()) + "; TLS " +
+                   cfg_.tls_min_version + " and up");
+  if (cfg_.tls_min_version == "1.0" || cfg_.tls_min_version == "1.1")
+    luacs::log::warn("tls_min_version = " + cfg_.tls_min_version +
+                     ": TLS 1.0 and 1.1 are deprecated (RFC 8996) and weak; only for old CPEs");
 }
 
 // Connection requests: the service (its own thread, loop and database
@@ -616,6 +696,7 @@ void App::on_stop(evutil_socket_t sig, short, void* arg) {
 void App::on_hup(evutil_socket_t, short, void* arg) {
   auto* app = static_cast<App*>(arg);
   reload(*app->policies_, "SIGHUP", app->events());
+  reload_tls(app->tls_.get(), "SIGHUP");
 }
 
 // Runs the server until SIGINT or SIGTERM.

@@ -167,8 +167,10 @@ std::vector<ListenAddress> listen_list(std::string_view s) {
         s.substr(pos, comma == std::string_view::npos ? s.npos : comma - pos), " \t\r\n");
     if (item.empty()) throw ValueError{"empty entry in the list"};
     ListenAddress a = listen_address(item);
+    // Port 0 (any free port) may be asked for twice: an http:// and an
+    // https:// listener in a test.
     for (const auto& b : out)
-      if (b.host == a.host && b.port == a.port)
+      if (b.host == a.host && b.port == a.port && a.port != 0)
         throw ValueError{"'" + std::string(item) + "' is listed twice"};
     out.push_back(std::move(a));
     if (comma == std::string_view::npos) break;
@@ -276,6 +278,7 @@ struct Parser {
 
   // Lines of keys that cross-checks point at.
   int mode_line = 0, listen_line = 0, username_line = 0, password_line = 0, xmpp_jid_line = 0;
+  int tls_cert_line = 0, tls_client_auth_line = 0;
   std::optional<std::string> username, password;
   std::vector<CpeCredential> device_credentials;
 
@@ -307,6 +310,14 @@ std::vector<std::string> cidr_list(std::string_view v) {
       throw ValueError{"'" + std::string(item) + "' is not a CIDR (192.0.2.0/24, ::1/128)"};
     out.emplace_back(item);
   }
+  return out;
+}
+
+// A comma-separated list of file paths (none empty).
+std::vector<std::string> path_list(std::string_view v) {
+  std::vector<std::string> out;
+  for (auto item : util::split_list(v)) out.emplace_back(item);
+  if (out.empty()) throw ValueError{"expected one or more file paths, comma-separated"};
   return out;
 }
 
@@ -348,8 +359,46 @@ const Key kKeys[] = {
          throw ValueError{"not a cookie name (1..64 letters, digits or !#$%&'*+-.^_`|~)"};
        p.cfg.cookie_name = std::string(v);
      }},
-    {"cwmp", "tls_cert", [](Parser& p, std::string_view v) { p.cfg.tls_cert = std::string(v); }},
-    {"cwmp", "tls_key", [](Parser& p, std::string_view v) { p.cfg.tls_key = std::string(v); }},
+    {"cwmp", "tls_cert",
+     [](Parser& p, std::string_view v) {
+       p.cfg.tls_cert = path_list(v);
+       p.tls_cert_line = p.line;
+     }},
+    {"cwmp", "tls_key",
+     [](Parser& p, std::string_view v) {
+       p.cfg.tls_key = path_list(v);
+       p.tls_cert_line = p.line;
+     }},
+    {"cwmp", "tls_min_version",
+     [](Parser& p, std::string_view v) {
+       if (v != "1.0" && v != "1.1" && v != "1.2" && v != "1.3")
+         throw ValueError{"expected 1.0, 1.1, 1.2 or 1.3"};
+       p.cfg.tls_min_version = std::string(v);
+     }},
+    {"cwmp", "tls_ciphers",
+     [](Parser& p, std::string_view v) { p.cfg.tls_ciphers = std::string(v); }},
+    {"cwmp", "tls_ciphersuites",
+     [](Parser& p, std::string_view v) { p.cfg.tls_ciphersuites = std::string(v); }},
+    {"cwmp", "tls_session_cache",
+     [](Parser& p, std::string_view v) { p.cfg.tls_session_cache = unsigned_in(v, 0, 10'000'000); }},
+    {"cwmp", "tls_session_tickets",
+     [](Parser& p, std::string_view v) { p.cfg.tls_session_tickets = bool_in(v); }},
+    {"cwmp", "tls_ticket_key_rotation",
+     [](Parser& p, std::string_view v) {
+       p.cfg.tls_ticket_key_rotation = duration_in(v, milliseconds{60'000}, 7 * kDay);
+     }},
+    {"cwmp", "tls_handshake_timeout",
+     [](Parser& p, std::string_view v) { p.cfg.tls_handshake_timeout = timeout_in(v); }},
+    {"cwmp", "tls_client_ca",
+     [](Parser& p, std::string_view v) { p.cfg.tls_client_ca = std::string(v); }},
+    {"cwmp", "tls_client_auth",
+     [](Parser& p, std::string_view v) {
+       if (v != "none" && v != "optional" && v != "required")
+         throw ValueError{"expected none, optional or required"};
+       p.cfg.tls_client_auth = std::string(v);
+       p.tls_client_auth_line = p.line;
+     }},
+    {"cwmp", "tls_crl", [](Parser& p, std::string_view v) { p.cfg.tls_crl = std::string(v); }},
 
     {"limits", "max_body_bytes",
      [](Parser& p, std::string_view v) {
@@ -666,6 +715,13 @@ void Parser::finish() {
       break;
     }
   }
+  if (cfg.tls_cert.size() != cfg.tls_key.size())
+    fail(tls_cert_line, std::to_string(cfg.tls_cert.size()) + " tls_cert files but " +
+                            std::to_string(cfg.tls_key.size()) +
+                            " tls_key files (they pair up in order)");
+  if (cfg.tls_client_auth != "none" && cfg.tls_client_ca.empty())
+    fail(tls_client_auth_line,
+         "tls_client_auth = " + cfg.tls_client_auth + " needs tls_client_ca (a PEM file of CAs)");
 }
 
 // inih's reader (fgets-like). It hands inih one line per call, which is what

@@ -41,7 +41,7 @@ struct CpeCredential {
 };
 
 // kDigest: Digest required on plain HTTP; Basic accepted too when
-// allow_basic, or over TLS.
+// allow_basic, or over TLS (an https:// listener).
 enum class AuthMode { kNone, kDigest };
 
 // [xmpp] tls: kRequired = STARTTLS with a verified certificate or no login;
@@ -56,8 +56,21 @@ struct Config {
   unsigned workers = 0;                                         // 0 = one per core
   unsigned listen_backlog = 4096;
   std::string cookie_name = "session";
-  std::string tls_cert;  // PEM certificate chain, required by an https:// listener
-  std::string tls_key;   // PEM private key, required by an https:// listener
+  // TLS of the https:// listeners (docs/tls.md). `tls_cert` and `tls_key`
+  // are comma-separated lists paired in order (an ECDSA and an RSA pair side
+  // by side); required by an https:// listener.
+  std::vector<std::string> tls_cert;    // PEM certificate chains
+  std::vector<std::string> tls_key;     // their PEM private keys
+  std::string tls_min_version = "1.2";  // 1.0 | 1.1 | 1.2 | 1.3 (1.0/1.1: a risk)
+  std::string tls_ciphers;              // TLS <= 1.2, OpenSSL syntax; "" = OpenSSL's default
+  std::string tls_ciphersuites;         // TLS 1.3; "" = OpenSSL's default
+  unsigned tls_session_cache = 20'000;  // sessions kept for resumption by id; 0 = off
+  bool tls_session_tickets = true;
+  std::chrono::milliseconds tls_ticket_key_rotation{12 * 3'600'000};
+  std::chrono::milliseconds tls_handshake_timeout{10'000};  // accept -> handshake done
+  std::string tls_client_ca;             // PEM CAs of client certificates; "" = none asked
+  std::string tls_client_auth = "none";  // none | optional | required
+  std::string tls_crl;                   // PEM CRLs of those CAs; "" = none checked
 
   // [limits]
   uint64_t max_body_bytes = 16 << 20;  // sizes take K, M, G (binary) suffixes: "16M"

@@ -2,8 +2,11 @@
 // into a SOAP reader as it arrives, the parsed message handed to the session
 // engine and its reply written back.
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -22,23 +25,49 @@ constexpr std::string_view kText = "text/plain; charset=utf-8";
 
 }  // namespace
 
-Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer)
+Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer, SSL* ssl)
     : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
-  setup(fd);
+  setup(fd, ssl, false);
   make_parser();
-  arm_timer(w_.cfg().header_timeout);
+  if (ssl) {
+    handshaking_ = true;
+    arm_timer(w_.cfg().tls_handshake_timeout);
+  } else {
+    arm_timer(w_.cfg().header_timeout);
+  }
 }
 
-void Connection::setup(evutil_socket_t fd) {
+void Connection::setup(evutil_socket_t fd, SSL* ssl, bool handshake_done) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bev_.reset(bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  if (ssl) {
+    tls_ = true;
+    ssl_ = ssl;
+    tls_fd_ = fd;
+    bev_.reset(bufferevent_openssl_socket_new(
+        w_.base(), fd, ssl, handshake_done ? BUFFEREVENT_SSL_OPEN : BUFFEREVENT_SSL_ACCEPTING, 0));
+    // A CPE that closes without close_notify is an EOF like any other.
+    bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  } else {
+    bev_.reset(bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  }
   bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
                     &Connection::on_event_cb, this);
-  bufferevent_priority_set(bev_.get(), kPriorityNew);
+  set_priority(kPriorityNew);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Connection::set_priority(int priority) {
+  if (!tls_) {
+    bufferevent_priority_set(bev_.get(), priority);
+    return;
+  }
+  // bufferevent_priority_set takes socket bufferevents only; an OpenSSL one
+  // runs on the same two events.
+  event_priority_set(&bev_->ev_read, priority);
+  event_priority_set(&bev_->ev_write, priority);
 }
 
 Connection::~Connection() {
@@ -47,7 +76,52 @@ Connection::~Connection() {
     SessionSlot* slot = w_.find_session(cookie_);
     if (slot && slot->conn == this) slot->conn = nullptr;
   }
+  bev_.reset();
+  if (ssl_) {
+    // close_notify when the session is sound (one try: the socket does not
+    // wait for it); the thread's error queue is left clean for the others.
+    if (!handshaking_ && !tls_failed_) SSL_shutdown(ssl_);
+    ERR_clear_error();
+    SSL_free(ssl_);
+  }
+  if (tls_fd_ >= 0) evutil_closesocket(tls_fd_);
   w_.shared().stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Connection::on_handshake() {
+  handshaking_ = false;
+  auto& st = w_.shared().stats;
+  st.tls_handshakes_ok.fetch_add(1, std::memory_order_relaxed);
+  if (SSL_session_reused(ssl_)) st.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+  arm_timer(w_.cfg().header_timeout);  // what a plain connection gets at accept
+}
+
+// Counted, logged at debug (a scanner would flood the log), and closed.
+// Plain HTTP at the TLS port gets a plain 400 saying so before the close.
+void Connection::on_handshake_failed() {
+  handshaking_ = false;
+  tls_failed_ = true;
+  w_.shared().stats.tls_handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+  std::string why;
+  bool http = false;
+  while (const unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
+    http = http || ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST;
+    const char* reason = ERR_reason_error_string(e);
+    why += why.empty() ? "" : "; ";
+    why += reason ? reason : "error " + std::to_string(e);
+  }
+  if (why.empty()) why = "connection closed";
+  if (log::enabled(log::Level::kDebug))
+    log::debug("tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+  if (http) {
+    static constexpr std::string_view k400 =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: 28\r\nConnection: close\r\n\r\nThis port speaks HTTPS only\n";
+    // Straight to the socket: there is no TLS to write through.
+    [[maybe_unused]] auto n =
+        ::send(tls_fd_, k400.data(), k400.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  close_now();
 }
 
 void Connection::close_now() {
@@ -71,11 +145,27 @@ void Connection::on_write_cb(bufferevent* bev, void* arg) {
 }
 
 void Connection::on_event_cb(bufferevent*, short what, void* arg) {
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) static_cast<Connection*>(arg)->close_now();
+  auto* c = static_cast<Connection*>(arg);
+  if (what & BEV_EVENT_CONNECTED) {
+    c->on_handshake();
+    return;
+  }
+  if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
+  if (c->handshaking_) {
+    c->on_handshake_failed();
+    return;
+  }
+  c->close_now();
 }
 
 void Connection::on_timer_cb(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
+  if (c->handshaking_) {
+    // Stalled in the handshake ([cwmp] tls_handshake_timeout).
+    c->w_.shared().stats.tls_handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+    c->close_now();
+    return;
+  }
   if (c->in_request_ && !c->closing_) {
     // Slow or stalled request: say so, then drop the connection.
     c->send_error(408, "Request timeout", true);
@@ -155,7 +245,7 @@ bool Connection::on_head() {
 
   auto& authn = w_.shared().auth;
   if (authn.enabled() && !auth_.authenticated) {
-    auto res = authn.check(req.method, req.target, req.header("Authorization"), false,
+    auto res = authn.check(req.method, req.target, req.header("Authorization"), tls_,
                            std::chrono::system_clock::now());
     // Only a wrong password (or a malformed header) counts as a failure and
     // is logged; a CPE that tries Basic first or reuses an old nonce is
@@ -431,7 +521,7 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
   SessionSlot* slot = w_.find_session(cookie);
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
   slot->conn = this;
-  bufferevent_priority_set(bev_.get(), kPriorityInFlight);
+  set_priority(kPriorityInFlight);
   session::Turn turn = slot->driver->handle(env, cwmp::Clock::now());
   cwmp::Reply& reply = turn.reply;
   bool close = reply.close || !parser_->request().keep_alive;
@@ -529,7 +619,7 @@ void Connection::finish_request(bool close) {
   // open until its next periodic Inform) holds none.
   if (cookie_.empty()) {
     parser_.reset();
-    bufferevent_priority_set(bev_.get(), kPriorityNew);
+    set_priority(kPriorityNew);
   } else {
     parser_->reset();
   }
@@ -557,7 +647,7 @@ void Connection::send_error(int status, std::string_view reason, bool close) {
 }
 
 void Connection::send_challenge(bool stale, bool close) {
-  auto challenges = w_.shared().auth.challenges(stale, false, std::chrono::system_clock::now());
+  auto challenges = w_.shared().auth.challenges(stale, tls_, std::chrono::system_clock::now());
   std::vector<http::Header> headers;
   for (const auto& c : challenges) headers.push_back({"WWW-Authenticate", c});
   send(401, kText, headers, "Authentication required\n", close);

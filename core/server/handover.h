@@ -10,6 +10,7 @@
 #pragma once
 
 #include <event2/util.h>
+#include <openssl/ssl.h>
 
 #include <memory>
 #include <string>
@@ -39,13 +40,14 @@ struct ConnAuth {
   std::string take_path() { return path.empty() ? "kept" : std::exchange(path, {}); }
 };
 
-// What moves. Owns the socket until the new worker takes it (a handover
+// What moves. Owns the socket (and the SSL) until the new worker takes it (a handover
 // dropped on the way, at shutdown, closes it).
 struct Handover {
   Handover() = default;
   Handover(Handover&& o) noexcept { *this = std::move(o); }
   Handover& operator=(Handover&& o) noexcept {
     std::swap(fd, o.fd);
+    std::swap(ssl, o.ssl);
     parser = std::move(o.parser);
     input = std::move(o.input);
     cookie = std::move(o.cookie);
@@ -54,11 +56,17 @@ struct Handover {
     return *this;
   }
   ~Handover() {
+    if (ssl) SSL_free(ssl);
     if (fd >= 0) evutil_closesocket(fd);
   }
   evutil_socket_t take_fd() { return std::exchange(fd, -1); }
+  SSL* take_ssl() { return std::exchange(ssl, nullptr); }
 
   evutil_socket_t fd = -1;
+  // A TLS connection's session, its handshake done: the new worker wraps
+  // the same socket and SSL in a bufferevent of its own. Nothing of it is
+  // buffered in OpenSSL (the old bufferevent read all it had into `input`).
+  SSL* ssl = nullptr;
   std::unique_ptr<http::RequestParser> parser;  // head parsed, body pending
   loop::Buffer input;                           // bytes read past the head
   std::string cookie;

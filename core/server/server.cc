@@ -72,6 +72,10 @@ void Server::set_policy(lua::PolicyManager* policies, lua::FileServices files,
   impl_->shared.files_port = files_port;
 }
 
+void Server::set_tls(tls::Holder* holder) {
+  impl_->shared.tls = holder;
+}
+
 void Server::set_session_observer(SessionObserver observer, const std::atomic<bool>* active) {
   impl_->shared.observer = std::move(observer);
   impl_->shared.observing = active;

@@ -19,6 +19,9 @@
 namespace luacs::store {
 class Store;
 }
+namespace luacs::tls {
+class Holder;
+}
 namespace luacs::lua {
 class PolicyManager;
 struct FileServices;
@@ -43,6 +46,13 @@ struct Stats {
       0};  // 503: waited too long in luacs ([limits] max_queue_delay)
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> bad_requests{0};  // 4xx other than auth
+  // https:// listeners: handshakes done, failed (a TLS error, plain HTTP at
+  // the TLS port, a client gone mid-handshake), cut at tls_handshake_timeout;
+  // of the done ones, those that resumed a session.
+  std::atomic<uint64_t> tls_handshakes_ok{0};
+  std::atomic<uint64_t> tls_handshakes_failed{0};
+  std::atomic<uint64_t> tls_handshake_timeouts{0};
+  std::atomic<uint64_t> tls_resumed{0};
 };
 
 // A finished session, for whoever watches them (the API's /events).
@@ -74,6 +84,10 @@ class Server {
   // policy pushes; `files_port` is the file server's port, for the URLs
   // CPEs get when [files] url is not set (0: no file server).
   void set_policy(lua::PolicyManager* policies, lua::FileServices files, uint16_t files_port);
+  // The certificates of the https:// listeners (before start(); required
+  // by one). New handshakes take holder->current(); a connection keeps the
+  // context it started with. The holder must outlive stop().
+  void set_tls(tls::Holder* holder);
   // Called on a worker thread at the end of every session with a device
   // while `*active` reads true, which its owner sets while someone listens
   // (before start()). It must not block: it hands the end to its own loop.

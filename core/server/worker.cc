@@ -106,12 +106,14 @@ void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector
   for (size_t i = 0; i < addrs.size(); ++i) {
     const auto& a = addrs[i];
     const util::ListenAddr addr = util::listen_addr(a.host, ports[i] ? ports[i] : a.port);
-    if (a.tls)
-      throw std::runtime_error("cannot listen on " + addr.spec + ": HTTPS is not supported yet");
+    if (a.tls && !shared_.tls)
+      throw std::runtime_error("cannot listen on https://" + addr.spec +
+                               ": no TLS certificates (tls_cert, tls_key)");
     loop::ListenOptions opts;
     opts.backlog = static_cast<int>(cfg().listen_backlog);
     opts.reuse_port = true;  // Server::start made sure no other process has it
-    listeners_.push_back(loop::listen(base(), addr, &Worker::on_accept, this, opts));
+    listeners_.push_back(loop::listen(
+        base(), addr, a.tls ? &Worker::on_accept_tls : &Worker::on_accept, this, opts));
     if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(listeners_.back().get()));
   }
 }
@@ -158,15 +160,33 @@ void Worker::post_handover(Handover h) {
 }
 
 void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
+  static_cast<Worker*>(arg)->accept(fd, sa, nullptr);
+}
+
+void Worker::on_accept_tls(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  auto& st = w->shared_.stats;
-  st.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-  if (st.connections_open.load(std::memory_order_relaxed) >= w->cfg().max_connections) {
+  // The context of this moment: a reload changes what the next handshake
+  // gets; this connection keeps its own (the SSL holds a reference).
+  SSL* ssl = SSL_new(w->shared_.tls->current()->get());
+  if (!ssl) {
+    w->shared_.stats.tls_handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+    log::warn("tls: SSL_new failed: " + tls::openssl_errors());
     evutil_closesocket(fd);
     return;
   }
-  auto c = std::make_unique<Connection>(*w, fd, util::format_peer(sa));
-  w->connections_.emplace(c->id(), std::move(c));
+  w->accept(fd, sa, ssl);
+}
+
+void Worker::accept(evutil_socket_t fd, sockaddr* sa, SSL* ssl) {
+  auto& st = shared_.stats;
+  st.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  if (st.connections_open.load(std::memory_order_relaxed) >= cfg().max_connections) {
+    if (ssl) SSL_free(ssl);
+    evutil_closesocket(fd);
+    return;
+  }
+  auto c = std::make_unique<Connection>(*this, fd, util::format_peer(sa), ssl);
+  connections_.emplace(c->id(), std::move(c));
 }
 
 void Worker::on_pulse(evutil_socket_t, short, void* arg) {

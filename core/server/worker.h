@@ -29,6 +29,7 @@
 #include "core/session/driver.h"
 #include "core/soap/reader.h"
 #include "core/store/store.h"
+#include "core/tls/context.h"
 #include "lua/policy.h"
 
 namespace luacs::server {
@@ -50,6 +51,7 @@ struct Shared {
   Stats stats;
   store::Store* store = nullptr;           // null: nothing is kept between sessions
   lua::PolicyManager* policies = nullptr;  // null: no policy
+  tls::Holder* tls = nullptr;              // null: no https:// listener
   lua::FileServices files;
   uint16_t files_port = 0;
   std::vector<Worker*> workers;
@@ -125,6 +127,10 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
+  static void on_accept_tls(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
+  // A new connection; `ssl` set for an https:// listener (the handshake
+  // comes first).
+  void accept(evutil_socket_t fd, sockaddr* sa, SSL* ssl);
   static void on_sweep(evutil_socket_t, short, void*);
   static void on_pulse(evutil_socket_t, short, void*);
   void run();
@@ -154,14 +160,17 @@ class Worker {
   std::string scratch_;
 };
 
-// One TCP connection: HTTP framing, body streaming into the SOAP reader,
+// One TCP connection (plain, or TLS through libevent's OpenSSL
+// bufferevent): HTTP framing, body streaming into the SOAP reader,
 // dispatch to the session's driver. Admission (admission.h) and the move to
 // another worker (handover.h) have files of their own. Thread: the worker
 // that owns it; a connection that must move is rebuilt on the other worker
 // from a Handover, never touched across threads.
 class Connection final : public http::BodySink {
  public:
-  Connection(Worker& w, evutil_socket_t fd, std::string peer);
+  // `ssl`: a TLS connection whose handshake is still to come (owned from
+  // here on); null for plain HTTP.
+  Connection(Worker& w, evutil_socket_t fd, std::string peer, SSL* ssl);
   Connection(Worker& w, Handover&& h);
   ~Connection() override;
 
@@ -182,7 +191,13 @@ class Connection final : public http::BodySink {
   static void on_event_cb(bufferevent*, short, void*);
   static void on_timer_cb(evutil_socket_t, short, void*);
 
-  void setup(evutil_socket_t fd);
+  // A TLS connection's bufferevent does not close the socket nor free the
+  // SSL (they may move to another worker, handover.h): the connection does.
+  void setup(evutil_socket_t fd, SSL* ssl, bool handshake_done);
+  void on_handshake();
+  void on_handshake_failed();
+  // The bufferevent's priority (kPriorityInFlight, kPriorityNew).
+  void set_priority(int priority);
   void process();
   // false: stop processing (handed over or closing).
   bool on_head();
@@ -229,6 +244,13 @@ class Connection final : public http::BodySink {
   int after_body_status_ = 0;
   bool after_body_stale_ = false;
   ConnAuth auth_;
+  // TLS: the session and the socket, owned here (not by bev_); both -1/null
+  // once handed over.
+  SSL* ssl_ = nullptr;
+  evutil_socket_t tls_fd_ = -1;
+  bool tls_ = false;
+  bool handshaking_ = false;
+  bool tls_failed_ = false;
   std::string cookie_;  // the session this connection serves
   std::string peer_;
   std::chrono::steady_clock::time_point request_start_{};  // the first byte of the request

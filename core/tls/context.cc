@@ -4,6 +4,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -146,12 +147,38 @@ std::string describe(X509* cert) {
          time_text(X509_get0_notAfter(cert), "%Y-%m-%d");
 }
 
+// The certificate (the first of its chain file) and its key, each read from
+// its file.
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+X509Ptr read_cert(const std::string& path) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new_file(path.c_str(), "r"), BIO_free);
+  X509Ptr x(b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+  if (!x) fail(path);
+  return x;
+}
+
+KeyPtr read_key(const std::string& path) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new_file(path.c_str(), "r"), BIO_free);
+  KeyPtr k(b ? PEM_read_bio_PrivateKey(b.get(), nullptr, nullptr, nullptr) : nullptr,
+           EVP_PKEY_free);
+  if (!k) fail(path);
+  return k;
+}
+
 void load_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key,
                std::vector<std::string>* described) {
+  // Checked pair by pair: with two certificates in the context,
+  // SSL_CTX_check_private_key would compare a key with the certificate of
+  // its own type (an ECDSA key given for the RSA certificate "matches" the
+  // ECDSA one), leaving a certificate without its key.
+  const X509Ptr x = read_cert(cert);
+  const KeyPtr k = read_key(key);
+  if (X509_check_private_key(x.get(), k.get()) != 1) fail(key + ": does not match " + cert);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) fail(cert);
-  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) fail(key);
-  if (SSL_CTX_check_private_key(ctx) != 1) fail(key + ": does not match " + cert);
-  described->push_back(describe(SSL_CTX_get0_certificate(ctx)));
+  if (SSL_CTX_use_PrivateKey(ctx, k.get()) != 1) fail(key);
+  described->push_back(describe(x.get()));
 }
 
 void load_client_ca(SSL_CTX* ctx, const Settings& s) {

@@ -31,6 +31,16 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.cookie_name, d.cookie_name);
   EXPECT_EQ(c.tls_cert, d.tls_cert);
   EXPECT_EQ(c.tls_key, d.tls_key);
+  EXPECT_EQ(c.tls_min_version, d.tls_min_version);
+  EXPECT_EQ(c.tls_ciphers, d.tls_ciphers);
+  EXPECT_EQ(c.tls_ciphersuites, d.tls_ciphersuites);
+  EXPECT_EQ(c.tls_session_cache, d.tls_session_cache);
+  EXPECT_EQ(c.tls_session_tickets, d.tls_session_tickets);
+  EXPECT_EQ(c.tls_ticket_key_rotation, d.tls_ticket_key_rotation);
+  EXPECT_EQ(c.tls_handshake_timeout, d.tls_handshake_timeout);
+  EXPECT_EQ(c.tls_client_ca, d.tls_client_ca);
+  EXPECT_EQ(c.tls_client_auth, d.tls_client_auth);
+  EXPECT_EQ(c.tls_crl, d.tls_crl);
   EXPECT_EQ(c.max_body_bytes, d.max_body_bytes);
   EXPECT_EQ(c.max_header_bytes, d.max_header_bytes);
   EXPECT_EQ(c.xml_max_depth, d.xml_max_depth);
@@ -179,7 +189,10 @@ TEST(Config, ShippedExampleCommentedKeysAreValid) {
     pos = nl + 1;
   }
   const Config c = parse(out, "uncommented.ini");
-  EXPECT_EQ(c.tls_cert, "/etc/luacs/cwmp.crt");
+  EXPECT_EQ(c.tls_cert,
+            (std::vector<std::string>{"/etc/luacs/cwmp-ecdsa.crt", "/etc/luacs/cwmp-rsa.crt"}));
+  EXPECT_EQ(c.tls_key.size(), 2u);
+  EXPECT_EQ(c.tls_client_ca, "/etc/luacs/cpe-ca.crt");
   ASSERT_EQ(c.credentials.size(), 2u);
   EXPECT_EQ(c.credentials[0].username, "cpe");
   EXPECT_EQ(c.credentials[0].device_id, "");
@@ -202,8 +215,18 @@ listen = 127.0.0.1:7547, [::]:7548, https://[2001:db8::1]:7549
 workers = 8
 listen_backlog = 1024
 cookie_name = CWMPSID
-tls_cert = /etc/c.pem
-tls_key = /etc/k.pem
+tls_cert = /etc/c.pem, /etc/r.pem
+tls_key = /etc/k.pem,/etc/rk.pem
+tls_min_version = 1.0
+tls_ciphers = ECDHE+AESGCM
+tls_ciphersuites = TLS_AES_128_GCM_SHA256
+tls_session_cache = 0
+tls_session_tickets = off
+tls_ticket_key_rotation = 1h
+tls_handshake_timeout = 3s
+tls_client_ca = /etc/ca.pem
+tls_client_auth = optional
+tls_crl = /etc/crl.pem
 
 [limits]
 max_body_bytes = 1G
@@ -244,8 +267,18 @@ file = /var/log/luacs.log
   EXPECT_EQ(c.workers, 8u);
   EXPECT_EQ(c.listen_backlog, 1024u);
   EXPECT_EQ(c.cookie_name, "CWMPSID");
-  EXPECT_EQ(c.tls_cert, "/etc/c.pem");
-  EXPECT_EQ(c.tls_key, "/etc/k.pem");
+  EXPECT_EQ(c.tls_cert, (std::vector<std::string>{"/etc/c.pem", "/etc/r.pem"}));
+  EXPECT_EQ(c.tls_key, (std::vector<std::string>{"/etc/k.pem", "/etc/rk.pem"}));
+  EXPECT_EQ(c.tls_min_version, "1.0");
+  EXPECT_EQ(c.tls_ciphers, "ECDHE+AESGCM");
+  EXPECT_EQ(c.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(c.tls_session_cache, 0u);
+  EXPECT_FALSE(c.tls_session_tickets);
+  EXPECT_EQ(c.tls_ticket_key_rotation, milliseconds(3'600'000));
+  EXPECT_EQ(c.tls_handshake_timeout, milliseconds(3'000));
+  EXPECT_EQ(c.tls_client_ca, "/etc/ca.pem");
+  EXPECT_EQ(c.tls_client_auth, "optional");
+  EXPECT_EQ(c.tls_crl, "/etc/crl.pem");
   EXPECT_EQ(c.max_body_bytes, uint64_t{1} << 30);
   EXPECT_EQ(c.max_header_bytes, 8192u);
   EXPECT_EQ(c.xml_max_depth, 64u);
@@ -504,6 +537,20 @@ TEST(Config, PasswordsAreNeverEchoed) {
   EXPECT_EQ(e4.find("hunter2"), std::string::npos) << e4;
   const std::string e5 = error_of("[auth]\nusername = u\npassword = hunter2\npassword = hunter3\n");
   EXPECT_EQ(e5, "t.ini:4: duplicated key 'password' in [auth] (first set on line 3)");
+}
+
+TEST(Config, TlsErrors) {
+  EXPECT_EQ(error_of("[cwmp]\ntls_cert = a, b\ntls_key = k\n"),
+            "t.ini:3: 2 tls_cert files but 1 tls_key files (they pair up in order)");
+  EXPECT_NE(error_of("[cwmp]\ntls_min_version = 1.4\n").find("expected 1.0, 1.1, 1.2 or 1.3"),
+            std::string::npos);
+  EXPECT_NE(error_of("[cwmp]\ntls_client_auth = maybe\n").find("none, optional or required"),
+            std::string::npos);
+  EXPECT_EQ(error_of("[cwmp]\ntls_client_auth = required\n"),
+            "t.ini:2: tls_client_auth = required needs tls_client_ca (a PEM file of CAs)");
+  EXPECT_NE(error_of("[cwmp]\ntls_cert = ,\n").find("file paths"), std::string::npos);
+  EXPECT_NE(error_of("[cwmp]\ntls_ticket_key_rotation = 1s\n").find("out of range"),
+            std::string::npos);
 }
 
 }  // namespace

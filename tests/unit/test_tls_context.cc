@@ -191,6 +191,12 @@ TEST(TlsContext, BadFilesAreRefusedWithTheFileAndTheReason) {
   s.client_auth = tls::ClientAuth::kRequired;
   expect_error(s, "tls_client_ca");
   expect_error(tls::Settings{}, "needs tls_cert and tls_key");
+  s = both_certs();
+  std::swap(s.keys[0], s.keys[1]);  // each key is of the other certificate's type
+  expect_error(s, "server-rsa.key: does not match");
+  s = both_certs();
+  s.keys[1] = s.keys[0];  // an ECDSA key for the RSA certificate
+  expect_error(s, "server-ecdsa.key: does not match " + file("server-rsa.crt"));
 }
 
 TEST(TlsContext, TicketsResumeAcrossAReloadAndABadReloadKeepsTheOld) {
