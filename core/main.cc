@@ -597,6 +597,9 @@ void App::start_tls() {
 // jid is -- all started before the CWMP server takes Informs.
 void App::start_connection_requests() {
   connreq_ = std::make_unique<luacs::connreq::Service>(cfg_);
+  if (store_)
+    connreq_->set_cached_device(
+        [st = store_.get()](const std::string& id) { return st->cached(id); });
   cr_engine_ = std::make_unique<luacs::lua::Engine>(*policies_, luacs::lua::FileServices{},
                                                     luacs::lua::PolicyManager::kMaxWorkers - 1);
   connreq_->set_auth_hook({[e = cr_engine_.get()] { return e->has_connection_request_auth(); },

@@ -27,25 +27,39 @@ using store::PgReply;
 
 // ManagementServer.<name> under either data model root, '' when neither
 // has it; element `index` of the stored [value, type, read_at_seconds].
-std::string managed(const std::string& name, int index = 0) {
+std::string managed(const std::string& name, int index = 0, const char* column = "d.parameters") {
   const std::string i = std::to_string(index);
-  return "coalesce(d.parameters->'InternetGatewayDevice.ManagementServer." + name + "'->>" + i +
-         ", d.parameters->'Device.ManagementServer." + name + "'->>" + i + ", '')";
+  const std::string c = column;
+  return "coalesce(" + c + "->'InternetGatewayDevice.ManagementServer." + name + "'->>" + i + ", " +
+         c + "->'Device.ManagementServer." + name + "'->>" + i + ", '')";
 }
 
 // What the device reported that decides the transport, and the
 // credentials: what luacs set on the device (with the username it reports
 // when luacs set only the password), else the fleet's ($2, $3). No row: no
 // such device.
+//
+// Used when the device is not in the server's cache. The parameters are
+// detoasted once (`|| '{}'` makes an in-memory copy): each `->` on the
+// stored, compressed value would unpack all of it again.
 const std::string kLoadSql =
-    "SELECT " + managed("ConnectionRequestURL") +
+    "SELECT " + managed("ConnectionRequestURL", 0, "d.p") +
     ", coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif(" +
-    managed("ConnectionRequestUsername") + ", '') END, $2), coalesce(c.password, $3), " +
-    managed("ConnReqJabberID") + ", " + managed("NATDetected") + ", " + managed("STUNUsername") +
-    ", " + managed("UDPConnectionRequestAddress") + ", " +
-    managed("UDPConnectionRequestAddress", 2) +
-    " FROM devices d LEFT JOIN connection_request_credentials c ON c.device_id = d.id"
-    " WHERE d.id = $1";
+    managed("ConnectionRequestUsername", 0, "d.p") + ", '') END, $2), coalesce(c.password, $3), " +
+    managed("ConnReqJabberID", 0, "d.p") + ", " + managed("NATDetected", 0, "d.p") + ", " +
+    managed("STUNUsername", 0, "d.p") + ", " + managed("UDPConnectionRequestAddress", 0, "d.p") +
+    ", " + managed("UDPConnectionRequestAddress", 2, "d.p") +
+    " FROM (SELECT id, parameters || '{}' AS p FROM devices WHERE id = $1 OFFSET 0) d"
+    " LEFT JOIN connection_request_credentials c ON c.device_id = d.id";
+
+// The attempt row and the credentials, for a device planned from the
+// server's cache: $3 the username it reports, $4 and $5 the fleet's.
+constexpr const char* kAttemptCredentialsSql =
+    "WITH i AS (INSERT INTO connection_requests (device_id, transport) VALUES ($1, $2)"
+    " RETURNING id)"
+    " SELECT i.id, coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif($3, '') END,"
+    " $4), coalesce(c.password, $5)"
+    " FROM i LEFT JOIN connection_request_credentials c ON c.device_id = $1";
 
 constexpr const char* kAttemptSql =
     "INSERT INTO connection_requests (device_id, transport) VALUES ($1, $2) RETURNING id";
@@ -151,6 +165,13 @@ struct Plan {
   std::string refused_as;  // ... as an outcome: "denied", "no_url"
 };
 
+// What the device reported that decides the transport: from the server's
+// cached device, or from a row of kLoadSql.
+struct Reported {
+  std::string url, username, jid, nat, stun_username, udp_address;
+  std::chrono::system_clock::time_point udp_address_read{};
+};
+
 // What an attempt came to, before the Inform.
 struct Finish {
   std::string outcome;
@@ -244,6 +265,7 @@ struct Service::Impl {
   StunServer* stun = nullptr;
   XmppClient* xmpp = nullptr;
   AuthHook auth;
+  CachedDevice cached_device;
   std::shared_ptr<StunSecrets> secrets = std::make_shared<StunSecrets>();
   loop::Base base;
   std::unique_ptr<loop::Mailbox> mailbox;
@@ -304,14 +326,45 @@ struct Service::Impl {
   }
 
   void load_plan(const std::string& device) {
+    // The server's cached copy spares PostgreSQL the device's parameters.
+    if (auto d = cached_device ? cached_device(device) : nullptr) return planned(device, *d);
     pg->query(kLoadSql, {device, cfg.cr_username, cfg.cr_password},
               [this, device](PgReply r) { loaded(device, r); });
+  }
+
+  void planned(const std::string& device, const device::Device& d) {
+    Entry* e = find(device);
+    if (!e) return;
+    Reported rep;
+    auto param = [&d](const char* name, std::chrono::system_clock::time_point* read = nullptr) {
+      for (const char* root : {"InternetGatewayDevice", "Device"}) {
+        const auto it = d.parameters.find(std::string(root) + ".ManagementServer." + name);
+        if (it == d.parameters.end()) continue;
+        if (read) *read = it->second.read_at;
+        return it->second.value;
+      }
+      return std::string();
+    };
+    rep.url = param("ConnectionRequestURL");
+    rep.username = param("ConnectionRequestUsername");
+    rep.jid = param("ConnReqJabberID");
+    rep.nat = param("NATDetected");
+    rep.stun_username = param("STUNUsername");
+    rep.udp_address = param("UDPConnectionRequestAddress", &rep.udp_address_read);
+    e->plan = plan(rep, {}, {});
+    pg->query(kAttemptCredentialsSql,
+              {device, e->plan.transport, rep.username, cfg.cr_username, cfg.cr_password},
+              [this, device](PgReply r) { recorded(device, r, true); });
   }
 
   // The whole device, as connection_request_auth(dev) reads it; then the
   // plan as for any device. A device the hook cannot be asked about
   // (gone, a bad row) goes on with the next sources.
   void load_for_policy(const std::string& device) {
+    if (auto d = cached_device ? cached_device(device) : nullptr) {
+      find(device)->policy_credentials = auth.call(*d);
+      return load_plan(device);
+    }
     std::string array = "{\"";
     for (char c : device)
       array += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
@@ -335,36 +388,40 @@ struct Service::Impl {
     if (!e) return;
     if (!r.ok()) return complete(device, {"unavailable", false, 0, "store: " + r.error()});
     if (r.rows() == 0) return complete(device, {"no_url", false, 0, "no such device"});
-    e->plan = plan(r);
-    if (e->policy_credentials)
-      e->plan.http.credentials = {e->policy_credentials->first, e->policy_credentials->second};
+    Reported rep;
+    rep.url = r.get(0, 0);
+    rep.jid = r.get(0, 3);
+    rep.nat = r.get(0, 4);
+    rep.stun_username = r.get(0, 5);
+    rep.udp_address = r.get(0, 6);
+    rep.udp_address_read = from_epoch(r.get(0, 7));
+    e->plan = plan(rep, std::string(r.get(0, 1)), std::string(r.get(0, 2)));
     pg->query(kAttemptSql, {device, e->plan.transport},
-              [this, device](PgReply rep) { recorded(device, rep); });
+              [this, device](PgReply rep) { recorded(device, rep, false); });
   }
 
   // The transport (docs/connection-requests.md, "How the transport is
-  // chosen") and its target, from the row of kLoadSql.
-  Plan plan(const PgReply& r) {
+  // chosen") and its target, from what the device reported; the
+  // credentials as far as they are known yet.
+  Plan plan(const Reported& r, std::string username, std::string password) {
     Plan p;
-    p.http = RequestSpec{std::string(r.get(0, 0)),
-                         {std::string(r.get(0, 1)), std::string(r.get(0, 2))},
-                         cfg.cr_allow_basic,
-                         cfg.cr_timeout};
-    const std::string jid(r.get(0, 3));
-    if (xmpp && !jid.empty()) {
+    p.http = RequestSpec{
+        r.url, {std::move(username), std::move(password)}, cfg.cr_allow_basic, cfg.cr_timeout};
+    if (xmpp && !r.jid.empty()) {
       p.transport = "xmpp";
-      p.target = jid;
+      p.target = r.jid;
       return p;
     }
     p.transport = "http";
-    if (!stun || !truthy(r.get(0, 4))) return p;
-    const std::string stun_user(r.get(0, 5)), udp_address(r.get(0, 6));
+    if (!stun || !truthy(r.nat)) return p;
+    const std::string& stun_user = r.stun_username;
+    const std::string& udp_address = r.udp_address;
     std::optional<Binding> binding;
     if (!stun_user.empty()) binding = stun->binding(stun_user);
     if (!binding && udp_address.empty()) return p;  // no binding known: HTTP
     p.transport = "udp";
     std::optional<stun::Address> to;
-    if (binding && (udp_address.empty() || binding->seen >= from_epoch(r.get(0, 7)))) {
+    if (binding && (udp_address.empty() || binding->seen >= r.udp_address_read)) {
       p.target = stun_user;
       to = binding->address;
     } else {
@@ -385,12 +442,19 @@ struct Service::Impl {
     return p;
   }
 
-  void recorded(const std::string& device, const PgReply& r) {
+  // The attempt row is in (with the credentials, from
+  // kAttemptCredentialsSql): the request goes out.
+  void recorded(const std::string& device, const PgReply& r, bool with_credentials) {
     Entry* e = find(device);
     if (!e) return;
     if (!r.ok() || r.rows() == 0)
       return complete(device, {"unavailable", false, 0, "store: " + r.error()});
     e->attempt = std::stoll(std::string(r.get(0, 0)));
+    if (with_credentials)
+      e->plan.http.credentials = {std::string(r.get(0, 1)), std::string(r.get(0, 2))};
+    // The policy's answer comes first (docs/policy-api.md).
+    if (e->policy_credentials)
+      e->plan.http.credentials = {e->policy_credentials->first, e->policy_credentials->second};
     e->requested = Clock::now();
     if (e->plan.transport == "xmpp") return send_xmpp(device, *e);
     if (e->plan.transport == "udp") return send_udp(device, *e);
@@ -568,6 +632,10 @@ void Service::remember_stun_credentials(const std::string& device_id,
         im.pg->query(kRememberStunSql, {device_id, std::move(username), std::move(password)},
                      [&im](PgReply rep) { im.keep_secrets(rep); });
       });
+}
+
+void Service::set_cached_device(CachedDevice lookup) {
+  impl_->cached_device = std::move(lookup);
 }
 
 void Service::set_auth_hook(AuthHook hook) {

@@ -75,6 +75,11 @@ class Service {
     std::function<std::optional<std::pair<std::string, std::string>>(const device::Device&)> call;
   };
   void set_auth_hook(AuthHook hook);
+  // The server's in-memory copy of a device (null when it has none), any
+  // thread, never blocking: a wake reads what the device reported from it
+  // rather than from PostgreSQL. Before start().
+  using CachedDevice = std::function<std::shared_ptr<const device::Device>(const std::string& id)>;
+  void set_cached_device(CachedDevice lookup);
   void set_xmpp(XmppClient* xmpp);
   // The STUN passwords luacs set on devices (STUNPassword), by STUN
   // username, for StunServer's MESSAGE-INTEGRITY check: thread-safe, never
