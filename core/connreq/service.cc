@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/connreq/http_request.h"
+#include "core/connreq/journal.h"
 #include "core/connreq/stun_server.h"
 #include "core/connreq/target.h"
 #include "core/connreq/xmpp.h"
@@ -52,17 +53,12 @@ const std::string kLoadSql =
     " FROM (SELECT id, parameters || '{}' AS p FROM devices WHERE id = $1 OFFSET 0) d"
     " LEFT JOIN connection_request_credentials c ON c.device_id = d.id";
 
-// The attempt row and the credentials, for a device planned from the
-// server's cache: $3 the username it reports, $4 and $5 the fleet's.
-constexpr const char* kAttemptCredentialsSql =
-    "WITH i AS (INSERT INTO connection_requests (device_id, transport) VALUES ($1, $2)"
-    " RETURNING id)"
-    " SELECT i.id, coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif($3, '') END,"
-    " $4), coalesce(c.password, $5)"
-    " FROM i LEFT JOIN connection_request_credentials c ON c.device_id = $1";
-
-constexpr const char* kAttemptSql =
-    "INSERT INTO connection_requests (device_id, transport) VALUES ($1, $2) RETURNING id";
+// The credentials luacs remembers for a device planned from the server's
+// cache: $2 the username it reports, $3 and $4 the fleet's.
+constexpr const char* kCredentialsSql =
+    "SELECT coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif($2, '') END, $3),"
+    " coalesce(c.password, $4) FROM (SELECT 1) one"
+    " LEFT JOIN connection_request_credentials c ON c.device_id = $1";
 
 constexpr const char* kRememberSql =
     "INSERT INTO connection_request_credentials AS c (device_id, username, password)"
@@ -88,18 +84,8 @@ const std::string kRememberStunSql =
     managed("STUNUsername") +
     ", '')), c.stun_password, c.device_id FROM c LEFT JOIN devices d ON d.id = c.device_id";
 
-constexpr const char* kFinishSql =
-    "UPDATE connection_requests SET finished = now(), outcome = $2, http_status = $3::int,"
-    " detail = $4 WHERE id = $1::int8";
-
 // The newest attempt not yet closed by an Inform, from the last 10 minutes
 // (a device that informs by itself much later was not woken by it).
-constexpr const char* kInformedSql =
-    "UPDATE connection_requests SET informed = now(),"
-    " latency_ms = (extract(epoch FROM now() - requested) * 1000)::int8"
-    " WHERE id = (SELECT max(id) FROM connection_requests WHERE device_id = $1"
-    "  AND informed IS NULL AND (outcome IS NULL OR outcome IN ('answered', 'sent'))"
-    "  AND requested > now() - interval '10 minutes')";
 
 using DnsBase = std::unique_ptr<evdns_base, decltype([](evdns_base* d) { evdns_base_free(d, 0); })>;
 
@@ -271,6 +257,9 @@ struct Service::Impl {
   std::unique_ptr<loop::Mailbox> mailbox;
   DnsBase dns;
   Pool pg;
+  // Its own connection: the attempt rows, written in order (journal.h).
+  std::unique_ptr<store::PgConnection> journal_pg;
+  std::unique_ptr<Journal> journal;
   std::thread thread;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries;
   std::deque<std::string> queue;  // HTTP requests waiting for a slot
@@ -352,9 +341,21 @@ struct Service::Impl {
     rep.stun_username = param("STUNUsername");
     rep.udp_address = param("UDPConnectionRequestAddress", &rep.udp_address_read);
     e->plan = plan(rep, {}, {});
-    pg->query(kAttemptCredentialsSql,
-              {device, e->plan.transport, rep.username, cfg.cr_username, cfg.cr_password},
-              [this, device](PgReply r) { recorded(device, r, true); });
+    pg->query(kCredentialsSql, {device, rep.username, cfg.cr_username, cfg.cr_password},
+              [this, device](PgReply r) {
+                Entry* e = find(device);
+                if (!e) return;
+                if (!r.ok() || r.rows() == 0)
+                  return complete(device, {"unavailable", false, 0, "store: " + r.error()});
+                e->plan.http.credentials = {std::string(r.get(0, 0)), std::string(r.get(0, 1))};
+                begin(device, *e);
+              });
+  }
+
+  void begin(const std::string& device, Entry& e) {
+    journal->begin(device, e.plan.transport, [this, device](int64_t id, const std::string& error) {
+      recorded(device, id, error);
+    });
   }
 
   // The whole device, as connection_request_auth(dev) reads it; then the
@@ -396,8 +397,7 @@ struct Service::Impl {
     rep.udp_address = r.get(0, 6);
     rep.udp_address_read = from_epoch(r.get(0, 7));
     e->plan = plan(rep, std::string(r.get(0, 1)), std::string(r.get(0, 2)));
-    pg->query(kAttemptSql, {device, e->plan.transport},
-              [this, device](PgReply rep) { recorded(device, rep, false); });
+    begin(device, *e);
   }
 
   // The transport (docs/connection-requests.md, "How the transport is
@@ -442,16 +442,13 @@ struct Service::Impl {
     return p;
   }
 
-  // The attempt row is in (with the credentials, from
-  // kAttemptCredentialsSql): the request goes out.
-  void recorded(const std::string& device, const PgReply& r, bool with_credentials) {
+  // The attempt has its id (its row goes out with the journal's next
+  // batch): the request goes out.
+  void recorded(const std::string& device, int64_t id, const std::string& error) {
     Entry* e = find(device);
     if (!e) return;
-    if (!r.ok() || r.rows() == 0)
-      return complete(device, {"unavailable", false, 0, "store: " + r.error()});
-    e->attempt = std::stoll(std::string(r.get(0, 0)));
-    if (with_credentials)
-      e->plan.http.credentials = {std::string(r.get(0, 1)), std::string(r.get(0, 2))};
+    if (!id) return complete(device, {"unavailable", false, 0, error});
+    e->attempt = id;
     // The policy's answer comes first (docs/policy-api.md).
     if (e->policy_credentials)
       e->plan.http.credentials = {e->policy_credentials->first, e->policy_credentials->second};
@@ -521,16 +518,11 @@ struct Service::Impl {
     if (e) metrics::connection_request_done(e->plan.transport, f.outcome);
     // A failure is answered once it is recorded: whoever asked finds the
     // attempt in connection_requests.
-    pg->query(
-        kFinishSql,
-        {std::to_string(attempt), f.outcome,
-         f.http_status ? std::optional(std::to_string(f.http_status)) : std::nullopt, f.detail},
-        [this, device, attempt, f](PgReply rep) {
-          if (!rep.ok()) log::warn("connection request not recorded: " + rep.error());
-          const Entry* now = find(device);
-          if (!f.awaits_inform && now && now->attempt == attempt)
-            complete(device, {f.outcome, false, f.http_status, f.detail});
-        });
+    journal->finish(attempt, f.outcome, f.http_status, f.detail, [this, device, attempt, f](bool) {
+      const Entry* now = find(device);
+      if (!f.awaits_inform && now && now->attempt == attempt)
+        complete(device, {f.outcome, false, f.http_status, f.detail});
+    });
     if (!e || !f.awaits_inform) return;
     e->result = f;
     e->phase = Entry::Phase::kAwaiting;
@@ -569,10 +561,7 @@ struct Service::Impl {
   }
 
   void informed(const std::string& device) {
-    if (pg)
-      pg->query(kInformedSql, {device}, [](PgReply rep) {
-        if (!rep.ok()) log::warn("connection request Inform not recorded: " + rep.error());
-      });
+    if (journal) journal->informed(device);
     Entry* e = find(device);
     if (!e) return;
     // A UDP request that did its job: no more retransmissions, and the next
@@ -669,6 +658,12 @@ void Service::start() {
   if (!im.dns) log::warn("connection requests: no DNS resolver; only numeric URLs are contacted");
   if (!im.cfg.store_dsn.empty()) {
     im.pg.start(im.base.get(), im.cfg.store_dsn);
+    store::PgConnection::Options o;
+    o.dsn = im.cfg.store_dsn;
+    o.application_name = "luacs connreq journal";
+    im.journal_pg = std::make_unique<store::PgConnection>(im.base.get(), o);
+    im.journal_pg->start();
+    im.journal = std::make_unique<Journal>(im.base.get(), *im.journal_pg);
     im.pg->query(kStunCredentialsSql, [&im](PgReply r) { im.keep_secrets(r); });
   }
   im.thread = std::thread([b = im.base.get()] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
@@ -680,9 +675,12 @@ void Service::stop() {
   im.mailbox->post([b = im.base.get()] { event_base_loopbreak(b); });
   im.thread.join();
   if (im.pg) im.pg.close();
+  if (im.journal_pg) im.journal_pg->close();
   im.entries.clear();  // aborts the attempts (and their DNS lookups) unanswered
   im.queue.clear();
   im.pg.reset();
+  im.journal.reset();
+  im.journal_pg.reset();
   im.dns.reset();
   im.mailbox.reset();
   im.base.reset();

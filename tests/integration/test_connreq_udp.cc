@@ -214,10 +214,11 @@ TEST_F(ConnreqUdp, StunBindingWakesTheDeviceAndFollowsABindingChange) {
         api_.call(op_, "GET", "/devices/" + seg(device_id("A1")) + "/connection_requests");
     ASSERT_EQ(listed.status, 200) << listed.body;
     a = listed.json().at("connection_requests");
-    ASSERT_EQ(a.size(), 1u) << listed.body;
-    if (!a[0].at("outcome").is_null() && !a[0].at("latency_ms").is_null()) break;
+    ASSERT_LE(a.size(), 1u) << listed.body;  // written a few ms behind (connreq/journal.h)
+    if (a.size() == 1 && !a[0].at("outcome").is_null() && !a[0].at("latency_ms").is_null()) break;
     std::this_thread::sleep_for(20ms);
   }
+  ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].at("transport"), "udp") << a.dump();
   EXPECT_EQ(a[0].at("outcome"), "sent") << a.dump();
   EXPECT_TRUE(a[0].at("latency_ms").is_number()) << a.dump();
