@@ -662,9 +662,13 @@ void Service::start() {
     o.dsn = im.cfg.store_dsn;
     o.application_name = "luacs connreq journal";
     im.journal_pg = std::make_unique<store::PgConnection>(im.base.get(), o);
-    im.journal_pg->start();
     im.journal = std::make_unique<Journal>(im.base.get(), *im.journal_pg);
-    im.pg->query(kStunCredentialsSql, [&im](PgReply r) { im.keep_secrets(r); });
+    // The STUN passwords luacs set, read again at every (re)connect: a query
+    // sent before the connection is up fails at once.
+    im.journal_pg->on_state = [&im](bool up) {
+      if (up) im.journal_pg->query(kStunCredentialsSql, [&im](PgReply r) { im.keep_secrets(r); });
+    };
+    im.journal_pg->start();
   }
   im.thread = std::thread([b = im.base.get()] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
 }
