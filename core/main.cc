@@ -674,6 +674,8 @@ void App::make_api() {
     const std::string path = f->path_of(name);
     return path.empty() ? path : base + path;
   };
+  if (store_)
+    s.cached_device = [st = store_.get()](const std::string& id) { return st->cached(id); };
   s.metrics = [this] { return metrics_text(*server_, store_.get(), *policies_, stun_.get()); };
   s.wake = [cr = connreq_.get()](const std::string& device, std::chrono::milliseconds wait,
                                  std::function<void(luacs::nbi::WakeAnswer)> done) {

@@ -54,11 +54,21 @@ const std::string kLoadSql =
     " LEFT JOIN connection_request_credentials c ON c.device_id = d.id";
 
 // The credentials luacs remembers for a device planned from the server's
-// cache: $2 the username it reports, $3 and $4 the fleet's.
+// cache (NULLs: none remembered).
 constexpr const char* kCredentialsSql =
-    "SELECT coalesce(c.username, CASE WHEN c.password IS NOT NULL THEN nullif($2, '') END, $3),"
-    " coalesce(c.password, $4) FROM (SELECT 1) one"
+    "SELECT c.username, c.password FROM (SELECT 1) one"
     " LEFT JOIN connection_request_credentials c ON c.device_id = $1";
+
+// What luacs remembers of a device's credentials (connection_request_credentials),
+// kept in memory for kRememberedTtl: a device woken again soon costs no read.
+// luacs' own SetParameterValues update it at once; the TTL bounds how long
+// a change made elsewhere (another node, by hand) goes unseen.
+struct Remembered {
+  std::optional<std::string> username, password;
+  Clock::time_point read;
+};
+constexpr std::chrono::seconds kRememberedTtl{60};
+constexpr size_t kRememberedMax = 200'000;
 
 constexpr const char* kRememberSql =
     "INSERT INTO connection_request_credentials AS c (device_id, username, password)"
@@ -252,6 +262,7 @@ struct Service::Impl {
   XmppClient* xmpp = nullptr;
   AuthHook auth;
   CachedDevice cached_device;
+  std::unordered_map<std::string, Remembered> remembered;
   std::shared_ptr<StunSecrets> secrets = std::make_shared<StunSecrets>();
   loop::Base base;
   std::unique_ptr<loop::Mailbox> mailbox;
@@ -341,15 +352,36 @@ struct Service::Impl {
     rep.stun_username = param("STUNUsername");
     rep.udp_address = param("UDPConnectionRequestAddress", &rep.udp_address_read);
     e->plan = plan(rep, {}, {});
-    pg->query(kCredentialsSql, {device, rep.username, cfg.cr_username, cfg.cr_password},
-              [this, device](PgReply r) {
-                Entry* e = find(device);
-                if (!e) return;
-                if (!r.ok() || r.rows() == 0)
-                  return complete(device, {"unavailable", false, 0, "store: " + r.error()});
-                e->plan.http.credentials = {std::string(r.get(0, 0)), std::string(r.get(0, 1))};
-                begin(device, *e);
-              });
+    if (const auto it = remembered.find(device);
+        it != remembered.end() && Clock::now() - it->second.read < kRememberedTtl)
+      return credentials_known(device, it->second, rep.username);
+    pg->query(kCredentialsSql, {device}, [this, device, reported = rep.username](PgReply r) {
+      if (!find(device)) return;
+      if (!r.ok() || r.rows() == 0)
+        return complete(device, {"unavailable", false, 0, "store: " + r.error()});
+      Remembered m;
+      if (!r.is_null(0, 0)) m.username = std::string(r.get(0, 0));
+      if (!r.is_null(0, 1)) m.password = std::string(r.get(0, 1));
+      m.read = Clock::now();
+      if (remembered.size() >= kRememberedMax) remembered.clear();
+      remembered[device] = m;
+      credentials_known(device, m, reported);
+    });
+  }
+
+  // What luacs set, else the fleet's; a password set alone goes with the
+  // username the device reports.
+  void credentials_known(const std::string& device, const Remembered& m,
+                         const std::string& reported) {
+    Entry* e = find(device);
+    if (!e) return;
+    std::string user = cfg.cr_username;
+    if (m.username)
+      user = *m.username;
+    else if (m.password && !reported.empty())
+      user = reported;
+    e->plan.http.credentials = {user, m.password.value_or(cfg.cr_password)};
+    begin(device, *e);
   }
 
   void begin(const std::string& device, Entry& e) {
@@ -601,8 +633,14 @@ void Service::remember_credentials(const std::string& device_id,
   im.mailbox->post(
       [&im, device_id, username = std::move(username), password = std::move(password)]() mutable {
         if (!im.pg) return;
+        if (const auto it = im.remembered.find(device_id); it != im.remembered.end()) {
+          if (username) it->second.username = username;
+          if (password) it->second.password = password;
+        }
         im.pg->query(kRememberSql, {device_id, std::move(username), std::move(password)},
-                     [device_id](PgReply rep) {
+                     [&im, device_id](PgReply rep) {
+                       // A read that raced the write may have cached the old.
+                       im.remembered.erase(device_id);
                        if (!rep.ok())
                          log::warn("connection request credentials of " + device_id +
                                    " not kept: " + rep.error());

@@ -31,6 +31,7 @@
 #include "core/nbi/db.h"
 #include "core/nbi/events.h"
 #include "core/nbi/router.h"
+#include "core/store/store.h"
 #include "core/util/net.h"
 
 namespace luacs::nbi {
@@ -87,6 +88,9 @@ struct Services {
   std::function<void(const std::string& device_id, std::chrono::milliseconds wait,
                      std::function<void(WakeAnswer)> done)>
       wake;
+  // Any thread, never blocking: the CWMP server's in-memory copy of a device
+  // (null when it has none), so a hot route spares PostgreSQL a read.
+  std::function<std::shared_ptr<const store::Device>(const std::string& device_id)> cached_device;
 };
 
 class Connection;

@@ -361,3 +361,14 @@ TEST_F(ConnreqUdp, BadStunDatagramsAreDroppedAndCounted) {
                            "luacs_stun_binding_responses_total 1", "luacs_stun_bindings 1"})
     EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
 }
+
+// A device luacs has in memory is checked against a tag-scoped token from
+// there (no PostgreSQL read): outside the scope it is 403 and not woken.
+TEST_F(ConnreqUdp, AScopedTokenWakesOnlyItsDevicesFromTheCache) {
+  Udp cpe;
+  inform(api_, "S1", nat_params("", cpe.address()));
+  const std::string scoped = api_.token("reseller", "operate", "isp-a");
+  const auto r = api_.call(scoped, "POST", wake_path("S1"));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_FALSE(cpe.receive(500ms));  // nothing was sent
+}
