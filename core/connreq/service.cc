@@ -17,6 +17,7 @@
 #include "core/metrics/metrics.h"
 #include "core/store/device_row.h"
 #include "core/store/pg_connection.h"
+#include "core/store/pg_pool.h"
 #include "core/util/log.h"
 
 namespace luacs::connreq {
@@ -99,37 +100,10 @@ const std::string kRememberStunSql =
 
 using DnsBase = std::unique_ptr<evdns_base, decltype([](evdns_base* d) { evdns_base_free(d, 0); })>;
 
-// A few connections, each statement on the one with the fewest waiting: one
-// wake's statements run one after the other, but many wakes overlap their
-// round trips (one connection tops out near 2,000 statements a second,
-// four per HTTP wake).
-class Pool {
- public:
-  static constexpr int kConnections = 4;
-  void start(event_base* base, const std::string& dsn) {
-    store::PgConnection::Options o;
-    o.dsn = dsn;
-    o.application_name = "luacs connreq";
-    for (int i = 0; i < kConnections; ++i) {
-      conns_.push_back(std::make_unique<store::PgConnection>(base, o));
-      conns_.back()->start();
-    }
-  }
-  explicit operator bool() const { return !conns_.empty(); }
-  store::PgConnection* operator->() const {
-    store::PgConnection* best = conns_.front().get();
-    for (const auto& c : conns_)
-      if (c->available() && (!best->available() || c->queued() < best->queued())) best = c.get();
-    return best;
-  }
-  void close() {
-    for (auto& c : conns_) c->close();
-  }
-  void reset() { conns_.clear(); }
-
- private:
-  std::vector<std::unique_ptr<store::PgConnection>> conns_;
-};
+// The service's connections: four, each statement on the one with the
+// fewest waiting, so many wakes overlap their round trips (one connection
+// topped out near 500 wakes a second).
+constexpr unsigned kConnections = 4;
 
 // The STUN passwords by STUN username, shared with the STUN thread.
 struct StunSecrets {
@@ -267,7 +241,7 @@ struct Service::Impl {
   loop::Base base;
   std::unique_ptr<loop::Mailbox> mailbox;
   DnsBase dns;
-  Pool pg;
+  std::unique_ptr<store::PgPool> pg;
   // Its own connection: the attempt rows, written in order (journal.h).
   std::unique_ptr<store::PgConnection> journal_pg;
   std::unique_ptr<Journal> journal;
@@ -695,7 +669,9 @@ void Service::start() {
   im.dns.reset(evdns_base_new(im.base.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
   if (!im.dns) log::warn("connection requests: no DNS resolver; only numeric URLs are contacted");
   if (!im.cfg.store_dsn.empty()) {
-    im.pg.start(im.base.get(), im.cfg.store_dsn);
+    im.pg = std::make_unique<store::PgPool>(im.base.get(), im.cfg.store_dsn, kConnections,
+                                            "luacs connreq");
+    im.pg->start();
     store::PgConnection::Options o;
     o.dsn = im.cfg.store_dsn;
     o.application_name = "luacs connreq journal";
@@ -716,7 +692,7 @@ void Service::stop() {
   if (!im.thread.joinable()) return;
   im.mailbox->post([b = im.base.get()] { event_base_loopbreak(b); });
   im.thread.join();
-  if (im.pg) im.pg.close();
+  if (im.pg) im.pg->close();
   if (im.journal_pg) im.journal_pg->close();
   im.entries.clear();  // aborts the attempts (and their DNS lookups) unanswered
   im.queue.clear();

@@ -56,7 +56,7 @@ void Api::start() {
   listener_ = loop::listen(base_.get(), addr, &Api::on_accept, this, {});
   port_ = util::bound_port(evconnlistener_get_fd(listener_.get()));
   if (!opts_.dsn.empty()) {
-    db_ = std::make_unique<Db>(base_.get(), opts_.dsn, opts_.db_connections);
+    db_ = std::make_unique<Db>(base_.get(), opts_.dsn, opts_.db_connections, "luacs-api");
     // `luacs token revoke` NOTIFYs the token's id: its cached check goes at
     // once. After an outage nothing cached is trusted.
     db_->listen(

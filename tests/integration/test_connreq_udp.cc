@@ -17,6 +17,7 @@
 #include "support/api_fixture.h"
 #include "support/cpe_client.h"
 #include "support/cwmp_messages.h"
+#include "support/http_client.h"
 
 using namespace luacs;
 using namespace std::chrono_literals;
@@ -35,15 +36,8 @@ std::string device_id(const std::string& serial) {
   return "E48D8C-hAP%20lite-" + serial;
 }
 
-// A device id as a path segment: its '%' escaped once more.
-std::string seg(const std::string& id) {
-  std::string out;
-  for (char c : id) out += c == '%' ? std::string("%25") : std::string(1, c);
-  return out;
-}
-
 std::string wake_path(const std::string& serial) {
-  return "/devices/" + seg(device_id(serial)) + "/connection_request?timeout=5000";
+  return "/devices/" + test::url_escape(device_id(serial)) + "/connection_request?timeout=5000";
 }
 
 // The STUN server's port, from its log line.
@@ -210,8 +204,8 @@ TEST_F(ConnreqUdp, StunBindingWakesTheDeviceAndFollowsABindingChange) {
   // with the Inform: both behind the answer.
   json a;
   for (int i = 0; i < 150; ++i) {
-    const auto listed =
-        api_.call(op_, "GET", "/devices/" + seg(device_id("A1")) + "/connection_requests");
+    const auto listed = api_.call(
+        op_, "GET", "/devices/" + test::url_escape(device_id("A1")) + "/connection_requests");
     ASSERT_EQ(listed.status, 200) << listed.body;
     a = listed.json().at("connection_requests");
     ASSERT_LE(a.size(), 1u) << listed.body;  // written a few ms behind (connreq/journal.h)
@@ -292,8 +286,8 @@ TEST_F(ConnreqUdp, WithStunCredentialsAWrongIntegrityLearnsNothing) {
                         {{"Device.ManagementServer.STUNUsername", "stun-E1"},
                          {"Device.ManagementServer.STUNPassword", "stun-pw"}}}}}};
   inform(api_, "E1", nat_params("stun-E1", ""));
-  const auto queued =
-      api_.call(op_, "POST", "/devices/" + seg(device_id("E1")) + "/tasks", task.dump());
+  const auto queued = api_.call(
+      op_, "POST", "/devices/" + test::url_escape(device_id("E1")) + "/tasks", task.dump());
   ASSERT_EQ(queued.status, 202) << queued.body;
   // The task reaches the sessions through the store: a session may start
   // before it is there.

@@ -16,6 +16,7 @@
 #include "support/cpe_client.h"
 #include "support/cwmp_messages.h"
 #include "support/fake_cr_cpe.h"
+#include "support/http_client.h"
 
 using namespace luacs;
 using namespace std::chrono_literals;
@@ -34,13 +35,6 @@ const std::string kNoQop = R"(Digest realm="cpe", nonce="n0nce")";
 
 std::string device_id(const std::string& serial) {
   return "E48D8C-hAP%20lite-" + serial;
-}
-
-// A device id as a path segment: its '%' escaped once more.
-std::string seg(const std::string& id) {
-  std::string out;
-  for (char c : id) out += c == '%' ? std::string("%25") : std::string(1, c);
-  return out;
 }
 
 void add_device(ApiServer& api, const std::string& serial, const std::string& url,
@@ -97,7 +91,7 @@ class Cpe {
 };
 
 std::string wake_path(const std::string& serial, const std::string& query = "") {
-  return "/devices/" + seg(device_id(serial)) + "/connection_request" + query;
+  return "/devices/" + test::url_escape(device_id(serial)) + "/connection_request" + query;
 }
 
 }  // namespace
@@ -132,8 +126,8 @@ TEST(ConnreqApi, DigestWakesTheDeviceAndTheAttemptIsRecorded) {
       std::this_thread::sleep_for(20ms);
     }
     EXPECT_EQ(row, "answered 204 true true");
-    const auto listed =
-        api.call(reader, "GET", "/devices/" + seg(device_id(serial)) + "/connection_requests");
+    const auto listed = api.call(
+        reader, "GET", "/devices/" + test::url_escape(device_id(serial)) + "/connection_requests");
     ASSERT_EQ(listed.status, 200) << listed.body;
     const json a = listed.json().at("connection_requests");
     ASSERT_EQ(a.size(), 1u) << listed.body;
@@ -263,7 +257,8 @@ TEST(ConnreqApi, TaskWithConnectionRequestAnswersTheTaskResult) {
   Cpe cpe(api, "K1", kQop);
   add_device(api, "K1", cpe.url());
   const auto r = api.call(
-      op, "POST", "/devices/" + seg(device_id("K1")) + "/tasks?connection_request&timeout=10000",
+      op, "POST",
+      "/devices/" + test::url_escape(device_id("K1")) + "/tasks?connection_request&timeout=10000",
       R"({"name": "setParameterValues", "parameterValues": [["Device.WiFi.SSID.1.SSID", "now", "xsd:string"]]})");
   ASSERT_EQ(r.status, 200) << r.body << api.luacs().log();
   EXPECT_EQ(r.json().value("state", ""), "done") << r.body;
@@ -289,7 +284,8 @@ TEST(ConnreqApi, CredentialsLuacsSetAreRemembered) {
   });
   add_device(api, "C1", "http://127.0.0.1:" + std::to_string(cpe.port()) + "/cr");
   const auto set = api.call(
-      op, "POST", "/devices/" + seg(device_id("C1")) + "/tasks?connection_request&timeout=10000",
+      op, "POST",
+      "/devices/" + test::url_escape(device_id("C1")) + "/tasks?connection_request&timeout=10000",
       R"({"name": "setParameterValues", "parameterValues": [["Device.ManagementServer.ConnectionRequestPassword", "per-device", "xsd:string"]]})");
   ASSERT_EQ(set.status, 200) << set.body;
   EXPECT_EQ(set.json().value("state", ""), "done") << set.body;
