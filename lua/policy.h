@@ -225,6 +225,12 @@ struct ConnectionRequestAuth {
   std::string username, password;
 };
 
+// What authorize(dev, cert) answered.
+struct Authorization {
+  bool allowed = false;
+  std::string reason;  // when refused: the policy's reason, or its error
+};
+
 // The policy engine of one worker thread. Not thread-safe: one per worker.
 class Engine {
  public:
@@ -247,6 +253,17 @@ class Engine {
   // says "file:line: message").
   std::optional<ConnectionRequestAuth> connection_request_auth(const device::Device& d,
                                                                std::string* error);
+
+  // Whether the newest policy defines authorize.
+  bool has_authorize();
+  // Calls authorize(dev, cert) of the newest policy: `d` as a read-only
+  // `dev` (as for connection_request_auth), `cert` a table (subject,
+  // issuer, common_name, sans, serial, sha256, not_after, and `bound`: what
+  // the [cwmp] tls_cert_binding rule says of it). True admits the device;
+  // false or nil, with an optional reason string, refuses it; an error
+  // refuses it too (a broken policy never lets a device in).
+  Authorization authorize(const device::Device& d, const device::ClientCertificate& cert,
+                          bool bound);
 
   // Lets the garbage collector of the current state take a step (between
   // sessions).

@@ -13,6 +13,7 @@ namespace luacs::lua {
 
 const std::array<const char*, kHookCount> kHookNames = {"on_transfer_complete", "on_event",
                                                         "on_inform"};
+const std::array<const char*, kStandaloneCount> kStandaloneNames = {kCrAuthHook, kAuthorizeHook};
 
 namespace {
 
@@ -342,14 +343,17 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
     if (hooks) hooks->push_back(kHookNames[h]);
   }
 
-  if (lua_getglobal(L, kCrAuthHook) == LUA_TNIL) {
-    lua_pop(L, 1);
-  } else if (!lua_isfunction(L, -1)) {
-    *error = std::string(kCrAuthHook) + " is a " + luaL_typename(L, -1) + ", not a function";
-    return nullptr;
-  } else {
-    s->cr_auth_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (hooks) hooks->push_back(kCrAuthHook);
+  for (int h = 0; h < kStandaloneCount; ++h) {
+    const char* name = kStandaloneNames[h];
+    if (lua_getglobal(L, name) == LUA_TNIL) {
+      lua_pop(L, 1);
+    } else if (!lua_isfunction(L, -1)) {
+      *error = std::string(name) + " is a " + luaL_typename(L, -1) + ", not a function";
+      return nullptr;
+    } else {
+      s->standalone_[h] = luaL_ref(L, LUA_REGISTRYINDEX);
+      if (hooks) hooks->push_back(name);
+    }
   }
 
   lua_getglobal(L, "tasks");
@@ -380,15 +384,16 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
     while (lua_next(L, -2)) {
       if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1) && !lua_iscfunction(L, -1)) {
         std::string name = lua_tostring(L, -2);
-        bool is_hook = name == kCrAuthHook;
+        bool is_hook = false;
         for (const char* h : kHookNames) is_hook |= name == h;
+        for (const char* h : kStandaloneNames) is_hook |= name == h;
         std::string closest = closest_hook(name);
         if (!is_hook && (!closest.empty() || name.rfind("on_", 0) == 0)) {
           std::string msg = where_defined(L) + ": global function '" + name + "' is not a hook";
           if (!closest.empty()) msg += " (did you mean " + closest + "?)";
           msg +=
-              "; hooks are on_inform, on_event, on_transfer_complete and "
-              "connection_request_auth";
+              "; hooks are on_inform, on_event, on_transfer_complete, "
+              "connection_request_auth and authorize";
           warnings->push_back(std::move(msg));
         }
       }

@@ -21,9 +21,14 @@ namespace luacs::lua {
 
 enum Hook { kOnTransferComplete, kOnEvent, kOnInform, kHookCount };
 extern const std::array<const char*, kHookCount> kHookNames;
-// The one hook that is not part of a session: called by the
-// connection-request service for a device's credentials (cr_auth.cc).
+// Hooks that are not part of a session, called with a read-only `dev`
+// (device_snapshot.h): connection_request_auth, by the connection-request
+// service for a device's credentials (cr_auth.cc), and authorize, by the
+// CWMP server for a client certificate at the Inform (cert_auth.cc).
+enum Standalone { kCrAuth, kAuthorize, kStandaloneCount };
+extern const std::array<const char*, kStandaloneCount> kStandaloneNames;
 inline constexpr const char* kCrAuthHook = "connection_request_auth";
+inline constexpr const char* kAuthorizeHook = "authorize";
 
 // The hook `name` is closest to (a likely misspelling), or "".
 std::string closest_hook(std::string_view name);
@@ -70,8 +75,8 @@ class State {
   bool has_hooks() const;
   bool has_tasks() const { return has_tasks_; }
   int tasks_ref() const { return tasks_ref_; }
-  // Registry reference of connection_request_auth, LUA_NOREF when absent.
-  int cr_auth_ref() const { return cr_auth_ref_; }
+  // Registry reference of a standalone hook, LUA_NOREF when absent.
+  int standalone_ref(Standalone h) const { return standalone_[h]; }
   size_t memory() const { return used_; }
 
   // The budget of one hook call. begin() before a call, then every resume
@@ -133,7 +138,7 @@ class State {
   std::array<int, kHookCount> hooks_{LUA_NOREF, LUA_NOREF, LUA_NOREF};
   std::array<std::vector<JobHook>, kHookCount> jobs_;
   int tasks_ref_ = LUA_NOREF;
-  int cr_auth_ref_ = LUA_NOREF;
+  std::array<int, kStandaloneCount> standalone_{LUA_NOREF, LUA_NOREF};
   bool has_tasks_ = false;
 
   // Memory: the cap holds only while policy code runs (our own set-up code

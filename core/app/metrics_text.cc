@@ -57,6 +57,12 @@ std::string metrics_text(const server::Server& server, const store::Store* store
                   {{{"result", "timeout"}}, n(st.tls_handshake_timeouts)}}),
       m::counter("luacs_tls_resumed_total", "TLS handshakes that resumed a session.",
                  m::one(n(st.tls_resumed))),
+      m::counter("luacs_tls_client_refused_total",
+                 "CWMP requests refused (403) for their client certificate, by reason.",
+                 {{{{"reason", "missing"}}, n(st.tls_client_missing)},
+                  {{{"reason", "invalid"}}, n(st.tls_client_invalid)},
+                  {{{"reason", "wrong_device"}}, n(st.tls_client_wrong_device)},
+                  {{{"reason", "policy"}}, n(st.tls_client_policy)}}),
   };
   const auto ps = policies.status();
   f.push_back(m::gauge("luacs_policy_generation", "The policy generation new sessions run.",

@@ -435,8 +435,7 @@ AuthResult Authenticator::check(std::string_view method, std::string_view uri,
   if (trimmed.empty()) return {Verdict::kMissing, Method::kNone, "", "", {}};
   std::string_view rest;
   if (split_scheme(trimmed, "Basic", rest)) {
-    if (!allow_basic_ && !tls)
-      return {Verdict::kOtherScheme, Method::kBasic, "", "", "Basic is off"};
+    if (!basic_allowed(tls)) return {Verdict::kOtherScheme, Method::kBasic, "", "", "Basic is off"};
     return check_basic(trimmed);
   }
   if (!split_scheme(trimmed, "Digest", rest))
@@ -552,7 +551,7 @@ std::vector<std::string> Authenticator::challenges(bool stale, bool tls, TimePoi
                        nonces_.issue(now) + "\", algorithm=MD5";
   if (stale) digest += ", stale=true";
   out.push_back(std::move(digest));
-  if (allow_basic_ || tls) out.push_back("Basic realm=" + quoted(realm_));
+  if (basic_allowed(tls)) out.push_back("Basic realm=" + quoted(realm_));
   return out;
 }
 

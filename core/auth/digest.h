@@ -14,7 +14,8 @@
 //    of the nonce, so that is what happens. It has no client nonce, so it is
 //    weaker against a man in the middle, who on plain HTTP can read and rewrite
 //    the whole session anyway.
-//  - Basic only when [auth] allow_basic is set, or over TLS.
+//  - Basic only where [auth] allow_basic lets it: inside TLS (`tls`), or
+//    also on plain HTTP (`true`, a risk).
 //
 // Nonces are stateless (issue time + counter + HMAC-SHA256 under a random
 // per-process secret), so issuing one costs no memory; the replay table only
@@ -151,7 +152,7 @@ class Authenticator {
 
   // WWW-Authenticate values for a 401, one header each:
   //   Digest realm="...", qop="auth", nonce="...", algorithm=MD5[, stale=true]
-  //   Basic realm="..."            (when allow_basic, or over TLS)
+  //   Basic realm="..."            (where [auth] allow_basic lets it)
   // Empty when authentication is disabled.
   std::vector<std::string> challenges(bool stale, bool tls, TimePoint now);
 
@@ -167,8 +168,13 @@ class Authenticator {
   AuthResult check_digest(std::string_view method, std::string_view uri,
                           std::string_view authorization, TimePoint now);
 
+  bool basic_allowed(bool tls) const {
+    return allow_basic_ == config::BasicAuth::kAlways ||
+           (tls && allow_basic_ == config::BasicAuth::kTls);
+  }
+
   bool enabled_;
-  bool allow_basic_;
+  config::BasicAuth allow_basic_;
   std::string realm_;
   NonceTable nonces_;
   std::vector<Login> logins_;  // device-bound logins first (more specific)

@@ -278,7 +278,7 @@ struct Parser {
 
   // Lines of keys that cross-checks point at.
   int mode_line = 0, listen_line = 0, username_line = 0, password_line = 0, xmpp_jid_line = 0;
-  int tls_cert_line = 0, tls_client_auth_line = 0;
+  int tls_cert_line = 0, tls_client_auth_line = 0, certificate_alone_line = 0;
   std::optional<std::string> username, password;
   std::vector<CpeCredential> device_credentials;
 
@@ -399,6 +399,28 @@ const Key kKeys[] = {
        p.tls_client_auth_line = p.line;
      }},
     {"cwmp", "tls_crl", [](Parser& p, std::string_view v) { p.cfg.tls_crl = std::string(v); }},
+    {"cwmp", "tls_cert_binding",
+     [](Parser& p, std::string_view v) {
+       if (v == "none")
+         p.cfg.tls_cert_binding = CertBinding::kNone;
+       else if (v == "serial")
+         p.cfg.tls_cert_binding = CertBinding::kSerial;
+       else if (v == "device_id")
+         p.cfg.tls_cert_binding = CertBinding::kDeviceId;
+       else
+         throw ValueError{"expected none, serial or device_id"};
+     }},
+    {"cwmp", "tls_cert_binding_in",
+     [](Parser& p, std::string_view v) {
+       if (v == "cn")
+         p.cfg.tls_cert_binding_in = CertBindingField::kCommonName;
+       else if (v == "san")
+         p.cfg.tls_cert_binding_in = CertBindingField::kSan;
+       else if (v == "any")
+         p.cfg.tls_cert_binding_in = CertBindingField::kAny;
+       else
+         throw ValueError{"expected cn, san or any"};
+     }},
 
     {"limits", "max_body_bytes",
      [](Parser& p, std::string_view v) {
@@ -448,7 +470,23 @@ const Key kKeys[] = {
          throw ValueError{"not a realm (1..128 printable ASCII characters, no '\"' or '\\')"};
        p.cfg.realm = std::string(v);
      }},
-    {"auth", "allow_basic", [](Parser& p, std::string_view v) { p.cfg.allow_basic = bool_in(v); }},
+    {"auth", "allow_basic",
+     [](Parser& p, std::string_view v) {
+       if (v == "tls") {
+         p.cfg.allow_basic = BasicAuth::kTls;
+         return;
+       }
+       try {
+         p.cfg.allow_basic = bool_in(v) ? BasicAuth::kAlways : BasicAuth::kOff;
+       } catch (const ValueError&) {
+         throw ValueError{"expected false, tls (inside TLS only) or true (also on plain HTTP)"};
+       }
+     }},
+    {"auth", "certificate_alone",
+     [](Parser& p, std::string_view v) {
+       p.cfg.certificate_alone = bool_in(v);
+       p.certificate_alone_line = p.line;
+     }},
     {"auth", "nonce_lifetime",
      [](Parser& p, std::string_view v) {
        const auto d = duration_in(v, milliseconds{1000}, kDay);
@@ -722,6 +760,11 @@ void Parser::finish() {
   if (cfg.tls_client_auth != "none" && cfg.tls_client_ca.empty())
     fail(tls_client_auth_line,
          "tls_client_auth = " + cfg.tls_client_auth + " needs tls_client_ca (a PEM file of CAs)");
+  // Without a binding any certificate of the CA would log in as any device.
+  if (cfg.certificate_alone &&
+      (cfg.tls_client_ca.empty() || cfg.tls_cert_binding == CertBinding::kNone))
+    fail(certificate_alone_line,
+         "certificate_alone needs [cwmp] tls_client_ca and a tls_cert_binding other than none");
 }
 
 // inih's reader (fgets-like). It hands inih one line per call, which is what

@@ -40,9 +40,19 @@ struct CpeCredential {
   std::string device_id;
 };
 
-// kDigest: Digest required on plain HTTP; Basic accepted too when
-// allow_basic, or over TLS (an https:// listener).
+// kDigest: Digest required; Basic accepted too where allow_basic says.
 enum class AuthMode { kNone, kDigest };
+
+// [auth] allow_basic: where a CPE may send its password in the clear (Basic):
+// never, only inside TLS (an https:// listener), or also on plain HTTP (a
+// risk: for old CPEs on a closed network).
+enum class BasicAuth { kOff, kTls, kAlways };
+
+// [cwmp] tls_cert_binding: what a client certificate must name to be
+// accepted for the device that informs with it (core/tls/binding.h).
+enum class CertBinding { kNone, kSerial, kDeviceId };
+// [cwmp] tls_cert_binding_in: where the certificate names it.
+enum class CertBindingField { kCommonName, kSan, kAny };
 
 // [xmpp] tls: kRequired = STARTTLS with a verified certificate or no login;
 // kOptional = STARTTLS when the server offers it; kOff = never.
@@ -71,6 +81,8 @@ struct Config {
   std::string tls_client_ca;             // PEM CAs of client certificates; "" = none asked
   std::string tls_client_auth = "none";  // none | optional | required
   std::string tls_crl;                   // PEM CRLs of those CAs; "" = none checked
+  CertBinding tls_cert_binding = CertBinding::kSerial;            // none | serial | device_id
+  CertBindingField tls_cert_binding_in = CertBindingField::kAny;  // cn | san | any
 
   // [limits]
   uint64_t max_body_bytes = 16 << 20;  // sizes take K, M, G (binary) suffixes: "16M"
@@ -94,7 +106,10 @@ struct Config {
   // [auth]
   AuthMode auth_mode = AuthMode::kNone;  // `mode` = none | digest
   std::string realm = "luacs";
-  bool allow_basic = false;  // Basic accepted (besides Digest) on plain HTTP
+  BasicAuth allow_basic = BasicAuth::kOff;  // `allow_basic` = false | tls | true
+  // A verified client certificate bound to the device authenticates it
+  // without Digest (needs tls_cert_binding).
+  bool certificate_alone = false;
   std::chrono::seconds nonce_lifetime{300};
   // [auth] username/password give one login for any device (listed first);
   // [auth.devices] lines `<device id> = <username>:<password>` add

@@ -84,6 +84,18 @@ struct ConnectionRequestSecrets {
   bool any() const { return username || password || stun_username || stun_password; }
 };
 
+// A client certificate a CPE presented over TLS (issue 14): what the policy
+// hook `authorize` sees and, once the device is admitted with it, what is
+// stored with the device (the API shows it).
+struct ClientCertificate {
+  std::string subject, issuer;  // one-line RFC 2253 form
+  std::string common_name;
+  std::vector<std::string> sans;  // "DNS:...", "URI:...", ...
+  std::string serial;             // hex
+  std::string sha256;             // fingerprint, lower-case hex
+  std::string not_after;          // "2027-03-01T12:00:00Z"
+};
+
 // What the store knows of a device, as loaded on the Inform path.
 struct Device {
   std::string id;
@@ -113,6 +125,9 @@ struct SessionResult {
   std::vector<std::string> tags_added, tags_removed;
   std::vector<Fault> faults;
   std::vector<TaskResult> task_results;
+  // The client certificate the session's TLS connection presented, when
+  // [cwmp] tls_client_ca asks for one (kept with the device).
+  std::optional<ClientCertificate> client_certificate;
   // The session log line's fields.
   std::string summary;  // JSON text: rpcs, result, duration, cpe requests
 };

@@ -468,7 +468,14 @@ std::string device_sql() {
          utc("s.at") +
          ", 'summary', s.summary) ORDER BY s.at DESC), '[]') FROM (SELECT at, summary"
          " FROM session_log WHERE device_id = d.id ORDER BY at DESC LIMIT " +
-         std::to_string(kSessionsShown) + ") s))::text FROM devices d WHERE d.id = $1";
+         std::to_string(kSessionsShown) +
+         ") s),"
+         " 'client_certificate', (SELECT json_build_object('subject', c.subject, 'issuer',"
+         " c.issuer, 'serial', c.serial, 'sha256', c.sha256, 'not_after', " +
+         utc("c.not_after") + ", 'first_seen', " + utc("c.first_seen") + ", 'last_seen', " +
+         utc("c.last_seen") +
+         ") FROM device_certificates c WHERE c.device_id = d.id))::text"
+         " FROM devices d WHERE d.id = $1";
 }
 
 // 404 for an unknown device, 403 for one outside the token's scope; true
@@ -510,7 +517,8 @@ constexpr std::string_view kDeleteSql =
     " f AS (DELETE FROM faults WHERE device_id IN (SELECT id FROM gone)),"
     " tr AS (DELETE FROM transfers WHERE device_id IN (SELECT id FROM gone)),"
     " s AS (DELETE FROM session_log WHERE device_id IN (SELECT id FROM gone)),"
-    " fi AS (DELETE FROM files WHERE device_id IN (SELECT id FROM gone))"
+    " fi AS (DELETE FROM files WHERE device_id IN (SELECT id FROM gone)),"
+    " c AS (DELETE FROM device_certificates WHERE device_id IN (SELECT id FROM gone))"
     " SELECT allowed, CASE WHEN allowed THEN pg_notify('luacs_task', id) END FROM target";
 
 void delete_one(const ExchangePtr& x) {

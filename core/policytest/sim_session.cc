@@ -35,8 +35,11 @@ size_t SimLog::count(const std::string& method) const {
 SimLog run_session(const session::Services& services, SimDevice& d, const SimOptions& o) {
   SimLog log;
   auto now = cwmp::Clock::now();
-  session::Driver drv("test-session", {}, services, {"192.0.2.7:4711", "acs.test:7547", "off"},
-                      now);
+  session::Origin origin;
+  origin.peer = "192.0.2.7:4711";
+  origin.host = "acs.test:7547";
+  origin.auth = "off";
+  session::Driver drv("test-session", {}, services, std::move(origin), now);
   soap::Envelope inform = sim::make_inform(d.model, d.serial, o.events, "2026-11-21T12:00:00Z");
   std::shared_ptr<const device::Device> before = d.stored;
   if (!o.tasks.empty()) {

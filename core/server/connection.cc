@@ -243,7 +243,15 @@ bool Connection::on_head() {
     return false;
   }
 
+  if (ssl_ && !certificate_passes()) return false;
   auto& authn = w_.shared().auth;
+  const tls::PeerCertificate* cert = ssl_ ? client_certificate() : nullptr;
+  if (authn.enabled() && !auth_.authenticated && w_.cfg().certificate_alone && cert &&
+      cert->present) {
+    // Verified above; the Inform checks that it names the device.
+    auth_.authenticated = true;
+    auth_.step("certificate");
+  }
   if (authn.enabled() && !auth_.authenticated) {
     auto res = authn.check(req.method, req.target, req.header("Authorization"), tls_,
                            std::chrono::system_clock::now());
@@ -376,6 +384,10 @@ void Connection::on_message() {
   }
   if (slot) {
     if (ok) {
+      if (ssl_ && !same_certificate(*slot)) {
+        finish_request(true);
+        return;
+      }
       dispatch(cookie_, *env, false);
       return;
     }
@@ -424,7 +436,7 @@ void Connection::on_message() {
     finish_request(true);
     return;
   }
-  open_session(env, device, false);
+  admit(std::move(env), device);
 }
 
 // Registers the Inform's session and dispatches it once the stored device
@@ -437,6 +449,7 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
   origin.peer = peer_;
   origin.host = std::string(parser_->request().header("Host"));
   origin.auth = w_.shared().auth.enabled() ? auth_.take_path() : "off";
+  if (ssl_) origin.client_certificate = admitted_certificate();
   SessionSlot* slot = w_.create_session(device, std::move(origin));
   if (!slot) {
     const int holder = w_.shared().directory.device_owner(device);

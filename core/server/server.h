@@ -53,6 +53,11 @@ struct Stats {
   std::atomic<uint64_t> tls_handshakes_failed{0};
   std::atomic<uint64_t> tls_handshake_timeouts{0};
   std::atomic<uint64_t> tls_resumed{0};
+  // Requests refused for their client certificate (client_cert.cc).
+  std::atomic<uint64_t> tls_client_missing{0};
+  std::atomic<uint64_t> tls_client_invalid{0};
+  std::atomic<uint64_t> tls_client_wrong_device{0};
+  std::atomic<uint64_t> tls_client_policy{0};
 };
 
 // A finished session, for whoever watches them (the API's /events).

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -91,6 +92,7 @@ class Worker {
   int index() const { return index_; }
   event_base* base() const { return base_.get(); }
   Shared& shared() { return shared_; }
+  lua::Engine* engine() { return engine_.get(); }  // null: no policy
   const Shared& shared() const { return shared_; }
   const config::Config& cfg() const { return shared_.cfg; }
 
@@ -227,6 +229,26 @@ class Connection final : public http::BodySink {
   // which has the session of `cookie` (handover.cc).
   void hand_over(int owner, std::string cookie);
   void send_challenge(bool stale, bool close);
+
+  // Client certificates (client_cert.cc). The certificate of a TLS
+  // connection when [cwmp] tls_client_ca asks for one, read once; null
+  // otherwise.
+  const tls::PeerCertificate* client_certificate();
+  // Before a request is read: false (and a 403) for a certificate that
+  // does not verify, or none where one is required.
+  bool certificate_passes();
+  enum class CertRefusal { kMissing, kInvalid, kDevice, kPolicy };
+  void refuse_certificate(CertRefusal why, const std::string& reason, const std::string& device);
+  // At the Inform: the device must be the one the certificate names (the
+  // rule, or the policy's authorize), then its session opens.
+  void admit(std::shared_ptr<soap::Envelope> env, const std::string& device);
+  void authorize(std::shared_ptr<soap::Envelope> env, const std::string& device,
+                 std::shared_ptr<const device::Device> stored, bool bound);
+  // A later message of a session: over a connection with the certificate
+  // the session began with (else a 403).
+  bool same_certificate(const SessionSlot& slot);
+  std::optional<device::ClientCertificate> admitted_certificate();
+
   void arm_timer(std::chrono::milliseconds t);
   void make_parser();
   void finish_request(bool close);
@@ -251,6 +273,8 @@ class Connection final : public http::BodySink {
   bool tls_ = false;
   bool handshaking_ = false;
   bool tls_failed_ = false;
+  std::optional<tls::PeerCertificate> peer_cert_;
+  bool cert_checked_ = false;
   std::string cookie_;  // the session this connection serves
   std::string peer_;
   std::chrono::steady_clock::time_point request_start_{};  // the first byte of the request

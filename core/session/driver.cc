@@ -300,6 +300,7 @@ Outcome Driver::finish(bool with_line) {
   r.identity = in.device_id;
   r.data_model_root = cwmp::data_model_root(in);
   r.remote_address = util::address_of(origin_.peer);
+  r.client_certificate = std::move(origin_.client_certificate);
   r.events = in.events;
   // The Inform's values first: values read later in the session win. An
   // Inform value the store already holds is not written again (its read_at

@@ -45,6 +45,9 @@ struct Origin {
   std::string peer;  // "192.0.2.7:4711"
   std::string host;  // the Host header of the Inform (file URLs)
   std::string auth;  // how the CPE authenticated ("challenge>digest", "off", ...)
+  // The client certificate the device was admitted with (TLS), stored with
+  // the session's result.
+  std::optional<device::ClientCertificate> client_certificate;
 };
 
 // A reply, and what must be committed before it is sent.

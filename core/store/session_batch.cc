@@ -20,6 +20,7 @@ struct DeviceRow {
   std::string parameters = std::string(1, '{');  // JSON object, escaped for the array literal
   bool has_parameters = false;
   std::set<std::string> tags_added, tags_removed;
+  const SessionResult* certified = nullptr;  // the newest session with a client certificate
 };
 
 void keep_if_set(std::string_view& field, const std::string& value) {
@@ -77,6 +78,7 @@ EncodedBatch encode_batch(std::span<const SessionResult* const> sessions,
     if (fresh || at < d.first_ms) d.first_ms = at;
     d.last_ms = at;
     d.latest = r;
+    if (r->client_certificate) d.certified = r;
     keep_if_set(d.oui, r->identity.oui);
     keep_if_set(d.product_class, r->identity.product_class);
     keep_if_set(d.serial_number, r->identity.serial_number);
@@ -251,6 +253,43 @@ EncodedBatch encode_batch(std::span<const SessionResult* const> sessions,
         " result = u.r::jsonb, finished = now() FROM unnest(" +
         p.columns({{ti.take(), "int8[]"}, {tok.take(), "bool[]"}, {tr.take(), "text[]"}}) +
         ") AS u(id, ok, r) WHERE t.id = u.id)");
+  }
+
+  // ---- client certificates: the newest of each device's sessions
+  {
+    ArrayLiteral cd, csub, ciss, cser, csha, cna, cat;
+    for (const DeviceRow& d : rows) {
+      const SessionResult* with = d.certified;
+      if (!with) continue;
+      const ClientCertificate& c = *with->client_certificate;
+      cd.add(with->device_id);
+      csub.add(c.subject);
+      ciss.add(c.issuer);
+      cser.add(c.serial);
+      csha.add(c.sha256);
+      c.not_after.empty() ? cna.add_null() : cna.add(c.not_after);
+      cat.add(to_epoch_ms(with->inform_time));
+      ++out.certificates;
+    }
+    if (out.certificates)
+      ctes.push_back(
+          "c AS (INSERT INTO device_certificates AS t (device_id, subject, issuer, serial, sha256,"
+          " not_after, first_seen, last_seen) SELECT u.d, u.s, u.i, u.n, u.h, u.a::timestamptz,"
+          " to_timestamp(u.t::float8 / 1000), to_timestamp(u.t::float8 / 1000) FROM unnest(" +
+          p.columns({{cd.take(), "text[]"},
+                     {csub.take(), "text[]"},
+                     {ciss.take(), "text[]"},
+                     {cser.take(), "text[]"},
+                     {csha.take(), "text[]"},
+                     {cna.take(), "text[]"},
+                     {cat.take(), "int8[]"}}) +
+          ") AS u(d, s, i, n, h, a, t) ON CONFLICT (device_id) DO UPDATE SET"
+          " subject = EXCLUDED.subject, issuer = EXCLUDED.issuer, serial = EXCLUDED.serial,"
+          " sha256 = EXCLUDED.sha256, not_after = EXCLUDED.not_after,"
+          " first_seen = CASE WHEN t.sha256 = EXCLUDED.sha256 THEN t.first_seen"
+          " ELSE EXCLUDED.first_seen END, last_seen = EXCLUDED.last_seen"
+          " WHERE t.sha256 <> EXCLUDED.sha256 OR t.last_seen < EXCLUDED.last_seen - interval '1 "
+          "hour')");
   }
 
   // ---- transfers sent

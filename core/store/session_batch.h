@@ -38,7 +38,8 @@ struct Statement {
 
 struct EncodedBatch {
   std::vector<Statement> statements;  // run in order; in one transaction when more than one
-  size_t devices = 0, sessions = 0, faults = 0, task_results = 0, transfers = 0, tag_changes = 0;
+  size_t devices = 0, sessions = 0, faults = 0, task_results = 0, transfers = 0, tag_changes = 0,
+         certificates = 0;
 };
 
 // `sessions` oldest first. A session with a zero inform_time must have been

@@ -40,6 +40,7 @@ using loop::Executor;
 
 // The device value types (core/device) under the names the store has always
 // used for them: the store translates them to and from rows.
+using device::ClientCertificate;
 using device::Device;
 using device::Fault;
 using device::SessionResult;

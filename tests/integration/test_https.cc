@@ -262,13 +262,26 @@ TEST(Https, Tls11IsRefusedByDefault) {
   EXPECT_TRUE(d.connected()) << d.error();
 }
 
-// Basic sends the password as it is: accepted over TLS, refused (challenged
-// with Digest only) over plain HTTP.
-TEST(Https, BasicOnlyOverTls) {
-  LuacsProcess p(
-      ini_of(cert_dir("one"), "\n[auth]\nmode = digest\nusername = cpe\npassword = s3cret\n"));
-  ASSERT_TRUE(p.started()) << p.log();
+// Basic sends the password as it is: with [auth] allow_basic = tls it is
+// accepted inside TLS and refused (challenged with Digest only) over plain
+// HTTP; without it, refused inside TLS too.
+TEST(Https, BasicOnlyOverTlsAndOnlyWhenConfigured) {
   const std::string basic = "Authorization: Basic Y3BlOnMzY3JldA==";  // cpe:s3cret
+  {
+    LuacsProcess off(
+        ini_of(cert_dir("one"), "\n[auth]\nmode = digest\nusername = cpe\npassword = s3cret\n"));
+    ASSERT_TRUE(off.started()) << off.log();
+    TlsClient tls(tls_port(off), trusting());
+    ASSERT_TRUE(tls.connected()) << tls.error();
+    const HttpResponse r = tls.post(inform_xml("BASIC0"), {basic});
+    EXPECT_EQ(r.status, 401);
+    for (auto [it, end] = r.headers.equal_range("www-authenticate"); it != end; ++it)
+      EXPECT_EQ(it->second.rfind("Digest ", 0), 0u) << it->second;
+  }
+  LuacsProcess p(
+      ini_of(cert_dir("one"),
+             "\n[auth]\nmode = digest\nusername = cpe\npassword = s3cret\nallow_basic = tls\n"));
+  ASSERT_TRUE(p.started()) << p.log();
   CpeClient plain(p.port());
   HttpResponse r = plain.post(inform_xml("BASIC1"), {basic});
   EXPECT_EQ(r.status, 401);

@@ -250,6 +250,48 @@ TEST_F(StoreTest, SameDeviceTwiceInOneBatchIsMerged) {
   EXPECT_EQ(sql("SELECT retries || ' ' || message FROM faults"), "1 Internal error again");
 }
 
+// The client certificate a device logs in with: kept with the device; the
+// same one again moves last_seen at most hourly, a new one (renewed)
+// resets first_seen.
+TEST_F(StoreTest, ClientCertificateIsKeptWithTheDevice) {
+  open();
+  const auto with_cert = [](int64_t ms, const std::string& sha256) {
+    SessionResult r = session("C9", ms);
+    ClientCertificate c;
+    c.subject = "CN=C9";
+    c.issuer = "CN=ISP CA,O=ISP";
+    c.serial = "0a1b";
+    c.sha256 = sha256;
+    c.not_after = "2030-01-01T00:00:00Z";
+    r.client_certificate = c;
+    return r;
+  };
+  const int64_t t0 = 1'700'000'000'000;
+  store_->write_session(with_cert(t0, "aa"));
+  ASSERT_TRUE(written(1));
+  query(conn_.get(), "SET TIME ZONE 'UTC'");
+  const std::string row =
+      "SELECT subject || ' ' || issuer || ' ' || serial || ' ' || sha256 || ' ' || not_after || "
+      "' ' || first_seen || ' ' || last_seen FROM device_certificates WHERE device_id = "
+      "'00E04C-Router-C9'";
+  EXPECT_EQ(sql(row),
+            "CN=C9 CN=ISP CA,O=ISP 0a1b aa 2030-01-01 00:00:00+00 2023-11-14 22:13:20+00 "
+            "2023-11-14 22:13:20+00");
+  store_->write_session(with_cert(t0 + 60'000, "aa"));  // a minute later: no rewrite
+  store_->write_session(session("C9", t0 + 120'000));   // plain HTTP: keeps the row
+  ASSERT_TRUE(written(3));
+  EXPECT_EQ(sql("SELECT last_seen FROM device_certificates"), "2023-11-14 22:13:20+00");
+  store_->write_session(with_cert(t0 + 7'200'000, "aa"));  // two hours later
+  ASSERT_TRUE(written(4));
+  EXPECT_EQ(sql("SELECT first_seen || ' ' || last_seen FROM device_certificates"),
+            "2023-11-14 22:13:20+00 2023-11-15 00:13:20+00");
+  store_->write_session(with_cert(t0 + 7'260'000, "bb"));  // renewed
+  ASSERT_TRUE(written(5));
+  EXPECT_EQ(sql("SELECT sha256 || ' ' || first_seen FROM device_certificates"),
+            "bb 2023-11-15 00:14:20+00");
+  EXPECT_EQ(sql("SELECT count(*) FROM device_certificates"), "1");
+}
+
 TEST_F(StoreTest, TagsRoundTrip) {
   open();
   SessionResult a = session("E5", 1'700'000'000'000);

@@ -9,8 +9,8 @@ namespace luacs::test {
 
 namespace {
 
-std::string base_ini(const std::string& dsn, const std::string& extra) {
-  return "[cwmp]\nlisten = 127.0.0.1:0\nworkers = 2\n[store]\ndsn = " + dsn +
+std::string base_ini(const std::string& dsn, const std::string& extra, const std::string& cwmp) {
+  return "[cwmp]\n" + cwmp + "\n[store]\ndsn = " + dsn +
          "\nsql_dir = " + std::string(LUACS_SOURCE_DIR) + "/sql\nflush_interval = 5ms\n" + extra +
          "\n[log]\nlevel = info\n";
 }
@@ -29,8 +29,10 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-ApiServer::ApiServer(const std::string& tag, const std::string& extra_ini) : db_(tag) {
-  const std::string text = with_test_defaults(base_ini(db_.dsn(), extra_ini));
+ApiServer::ApiServer(const std::string& tag, const std::string& extra_ini,
+                     const std::string& cwmp_ini)
+    : db_(tag) {
+  const std::string text = with_test_defaults(base_ini(db_.dsn(), extra_ini, cwmp_ini));
   ini_path_ = temp_file("api.ini", text);
   luacs_ = std::make_unique<LuacsProcess>(text);
   pg_ = std::make_unique<Pg>(db_.dsn());

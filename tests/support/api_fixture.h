@@ -21,8 +21,9 @@ struct CliResult {
 class ApiServer {
  public:
   // `extra_ini`: more configuration (whole sections), added after [cwmp],
-  // [store] and [log].
-  explicit ApiServer(const std::string& tag, const std::string& extra_ini = "");
+  // [store] and [log]; `cwmp_ini`: the keys of [cwmp].
+  explicit ApiServer(const std::string& tag, const std::string& extra_ini = "",
+                     const std::string& cwmp_ini = "listen = 127.0.0.1:0\nworkers = 2");
 
   bool started() const { return luacs_->started() && luacs_->api_port() != 0; }
   uint16_t port() const { return luacs_->api_port(); }

@@ -47,6 +47,12 @@ TlsClient::TlsClient(uint16_t port, TlsOptions o) {
   for (const auto& ca : o.cas) SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
   if (!o.sigalgs.empty()) SSL_CTX_set1_sigalgs_list(ctx_, o.sigalgs.c_str());
+  if (!o.cert.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx_, o.cert.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx_, o.key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    error_ = "cannot load the client certificate " + o.cert;
+    return;
+  }
   if (o.max_version) {
     SSL_CTX_set_min_proto_version(ctx_, TLS1_VERSION);
     SSL_CTX_set_max_proto_version(ctx_, o.max_version);

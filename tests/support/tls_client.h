@@ -23,6 +23,7 @@ struct TlsOptions {
   std::string sigalgs;           // "" = OpenSSL's default ("ECDSA+SHA256" picks ECDSA)
   int max_version = 0;           // 0 = any; TLS1_1_VERSION offers 1.0 and 1.1 only
   SslSession resume;             // a session to resume
+  std::string cert, key;         // a client certificate (PEM chain) and its key; "" = none
   std::chrono::milliseconds timeout{10'000};
 };
 

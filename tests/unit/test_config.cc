@@ -294,7 +294,7 @@ file = /var/log/luacs.log
   EXPECT_EQ(c.retry_after_s, 120u);
   EXPECT_EQ(c.auth_mode, AuthMode::kDigest);
   EXPECT_EQ(c.realm, "ACS Realm");
-  EXPECT_TRUE(c.allow_basic);
+  EXPECT_EQ(c.allow_basic, BasicAuth::kAlways);
   EXPECT_EQ(c.nonce_lifetime, seconds(120));
   ASSERT_EQ(c.credentials.size(), 3u);
   EXPECT_EQ(c.credentials[0].username, "cpe");
@@ -366,13 +366,56 @@ TEST(Config, Durations) {
 }
 
 TEST(Config, Booleans) {
-  for (const char* t : {"true", "TRUE", "yes", "Yes", "on", "1"})
-    EXPECT_TRUE(parse(std::string("[auth]\nallow_basic = ") + t + "\n", "t.ini").allow_basic) << t;
-  for (const char* f : {"false", "False", "no", "off", "OFF", "0"})
-    EXPECT_FALSE(parse(std::string("[auth]\nallow_basic = ") + f + "\n", "t.ini").allow_basic) << f;
+  const auto tickets = [](const char* v) {
+    return parse(std::string("[cwmp]\ntls_session_tickets = ") + v + "\n", "t.ini")
+        .tls_session_tickets;
+  };
+  for (const char* t : {"true", "TRUE", "yes", "Yes", "on", "1"}) EXPECT_TRUE(tickets(t)) << t;
+  for (const char* f : {"false", "False", "no", "off", "OFF", "0"}) EXPECT_FALSE(tickets(f)) << f;
+  EXPECT_EQ(error_of("[cwmp]\ntls_session_tickets = maybe\n"),
+            "t.ini:2: bad value 'maybe' for 'tls_session_tickets' in [cwmp]: not a boolean "
+            "(true/false, yes/no, on/off, 1/0)");
+}
+
+TEST(Config, BasicAuthIsOffInsideTlsOrEverywhere) {
+  const auto basic = [](const char* v) {
+    return parse(std::string("[auth]\nallow_basic = ") + v + "\n", "t.ini").allow_basic;
+  };
+  EXPECT_EQ(parse("", "t.ini").allow_basic, BasicAuth::kOff);
+  EXPECT_EQ(basic("no"), BasicAuth::kOff);
+  EXPECT_EQ(basic("tls"), BasicAuth::kTls);
+  EXPECT_EQ(basic("yes"), BasicAuth::kAlways);
   EXPECT_EQ(error_of("[auth]\nallow_basic = maybe\n"),
-            "t.ini:2: bad value 'maybe' for 'allow_basic' in [auth]: not a boolean (true/false, "
-            "yes/no, on/off, 1/0)");
+            "t.ini:2: bad value 'maybe' for 'allow_basic' in [auth]: expected false, tls (inside "
+            "TLS only) or true (also on plain HTTP)");
+}
+
+TEST(Config, ClientCertificateBinding) {
+  const Config d = parse("", "t.ini");
+  EXPECT_EQ(d.tls_cert_binding, CertBinding::kSerial);
+  EXPECT_EQ(d.tls_cert_binding_in, CertBindingField::kAny);
+  EXPECT_FALSE(d.certificate_alone);
+  const Config c = parse(
+      "[cwmp]\ntls_client_ca = /ca.pem\ntls_cert_binding = device_id\ntls_cert_binding_in = "
+      "san\n[auth]\ncertificate_alone = yes\n",
+      "t.ini");
+  EXPECT_EQ(c.tls_cert_binding, CertBinding::kDeviceId);
+  EXPECT_EQ(c.tls_cert_binding_in, CertBindingField::kSan);
+  EXPECT_TRUE(c.certificate_alone);
+  EXPECT_EQ(error_of("[cwmp]\ntls_cert_binding = mac\n"),
+            "t.ini:2: bad value 'mac' for 'tls_cert_binding' in [cwmp]: expected none, serial or "
+            "device_id");
+  EXPECT_EQ(error_of("[cwmp]\ntls_cert_binding_in = issuer\n"),
+            "t.ini:2: bad value 'issuer' for 'tls_cert_binding_in' in [cwmp]: expected cn, san or "
+            "any");
+  // A certificate alone, bound to nothing, would log in as any device.
+  EXPECT_EQ(error_of("[cwmp]\ntls_client_ca = /ca.pem\ntls_cert_binding = none\n[auth]\n"
+                     "certificate_alone = true\n"),
+            "t.ini:5: certificate_alone needs [cwmp] tls_client_ca and a tls_cert_binding other "
+            "than none");
+  EXPECT_EQ(error_of("[auth]\ncertificate_alone = true\n"),
+            "t.ini:2: certificate_alone needs [cwmp] tls_client_ca and a tls_cert_binding other "
+            "than none");
 }
 
 TEST(Config, Numbers) {

@@ -453,15 +453,25 @@ TEST(Authenticator, ProtocolVariants) {
       << "a scheme we do not take is answered with the challenge, not counted";
 }
 
-TEST(Authenticator, BasicOnlyWhenAllowedOrOverTls) {
+TEST(Authenticator, BasicOnlyWhereAllowed) {
   const std::string good = "Basic Y3BlOnNlY3JldA==";  // cpe:secret
   const std::string bad = "Basic Y3BlOndyb25n";       // cpe:wrong
   {
     Authenticator a(digest_config());
     // Basic off: some CPEs try it first; they get the Digest challenge, and
     // it is not counted as a failed login, with a right or a wrong password.
+    // Off means off inside TLS too: only the operator turns it on.
+    for (const bool tls : {false, true}) {
+      EXPECT_EQ(a.check("POST", "/", good, tls, kT0).verdict, Verdict::kOtherScheme);
+      EXPECT_EQ(a.check("POST", "/", bad, tls, kT0).verdict, Verdict::kOtherScheme);
+      EXPECT_EQ(a.challenges(false, tls, kT0).size(), 1u);
+    }
+  }
+  {
+    auto cfg = digest_config();
+    cfg.allow_basic = config::BasicAuth::kTls;
+    Authenticator a(cfg);
     EXPECT_EQ(a.check("POST", "/", good, false, kT0).verdict, Verdict::kOtherScheme);
-    EXPECT_EQ(a.check("POST", "/", bad, false, kT0).verdict, Verdict::kOtherScheme);
     const auto r = a.check("POST", "/", good, true, kT0);
     EXPECT_EQ(r.verdict, Verdict::kOk);
     EXPECT_EQ(r.method, Method::kBasic);
@@ -474,7 +484,7 @@ TEST(Authenticator, BasicOnlyWhenAllowedOrOverTls) {
   }
   {
     auto cfg = digest_config();
-    cfg.allow_basic = true;
+    cfg.allow_basic = config::BasicAuth::kAlways;
     Authenticator a(cfg);
     EXPECT_EQ(a.check("POST", "/", good, false, kT0).verdict, Verdict::kOk);
     EXPECT_EQ(a.check("POST", "/", bad, false, kT0).verdict, Verdict::kFailed);
@@ -511,6 +521,7 @@ TEST(Authenticator, PerDeviceCredentials) {
 TEST(Authenticator, RealmIsQuotedInChallenges) {
   auto cfg = digest_config();
   cfg.realm = "my \"acs\"";  // config refuses this; the authenticator still quotes it
+  cfg.allow_basic = config::BasicAuth::kTls;
   Authenticator a(cfg);
   const auto ch = a.challenges(false, true, kT0);
   EXPECT_EQ(ch.at(0).rfind("Digest realm=\"my \\\"acs\\\"\", ", 0), 0u) << ch[0];
