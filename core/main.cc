@@ -171,11 +171,14 @@ luacs::tls::Settings tls_settings(const luacs::config::Config& cfg) {
 
 // Reads the certificates again (SIGHUP, `luacs reload`): new handshakes get
 // them, connections in flight keep theirs; a bad file keeps the old ones.
-// The lines `luacs reload` adds to its answer ("" without TLS); an error
-// line first when it failed.
-std::string reload_tls(luacs::tls::Holder* tls, const char* why) {
+// `ports` (the API's and the file server's, when one is https://) serves
+// the same files and follows only a good reload of the CWMP one: both keep
+// the old ones otherwise. The lines `luacs reload` adds to its answer (""
+// without TLS); an error line first when it failed.
+std::string reload_tls(luacs::tls::Holder* tls, luacs::tls::Holder* ports, const char* why) {
   if (!tls) return "";
-  const std::string error = tls->reload();
+  std::string error = tls->reload();
+  if (error.empty() && ports) error = ports->reload();
   if (!error.empty()) {
     luacs::log::error("TLS certificates reload (" + std::string(why) +
                       ") failed, the old ones keep serving: " + error);
@@ -318,12 +321,16 @@ class App {
   void make_api();
   void start_connection_requests();
   void start_tls();
+  luacs::loop::SslFactory ports_tls();
   luacs::nbi::EventHub* events() { return api_ ? &api_->events() : nullptr; }
 
   luacs::config::Config cfg_;
   // The https:// listeners' certificates (outlives the server: connections
   // hold its contexts, whose tickets the keys seal).
   std::unique_ptr<luacs::tls::Holder> tls_;
+  // The same certificates for an https:// API or file port, without client
+  // certificates whatever [cwmp] tls_client_auth says.
+  std::unique_ptr<luacs::tls::Holder> ports_tls_;
   std::unique_ptr<luacs::store::Store> store_;
   std::unique_ptr<luacs::lua::PolicyManager> policies_;
   luacs::files::Catalog catalog_;
@@ -413,7 +420,7 @@ void App::start() {
         base_.get(), cfg_.control_socket, [this](std::string_view command) -> std::string {
           if (command == "reload")
             return combine(reload(*policies_, "luacs reload", events()),
-                           reload_tls(tls_.get(), "luacs reload"));
+                           reload_tls(tls_.get(), ports_tls_.get(), "luacs reload"));
           if (command == "status") return status(*policies_, *server_, store_.get());
           return "error unknown command '" + std::string(command) + "'\n";
         });
@@ -423,6 +430,8 @@ void App::start() {
   fopts.listen = cfg_.files_listen;
   fopts.dir = cfg_.files_dir;
   fopts.secret = cfg_.files_secret;
+  fopts.tls = ports_tls();
+  fopts.tls_handshake_timeout = cfg_.tls_handshake_timeout;
   files_ = std::make_unique<luacs::files::FileServer>(fopts, catalog_, store_.get());
   try {
     files_->start();
@@ -474,8 +483,9 @@ void App::start() {
     throw std::runtime_error(std::string("API: ") + e.what());
   }
   luacs::log::info("luacs listening on " + where + " with " + std::to_string(server_->workers()) +
-                   " workers; files on " + cfg_.files_listen.host + ":" +
-                   std::to_string(files_->port()) + "; API on " + cfg_.nbi_listen.host + ":" +
+                   " workers; files on " + (cfg_.files_listen.tls ? "https://" : "") +
+                   cfg_.files_listen.host + ":" + std::to_string(files_->port()) + "; API on " +
+                   (cfg_.nbi_listen.tls ? "https://" : "") + cfg_.nbi_listen.host + ":" +
                    std::to_string(api_->port()));
 }
 
@@ -493,6 +503,20 @@ void App::start_tls() {
   if (cfg_.tls_min_version == "1.0" || cfg_.tls_min_version == "1.1")
     luacs::log::warn("tls_min_version = " + cfg_.tls_min_version +
                      ": TLS 1.0 and 1.1 are deprecated (RFC 8996) and weak; only for old CPEs");
+  if (!cfg_.nbi_listen.tls && !cfg_.files_listen.tls) return;
+  auto ports = tls_settings(cfg_);
+  ports.client_auth = luacs::tls::ClientAuth::kNone;
+  ports_tls_ = std::make_unique<luacs::tls::Holder>(
+      std::move(ports),
+      std::make_shared<luacs::tls::TicketKeys>(
+          std::chrono::duration_cast<std::chrono::seconds>(cfg_.tls_ticket_key_rotation)));
+}
+
+// Each new connection's SSL on an https:// API or file port (empty without
+// one).
+luacs::loop::SslFactory App::ports_tls() {
+  if (!ports_tls_) return {};
+  return [h = ports_tls_.get()]() -> SSL* { return SSL_new(h->current()->get()); };
 }
 
 // Connection requests: the service (its own thread, loop and database
@@ -590,7 +614,9 @@ void App::make_api() {
             r.transport});
     });
   };
-  api_ = std::make_unique<luacs::nbi::Api>(luacs::nbi::options_from(cfg_), std::move(s));
+  auto opts = luacs::nbi::options_from(cfg_);
+  opts.tls = ports_tls();
+  api_ = std::make_unique<luacs::nbi::Api>(std::move(opts), std::move(s));
 }
 
 std::string App::run() {
@@ -607,7 +633,7 @@ void App::on_stop(evutil_socket_t sig, short, void* arg) {
 void App::on_hup(evutil_socket_t, short, void* arg) {
   auto* app = static_cast<App*>(arg);
   reload(*app->policies_, "SIGHUP", app->events());
-  reload_tls(app->tls_.get(), "SIGHUP");
+  reload_tls(app->tls_.get(), app->ports_tls_.get(), "SIGHUP");
 }
 
 // Runs the server until SIGINT or SIGTERM.

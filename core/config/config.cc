@@ -279,6 +279,7 @@ struct Parser {
   // Lines of keys that cross-checks point at.
   int mode_line = 0, listen_line = 0, username_line = 0, password_line = 0, xmpp_jid_line = 0;
   int tls_cert_line = 0, tls_client_auth_line = 0, certificate_alone_line = 0;
+  int nbi_listen_line = 0, files_listen_line = 0, files_url_line = 0;
   std::optional<std::string> username, password;
   std::vector<CpeCredential> device_credentials;
 
@@ -555,8 +556,9 @@ const Key kKeys[] = {
     {"files", "listen",
      [](Parser& p, std::string_view v) {
        const auto l = listen_list(v);
-       if (l.size() != 1 || l[0].tls) throw ValueError{"expected one address, host:port"};
+       if (l.size() != 1) throw ValueError{"expected one address, host:port or https://host:port"};
        p.cfg.files_listen = l[0];
+       p.files_listen_line = p.line;
      }},
     {"files", "url",
      [](Parser& p, std::string_view v) {
@@ -565,6 +567,7 @@ const Key kKeys[] = {
        std::string url(v);
        while (!url.empty() && url.back() == '/') url.pop_back();
        p.cfg.files_url = std::move(url);
+       p.files_url_line = p.line;
      }},
     {"files", "dir", [](Parser& p, std::string_view v) { p.cfg.files_dir = std::string(v); }},
     {"files", "secret", [](Parser& p, std::string_view v) { p.cfg.files_secret = std::string(v); }},
@@ -572,8 +575,9 @@ const Key kKeys[] = {
     {"nbi", "listen",
      [](Parser& p, std::string_view v) {
        const auto l = listen_list(v);
-       if (l.size() != 1 || l[0].tls) throw ValueError{"expected one address, host:port"};
+       if (l.size() != 1) throw ValueError{"expected one address, host:port or https://host:port"};
        p.cfg.nbi_listen = l[0];
+       p.nbi_listen_line = p.line;
      }},
     {"nbi", "db_connections",
      [](Parser& p, std::string_view v) { p.cfg.nbi_db_connections = unsigned_in(v, 1, 64); }},
@@ -753,6 +757,16 @@ void Parser::finish() {
       break;
     }
   }
+  // The API and file ports serve the CWMP port's certificates.
+  const bool certs = !cfg.tls_cert.empty() && !cfg.tls_key.empty();
+  if (cfg.nbi_listen.tls && !certs)
+    fail(nbi_listen_line, "an https:// [nbi] listen needs tls_cert and tls_key in [cwmp]");
+  if (cfg.files_listen.tls && !certs)
+    fail(files_listen_line, "an https:// [files] listen needs tls_cert and tls_key in [cwmp]");
+  if (cfg.files_listen.tls && cfg.files_url.rfind("http://", 0) == 0)
+    fail(files_url_line,
+         "[files] url is http:// but [files] listen is https://: CPEs would send plain HTTP "
+         "to a TLS port");
   if (cfg.tls_cert.size() != cfg.tls_key.size())
     fail(tls_cert_line, std::to_string(cfg.tls_cert.size()) + " tls_cert files but " +
                             std::to_string(cfg.tls_key.size()) +

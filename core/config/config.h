@@ -136,13 +136,15 @@ struct Config {
   unsigned policy_batch_size = 32;                   // names per Get/SetParameter* RPC
 
   // [files]
-  ListenAddress files_listen{"0.0.0.0", 7567, false};  // `listen`; port 0 = any free port
+  // `listen`; port 0 = any free port; https:// serves [cwmp] tls_cert (no client certificate)
+  ListenAddress files_listen{"0.0.0.0", 7567, false};
   std::string files_url;  // `url`: base URL CPEs fetch files from; "" = from the Host header
   std::string files_dir = "var/files";  // `dir`: firmware images and other files on disk
   std::string files_secret;  // `secret`: key of the URL tokens of files in `dir`; "" = random
 
   // [nbi]: the northbound REST API (docs/nbi.md)
-  ListenAddress nbi_listen{"0.0.0.0", 7557, false};          // `listen`; port 0 = any free port
+  // `listen`; port 0 = any free port; https:// serves [cwmp] tls_cert (no client certificate)
+  ListenAddress nbi_listen{"0.0.0.0", 7557, false};
   unsigned nbi_db_connections = 2;                           // its own PostgreSQL connections
   uint64_t nbi_max_body = 1 << 20;                           // JSON bodies; larger -> 413
   uint64_t nbi_max_file_bytes = uint64_t{4} << 30;           // PUT /files/{name}

@@ -13,11 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <vector>
 
 #include "core/files/file_request.h"
 #include "core/files/file_server_loop.h"
 #include "core/http/response.h"
+#include "core/loop/tls_accept.h"
 #include "core/metrics/metrics.h"
 #include "core/util/log.h"
 
@@ -25,6 +28,9 @@ namespace luacs::files {
 namespace {
 
 constexpr std::string_view kText = "text/plain; charset=utf-8";
+// A file sent over TLS: read in slices of kSlice, up to kSendAhead queued.
+constexpr size_t kSlice = 64 * 1024;
+constexpr size_t kSendAhead = 256 * 1024;
 
 http::Limits file_limits() {
   http::Limits l;
@@ -83,12 +89,16 @@ void Payload::close_fd() {
   if (fd >= 0) ::close(std::exchange(fd, -1));
 }
 
-FileConnection::FileConnection(FileServer::Impl& s, uint64_t id, evutil_socket_t fd,
+FileConnection::FileConnection(FileServer::Impl& s, uint64_t id, loop::BufferEvent bev, bool tls,
                                std::string peer)
-    : s_(s), id_(id), peer_(std::move(peer)), parser_(file_limits()) {
+    : s_(s),
+      id_(id),
+      bev_(std::move(bev)),
+      peer_(std::move(peer)),
+      parser_(file_limits()),
+      tls_(tls) {
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bev_.reset(bufferevent_socket_new(s_.base.get(), fd, BEV_OPT_CLOSE_ON_FREE));
+  setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   bufferevent_setcb(bev_.get(), &FileConnection::on_read_cb, &FileConnection::on_write_cb,
                     &FileConnection::on_event_cb, this);
   // Idle: no request byte for this long while reading, or no progress
@@ -97,9 +107,19 @@ FileConnection::FileConnection(FileServer::Impl& s, uint64_t id, evutil_socket_t
   bufferevent_set_timeouts(bev_.get(), &idle, &idle);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   head_timer_.reset(evtimer_new(s_.base.get(), &FileConnection::on_head_timer_cb, this));
+  if (tls_) {
+    // The whole handshake within its deadline: the idle timeout alone
+    // would let a client trickle it in for ever.
+    handshaking_ = true;
+    const timeval tv = loop::to_timeval(s_.opts.tls_handshake_timeout);
+    evtimer_add(head_timer_.get(), &tv);
+  }
 }
 
-FileConnection::~FileConnection() {}
+FileConnection::~FileConnection() {
+  if (slice_fd_ >= 0) ::close(slice_fd_);
+  if (tls_up_ && bev_) loop::tls_close_notify(bev_.get());
+}
 
 // ---- libevent callbacks: each frees the connection when it is done.
 
@@ -110,8 +130,14 @@ void FileConnection::on_read_cb(bufferevent*, void* arg) {
 }
 
 void FileConnection::on_write_cb(bufferevent*, void* arg) {
-  // The output has drained.
   auto* c = static_cast<FileConnection*>(arg);
+  if (c->slice_left_ > 0) {
+    // Down to the low-water mark while a file goes out over TLS.
+    if (!c->refill()) c->dead_ = true;
+    c->s_.reap(c);
+    return;
+  }
+  // The output has drained.
   if (c->close_after_ && !c->waiting_) {
     c->dead_ = true;
   } else if (c->paused_) {
@@ -124,7 +150,9 @@ void FileConnection::on_write_cb(bufferevent*, void* arg) {
 
 void FileConnection::on_event_cb(bufferevent*, short what, void* arg) {
   auto* c = static_cast<FileConnection*>(arg);
-  if (what & BEV_EVENT_EOF) {
+  if (c->handshaking_) {
+    c->on_handshake_event(what);
+  } else if (what & BEV_EVENT_EOF) {
     // The client has finished sending; an answer still owed or being sent
     // goes out first.
     const bool owed = c->waiting_ || evbuffer_get_length(bufferevent_get_output(c->bev_.get())) > 0;
@@ -136,8 +164,26 @@ void FileConnection::on_event_cb(bufferevent*, short what, void* arg) {
   c->s_.reap(c);
 }
 
+// The TLS handshake is done (requests follow as on plain HTTP) or has
+// failed (closed; plain HTTP was told to use HTTPS).
+void FileConnection::on_handshake_event(short what) {
+  handshaking_ = false;
+  if (what & BEV_EVENT_CONNECTED) {
+    tls_up_ = true;
+    evtimer_del(head_timer_.get());
+    return;
+  }
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    const std::string why = loop::tls_handshake_failed(bev_.get());
+    if (log::enabled(log::Level::kDebug))
+      log::debug("files: tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+  }
+  dead_ = true;
+}
+
 void FileConnection::on_head_timer_cb(evutil_socket_t, short, void* arg) {
-  // A request head trickling in for longer than the idle timeout.
+  // A request head trickling in for longer than the idle timeout, or a
+  // handshake for longer than its own.
   auto* c = static_cast<FileConnection*>(arg);
   if (!c->waiting_) c->dead_ = true;
   c->s_.reap(c);
@@ -364,19 +410,57 @@ void FileConnection::respond(Payload p) {
         dead_ = true;
         return;
       }
-    } else {
-      const int fd = p.release_fd();
-      if (evbuffer_add_file(out, fd, static_cast<ev_off_t>(range.first),
-                            static_cast<ev_off_t>(length)) != 0) {
-        ::close(fd);
-        log::warn("files: cannot send a file to " + peer_);
-        dead_ = true;
-        return;
-      }
+    } else if (!send_file(p, range.first, length)) {
+      log::warn("files: cannot send a file to " + peer_);
+      dead_ = true;
+      return;
     }
     sent = length;
   }
   finish(status, sent);
+}
+
+// A range of a file on disk: sendfile on plain HTTP; over TLS, slices read
+// as the output drains (libevent would otherwise map the whole file, and a
+// file truncated while mapped kills the process).
+bool FileConnection::send_file(Payload& p, uint64_t offset, uint64_t length) {
+  evbuffer* out = bufferevent_get_output(bev_.get());
+  if (!tls_) {
+    const int fd = p.release_fd();
+    if (evbuffer_add_file(out, fd, static_cast<ev_off_t>(offset), static_cast<ev_off_t>(length)) ==
+        0)
+      return true;
+    ::close(fd);
+    return false;
+  }
+  slice_fd_ = p.release_fd();
+  slice_at_ = offset;
+  slice_left_ = length;
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kSlice, 0);
+  return refill();
+}
+
+// Tops the output up to kSendAhead from the file; false on a read error or
+// a file now shorter than the length announced (the connection must close).
+bool FileConnection::refill() {
+  evbuffer* out = bufferevent_get_output(bev_.get());
+  while (slice_left_ > 0 && evbuffer_get_length(out) < kSendAhead) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(slice_left_, kSlice));
+    evbuffer_iovec v{};
+    if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(want), &v, 1) < 1) return false;
+    const ssize_t n = ::pread(slice_fd_, v.iov_base, want, static_cast<off_t>(slice_at_));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    v.iov_len = static_cast<size_t>(n);
+    evbuffer_commit_space(out, &v, 1);
+    slice_at_ += static_cast<uint64_t>(n);
+    slice_left_ -= static_cast<uint64_t>(n);
+  }
+  if (slice_left_ == 0 && slice_fd_ >= 0) {
+    ::close(std::exchange(slice_fd_, -1));
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);  // "drained" means empty again
+  }
+  return true;
 }
 
 void FileConnection::respond_status(int status, std::initializer_list<http::Header> extra,

@@ -104,9 +104,8 @@ void FileServer::Impl::start() {
   if (thread.joinable()) return;
   const auto& a = opts.listen;
   const util::ListenAddr addr = util::listen_addr(a.host, a.port);
-  if (a.tls)
-    throw std::runtime_error("cannot listen on " + addr.spec +
-                             ": HTTPS is not supported by the file server");
+  if (a.tls && !opts.tls)
+    throw std::runtime_error("cannot listen on https://" + addr.spec + ": no TLS certificates");
   listener = loop::listen(base.get(), addr, &Impl::on_accept, this, {});
   bound_port = util::bound_port(evconnlistener_get_fd(listener.get()));
 
@@ -120,8 +119,8 @@ void FileServer::Impl::start() {
   hash_stop = false;
   hasher = std::thread([this] { hash_loop(); });
   thread = std::thread([this] { event_base_dispatch(base.get()); });
-  log::info("files: serving on " + a.host + ":" + std::to_string(bound_port.load()) + " from " +
-            opts.dir);
+  log::info(std::string("files: serving on ") + (a.tls ? "https://" : "") + a.host + ":" +
+            std::to_string(bound_port.load()) + " from " + opts.dir);
 }
 
 void FileServer::Impl::stop() {
@@ -156,9 +155,18 @@ void FileServer::Impl::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* 
     evutil_closesocket(fd);
     return;
   }
+  const bool tls = self->opts.listen.tls;
+  // With TLS, the certificates of this moment: a reload changes what the
+  // next handshake gets; this connection keeps its own.
+  loop::BufferEvent bev = loop::accepted(self->base.get(), fd, tls ? &self->opts.tls : nullptr);
+  if (!bev) {
+    log::warn(std::string("files: a connection refused: ") +
+              (tls ? "SSL_new failed" : "no bufferevent"));
+    return;
+  }
   const uint64_t id = ++self->last_connection_id;
-  self->connections.emplace(id,
-                            std::make_unique<FileConnection>(*self, id, fd, util::format_peer(sa)));
+  self->connections.emplace(
+      id, std::make_unique<FileConnection>(*self, id, std::move(bev), tls, util::format_peer(sa)));
 }
 
 std::string FileServer::Impl::derived_token(std::string_view name) const {

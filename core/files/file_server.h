@@ -9,6 +9,9 @@
 // into memory), and the store (a generated file of an earlier run, loaded
 // asynchronously and put in the catalog).
 //
+// Over TLS (an https:// listen) files on disk go through OpenSSL in slices
+// read as the output drains, instead of sendfile.
+//
 // The token in the URL is the access check: a wrong token is a 404, like a
 // missing file, so the server never tells which names exist. Generated
 // files get a random token each; files of the dir (and stored files without
@@ -23,6 +26,7 @@
 
 #include "core/config/config.h"
 #include "core/files/catalog.h"
+#include "core/loop/tls_accept.h"
 #include "core/store/store.h"
 
 namespace luacs::files {
@@ -35,6 +39,11 @@ struct FileServerOptions {
       secret;  // key of the tokens of files in dir; "" = random at start (a warning is logged)
   size_t max_connections = 10000;
   std::chrono::milliseconds idle_timeout{30000};  // also bounds the time to send a request head
+  // An https:// listen: each connection's SSL (App sets it: [cwmp]'s
+  // certificates, no client certificate), and how long its handshake may
+  // take ([cwmp] tls_handshake_timeout).
+  loop::SslFactory tls;
+  std::chrono::milliseconds tls_handshake_timeout{10000};
 };
 
 class FileServer {

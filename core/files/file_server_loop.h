@@ -130,7 +130,10 @@ struct FileServer::Impl {
 // wait in the input), keep-alive, the idle timeout.
 class FileConnection {
  public:
-  FileConnection(FileServer::Impl& s, uint64_t id, evutil_socket_t fd, std::string peer);
+  // `bev`: a socket one, or with `tls` a loop::tls_accepting one (the
+  // client's handshake comes first, within opts.tls_handshake_timeout).
+  FileConnection(FileServer::Impl& s, uint64_t id, loop::BufferEvent bev, bool tls,
+                 std::string peer);
   ~FileConnection();
   FileConnection(const FileConnection&) = delete;
   FileConnection& operator=(const FileConnection&) = delete;
@@ -147,10 +150,13 @@ class FileConnection {
   static void on_event_cb(bufferevent*, short, void*);
   static void on_head_timer_cb(evutil_socket_t, short, void*);
 
+  void on_handshake_event(short what);
   void process();
   void serve();
   bool serve_path_file(const File& f, std::string_view token);
   void respond(Payload p);
+  bool send_file(Payload& p, uint64_t offset, uint64_t length);
+  bool refill();
   void respond_status(int status, std::initializer_list<http::Header> extra = {},
                       bool close = false);
   void wait();
@@ -161,7 +167,7 @@ class FileConnection {
   FileServer::Impl& s_;
   const uint64_t id_;
   loop::BufferEvent bev_;
-  loop::Event head_timer_;
+  loop::Event head_timer_;  // the request head's deadline (the handshake's first)
   std::string peer_;
   http::RequestParser parser_;
   std::string head_;  // response head scratch, keeps its capacity
@@ -170,6 +176,12 @@ class FileConnection {
   bool paused_ = false;       // an answer is being sent; input is not read
   bool close_after_ = false;  // no more requests: close once the output is sent
   bool dead_ = false;
+  const bool tls_;
+  bool handshaking_ = false, tls_up_ = false;
+  // A file going out over TLS: its descriptor (owned), where the next
+  // slice starts, what is left of the range.
+  int slice_fd_ = -1;
+  uint64_t slice_at_ = 0, slice_left_ = 0;
   // Per request: which lookups already ran.
   bool hashed_ = false, loaded_ = false, store_error_ = false;
 };

@@ -22,6 +22,7 @@ Options options_from(const config::Config& cfg) {
     if (auto cidr = util::parse_cidr(c)) o.metrics_allow.push_back(*cidr);
   o.files_dir = cfg.files_dir;
   o.policy_dir = cfg.policy_dir;
+  o.tls_handshake_timeout = cfg.tls_handshake_timeout;
   return o;
 }
 
@@ -52,6 +53,8 @@ void Api::start() {
   mailbox_ = std::make_unique<loop::Mailbox>(base_.get());
   events_.set_executor(mailbox_->executor());
   const auto addr = util::listen_addr(opts_.listen.host, opts_.listen.port);
+  if (opts_.listen.tls && !opts_.tls)
+    throw std::runtime_error("cannot listen on https://" + addr.spec + ": no TLS certificates");
   util::ensure_not_listening(addr);
   listener_ = loop::listen(base_.get(), addr, &Api::on_accept, this, {});
   port_ = util::bound_port(evconnlistener_get_fd(listener_.get()));
@@ -100,7 +103,17 @@ void Api::stop() {
 }
 
 void Api::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* peer, int len, void* self) {
-  new Connection(*static_cast<Api*>(self), fd, peer, len);  // owns itself
+  auto* api = static_cast<Api*>(self);
+  const bool tls = api->opts_.listen.tls;
+  // With TLS, the certificates of this moment: a reload changes what the
+  // next handshake gets; this connection keeps its own.
+  loop::BufferEvent bev = loop::accepted(api->base(), fd, tls ? &api->opts_.tls : nullptr);
+  if (!bev) {
+    log::warn(std::string("api: a connection refused: ") +
+              (tls ? "SSL_new failed" : "no bufferevent"));
+    return;
+  }
+  new Connection(*api, std::move(bev), tls, peer, len);  // owns itself
 }
 
 void Api::count_request(const std::string& route, int status) {

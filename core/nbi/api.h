@@ -27,6 +27,7 @@
 
 #include "core/config/config.h"
 #include "core/loop/loop.h"
+#include "core/loop/tls_accept.h"
 #include "core/nbi/auth.h"
 #include "core/nbi/db.h"
 #include "core/nbi/events.h"
@@ -48,6 +49,11 @@ struct Options {
   std::string files_dir = "var/files";
   std::string policy_dir;  // "": none configured
   std::chrono::milliseconds idle_timeout{60'000};
+  // An https:// listen: each connection's SSL (App sets it: [cwmp]'s
+  // certificates, no client certificate), and how long its handshake may
+  // take ([cwmp] tls_handshake_timeout).
+  loop::SslFactory tls;
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
 };
 
 Options options_from(const config::Config& cfg);

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/http/response.h"
+#include "core/loop/tls_accept.h"
 #include "core/nbi/api.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
@@ -143,12 +144,22 @@ void Exchange::detach() {
 
 // ---- Connection
 
-Connection::Connection(Api& api, evutil_socket_t fd, const sockaddr* peer, int peer_len)
-    : api_(api), parser_(limits_for(api.options())) {
+Connection::Connection(Api& api, loop::BufferEvent bev, bool tls, const sockaddr* peer,
+                       int peer_len)
+    : api_(api), bev_(std::move(bev)), parser_(limits_for(api.options())) {
   std::memcpy(&peer_sa_, peer, std::min<size_t>(static_cast<size_t>(peer_len), sizeof peer_sa_));
   peer_ = util::format_peer(peer);
   address_ = util::address_of(peer_);
-  bev_.reset(bufferevent_socket_new(api.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  if (tls) {
+    handshaking_ = true;
+    // A deadline for the whole handshake: the idle timeout alone would let
+    // a client trickle it in for ever.
+    handshake_ev_.reset(evtimer_new(
+        api.base(),
+        [](evutil_socket_t, short, void* self) { static_cast<Connection*>(self)->close(); }, this));
+    const timeval tv = loop::to_timeval(api.options().tls_handshake_timeout);
+    evtimer_add(handshake_ev_.get(), &tv);
+  }
   bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
                     &Connection::on_event_cb, this);
   idle_ = loop::to_timeval(api.options().idle_timeout);
@@ -166,6 +177,7 @@ Connection::~Connection() {
 void Connection::close() {
   // The bufferevent first: nothing may call back into a half-destroyed
   // connection.
+  if (tls_up_) loop::tls_close_notify(bev_.get());
   bev_.reset();
   delete this;
 }
@@ -180,6 +192,7 @@ void Connection::on_write_cb(bufferevent*, void* self) {
 
 void Connection::on_event_cb(bufferevent*, short what, void* self) {
   auto* c = static_cast<Connection*>(self);
+  if (c->handshaking_) return c->on_handshake_event(what);
   if (what & BEV_EVENT_TIMEOUT) {
     // An idle keep-alive connection, or a client that stopped sending or
     // reading mid-request.
@@ -191,6 +204,23 @@ void Connection::on_event_cb(bufferevent*, short what, void* self) {
     }
   }
   c->close();
+}
+
+// The TLS handshake is done (requests follow as on plain HTTP) or has
+// failed (closed; plain HTTP was told to use HTTPS).
+void Connection::on_handshake_event(short what) {
+  if (what & BEV_EVENT_CONNECTED) {
+    handshaking_ = false;
+    tls_up_ = true;
+    handshake_ev_.reset();
+    return;
+  }
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    const std::string why = loop::tls_handshake_failed(bev_.get());
+    if (log::enabled(log::Level::kDebug))
+      log::debug("api: tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+  }
+  close();
 }
 
 void Connection::on_read() {

@@ -21,8 +21,10 @@ class Api;
 
 class Connection final : public http::BodySink {
  public:
-  // Owns itself: deleted when the connection closes.
-  Connection(Api& api, evutil_socket_t fd, const sockaddr* peer, int peer_len);
+  // Owns itself: deleted when the connection closes. `bev` is a socket
+  // one, or with `tls` (an https:// listen) a loop::tls_accepting one: the
+  // client's handshake comes first.
+  Connection(Api& api, loop::BufferEvent bev, bool tls, const sockaddr* peer, int peer_len);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -43,6 +45,7 @@ class Connection final : public http::BodySink {
   static void on_read_cb(bufferevent*, void* self);
   static void on_write_cb(bufferevent*, void* self);
   static void on_event_cb(bufferevent*, short what, void* self);
+  void on_handshake_event(short what);
   void on_read();
   void on_write();
   void parse_input();
@@ -75,6 +78,10 @@ class Connection final : public http::BodySink {
   bool stream_finished_ = false;
   std::function<void()> pending_check_;
   loop::Event delay_ev_, drain_ev_, next_ev_;
+  // TLS: the handshake deadline ([cwmp] tls_handshake_timeout), and
+  // whether the handshake is still going or has completed.
+  loop::Event handshake_ev_;
+  bool handshaking_ = false, tls_up_ = false;
 };
 
 }  // namespace luacs::nbi

@@ -21,7 +21,7 @@ namespace luacs::server {
 namespace {
 
 // The base URL CPEs fetch pushed files from: [files] url, else the host the
-// CPE reached the CWMP port on, with the file server's port.
+// CPE reached the CWMP port on, with the file server's port and scheme.
 std::string files_base(const Shared& sh, std::string_view host) {
   if (!sh.cfg.files_url.empty()) return sh.cfg.files_url;
   if (!sh.files_port || host.empty()) return {};
@@ -39,7 +39,8 @@ std::string files_base(const Shared& sh, std::string_view host) {
     if (!ok) return {};  // not a host name: no URL rather than a forged one
   }
   if (h.empty()) return {};
-  return "http://" + h + ":" + std::to_string(sh.files_port);
+  return (sh.cfg.files_listen.tls ? "https://" : "http://") + h + ":" +
+         std::to_string(sh.files_port);
 }
 
 }  // namespace

@@ -58,7 +58,14 @@ TlsClient::TlsClient(uint16_t port, TlsOptions o) {
     SSL_CTX_set_max_proto_version(ctx_, o.max_version);
     SSL_CTX_set_security_level(ctx_, 0);
   }
+  // Called when the server asks for a certificate and none is set: noted,
+  // and the handshake goes on without one.
+  SSL_CTX_set_client_cert_cb(ctx_, [](SSL* ssl, X509**, EVP_PKEY**) {
+    static_cast<TlsClient*>(SSL_get_app_data(ssl))->cert_requested_ = true;
+    return 0;
+  });
   ssl_ = SSL_new(ctx_);
+  SSL_set_app_data(ssl_, this);
   SSL_set_fd(ssl_, fd_);
   SSL_set_tlsext_host_name(ssl_, "localhost");
   SSL_set1_host(ssl_, "localhost");
@@ -86,15 +93,32 @@ bool TlsClient::fill() {
 }
 
 HttpResponse TlsClient::post(std::string_view body, const std::vector<std::string>& extra) {
-  HttpResponse r;
-  if (!ok_) return r;
   std::string req = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n";
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
   for (const auto& h : extra) req += h + "\r\n";
   req += "\r\n";
   req += body;
-  if (SSL_write(ssl_, req.data(), static_cast<int>(req.size())) <= 0) return r;
+  if (!send_raw(req)) return {};
+  return read_response();
+}
+
+HttpResponse TlsClient::get(std::string_view target, const std::vector<std::string>& extra) {
+  std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n";
+  if (!cookie.empty()) req += "Cookie: " + cookie + "\r\n";
+  for (const auto& h : extra) req += h + "\r\n";
+  req += "\r\n";
+  if (!send_raw(req)) return {};
+  return read_response();
+}
+
+bool TlsClient::send_raw(std::string_view bytes) {
+  return ok_ && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0;
+}
+
+HttpResponse TlsClient::read_response() {
+  HttpResponse r;
+  if (!ok_) return r;
   size_t end;
   while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
     if (!fill()) return r;
@@ -114,14 +138,36 @@ HttpResponse TlsClient::post(std::string_view body, const std::vector<std::strin
     value.erase(0, value.find_first_not_of(' '));
     r.headers.emplace(lower(line.substr(0, colon)), value);
   }
-  const size_t len = r.has("content-length") ? std::stoul(r.header("content-length")) : 0;
-  while (buf_.size() < len)
-    if (!fill()) return HttpResponse{};
-  r.body = buf_.substr(0, len);
-  buf_.erase(0, len);
+  if (lower(r.header("transfer-encoding")) == "chunked") {
+    for (;;) {
+      size_t eol;
+      while ((eol = buf_.find("\r\n")) == std::string::npos)
+        if (!fill()) return HttpResponse{};
+      const size_t n = std::stoul(buf_.substr(0, eol), nullptr, 16);
+      while (buf_.size() < eol + 2 + n + 2)
+        if (!fill()) return HttpResponse{};
+      r.body.append(buf_, eol + 2, n);
+      buf_.erase(0, eol + 2 + n + 2);
+      if (n == 0) break;  // no trailers from luacs
+    }
+  } else {
+    const size_t len = r.has("content-length") ? std::stoul(r.header("content-length")) : 0;
+    while (buf_.size() < len)
+      if (!fill()) return HttpResponse{};
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+  }
   const std::string set = r.header("set-cookie");
   if (!set.empty()) cookie = set.substr(0, set.find(';'));
   return r;
+}
+
+bool TlsClient::wait_for(std::string_view needle, std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (buf_.find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline || !fill()) return false;
+  }
+  return true;
 }
 
 bool TlsClient::closed_by_peer(std::chrono::milliseconds wait) {

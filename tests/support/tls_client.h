@@ -39,6 +39,18 @@ class TlsClient {
   const std::string& error() const { return error_; }
   // POST with Content-Length, the cookie echoed as CpeClient does.
   HttpResponse post(std::string_view body, const std::vector<std::string>& extra_headers = {});
+  // GET (Host: localhost, the cookie) with extra header lines.
+  HttpResponse get(std::string_view target, const std::vector<std::string>& extra_headers = {});
+  // Bytes as they are (a request of the test's own making).
+  bool send_raw(std::string_view bytes);
+  // The next response: its body by Content-Length or chunked (de-chunked).
+  HttpResponse read_response();
+  // Reads until `needle` has arrived (a streamed answer) or `wait` passed;
+  // what arrived stays in received() and is not read by read_response.
+  bool wait_for(std::string_view needle, std::chrono::milliseconds wait);
+  const std::string& received() const { return buf_; }
+  // Whether the server asked for a client certificate in the handshake.
+  bool certificate_requested() const { return cert_requested_; }
   // The server closed the connection (EOF or an error) within `wait`.
   bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5));
 
@@ -56,6 +68,7 @@ class TlsClient {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   bool ok_ = false;
+  bool cert_requested_ = false;
   std::string error_;
   std::string buf_;
 };
