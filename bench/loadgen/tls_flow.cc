@@ -95,7 +95,11 @@ void Runner::Impl::tls_connected(Slot& s) {
 // handshake: kTls when OpenSSL refused it (an alert, a certificate not
 // verified), kTimeout or kReset otherwise.
 ErrorKind Runner::Impl::tls_failure(Slot& s, short what, int socket_error) {
-  const bool refused_by_openssl = bufferevent_get_openssl_error(s.bev) != 0;
+  // libevent keeps a stack: SSL_get_error()'s code first, then OpenSSL's
+  // queue; the code comes off last.
+  unsigned long code = 0;
+  while (unsigned long e = bufferevent_get_openssl_error(s.bev)) code = e;
+  const bool refused_by_openssl = code == SSL_ERROR_SSL;
   if (!(what & BEV_EVENT_TIMEOUT) && !refused_by_openssl &&
       (socket_error == ECONNREFUSED || socket_error == ENETUNREACH || socket_error == EHOSTUNREACH))
     return ErrorKind::kConnect;

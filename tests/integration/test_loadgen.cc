@@ -1286,6 +1286,18 @@ TEST_F(LoadgenAgainstLuacsHttps, AServerTheCaDoesNotVouchForFailsTheHandshake) {
   EXPECT_EQ(r.figure("completed"), 0u) << r.json;
   EXPECT_GT(r.figure("tls_handshake_failures"), 0u) << r.json;
   EXPECT_EQ(r.figure("tls_handshakes"), 0u) << r.json;
+  const auto errors = r.json.substr(r.json.find("\"errors\": {"));
+  EXPECT_GT(number_after(errors, "\"tls_handshake\": "), 0u) << r.json;
+  EXPECT_EQ(number_after(errors, "\"connection_reset\": "), 0u) << r.json;
+
+  // A refused connect is not a handshake failure.
+  r = run_loadgen(port_,
+                  {"--url", "https://127.0.0.1:" + std::to_string(free_port()) + "/", "--sessions",
+                   "2", "--concurrency", "1"},
+                  "https-refused");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_GT(r.figure("connect_failed"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshake_failures"), 0u) << r.json;
   // Without --tls-ca nothing is verified: the same server passes.
   r = run_loadgen(port_,
                   {"--url", "https://127.0.0.1:" + std::to_string(tls_port_) + "/", "--sessions",
