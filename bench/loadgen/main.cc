@@ -17,6 +17,7 @@
 #include "bench/loadgen/options.h"
 #include "bench/loadgen/report.h"
 #include "bench/loadgen/runner.h"
+#include "bench/loadgen/tls.h"
 
 using namespace luacs::loadgen;
 
@@ -76,7 +77,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  std::unique_ptr<TlsClient> tls;
+  try {
+    if (opt.tls.on) tls = std::make_unique<TlsClient>(opt.tls, opt.target);
+  } catch (const std::exception& e) {
+    std::cerr << "luacs-loadgen: " << e.what() << "\n";
+    return 2;
+  }
+
   Shared shared(opt, *fleet);
+  shared.tls = tls.get();
   g_shared = &shared;
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa {};
@@ -94,6 +104,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (tls && !opt.tls.cert_dir.empty() && !opt.quiet)
+    std::cerr << "luacs-loadgen: " << tls->certificates() << " client certificates in "
+              << opt.tls.cert_dir << "\n";
   if (opt.cr.on() && !opt.quiet) {
     // Where the devices take connection requests (their Informs say so).
     std::cerr << "luacs-loadgen: connection requests on 127.0.0.1";

@@ -82,10 +82,20 @@ void check_cr(Options& o) {
     if (cr.wake_only && cr.wake_rate == 0) bad("--wake-only needs --wake-rate");
     if (o.each_device_once) bad("--wake-rate and --each-device-once exclude each other");
   }
-  if (!cr.api_url.empty()) cr.api = parse_url(cr.api_url, o.allow_remote);
+  if (!cr.api_url.empty()) {
+    cr.api = parse_url(cr.api_url, o.allow_remote);
+    if (cr.api.tls) bad("--api: https:// is not supported");
+  }
   if (o.threads > 1 &&
       (uint64_t{cr.port} + o.threads > 65536 || uint64_t{cr.udp_port} + o.threads > 65536))
     bad("--cr-port/--cr-udp-port + threads runs past 65535");
+}
+
+void check_tls(Options& o) {
+  TlsOptions& t = o.tls;
+  if (o.target.tls) t.on = true;
+  if (!t.on && (t.resume || !t.ca.empty() || !t.cert_dir.empty() || !t.sigalgs.empty()))
+    bad("--tls-resume, --tls-ca, --tls-cert-dir and --tls-sigalgs need --tls or an https:// --url");
 }
 
 }  // namespace
@@ -121,10 +131,16 @@ std::vector<EventMixEntry> parse_event_mix(std::string_view spec) {
 
 Target parse_url(std::string_view url, bool allow_remote) {
   Target t;
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme)
-    bad("--url: only http:// URLs are supported: " + std::string(url));
-  std::string_view rest = url.substr(kScheme.size());
+  constexpr std::string_view kHttp = "http://", kHttps = "https://";
+  std::string_view rest;
+  if (url.substr(0, kHttp.size()) == kHttp) {
+    rest = url.substr(kHttp.size());
+  } else if (url.substr(0, kHttps.size()) == kHttps) {
+    rest = url.substr(kHttps.size());
+    t.tls = true;
+  } else {
+    bad("--url: only http:// and https:// URLs are supported: " + std::string(url));
+  }
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
@@ -149,7 +165,7 @@ Target parse_url(std::string_view url, bool allow_remote) {
     if (p == 0 || p > 65535) bad("--url: bad port");
     t.port = static_cast<uint16_t>(p);
   } else {
-    t.port = 80;
+    t.port = t.tls ? 443 : 80;
   }
   t.host_header = std::string(authority);
 
@@ -230,8 +246,20 @@ Simulates CWMP CPEs (Inform, optional TransferComplete, empty POST, answers to
 ACS requests) against an ACS and reports sessions/s and latency.
 
 Target
-  --url URL             http://127.0.0.1:7547/ (loopback only, see --allow-remote)
+  --url URL             http://127.0.0.1:7547/ (loopback only, see --allow-remote);
+                        https://... speaks TLS (as --tls)
   --allow-remote        allow a host that is not a loopback address
+TLS (bench/README.md, "HTTPS")
+  --tls                 connect with TLS (one handshake per new connection)
+  --tls-resume          offer the session of the slot's previous connection
+                        (with --tls-cert-dir: of the device's previous one)
+  --tls-ca FILE         verify the server's certificate against FILE (and
+                        its name or address); default: no verification
+  --tls-cert-dir DIR    client certificates: device SERIAL presents
+                        DIR/device-SERIAL.crt and .key (scripts/dev-ca DIR
+                        device SERIAL), or DIR/SERIAL.crt and .key
+  --tls-sigalgs LIST    signature algorithms offered, e.g. RSA-PSS+SHA256:
+                        RSA+SHA256 to get a server's RSA certificate
 Load
   --concurrency N       closed loop: N sessions in flight (default 16)
   --rate R              open loop: start R sessions per second
@@ -426,6 +454,16 @@ Options parse_options(int argc, char** argv) {
       o.cr.wake_only = true;
     } else if (arg == "--devices-known") {
       o.cr.devices_known = true;
+    } else if (arg == "--tls") {
+      o.tls.on = true;
+    } else if (arg == "--tls-resume") {
+      o.tls.resume = true;
+    } else if (arg == "--tls-ca") {
+      o.tls.ca = next();
+    } else if (arg == "--tls-cert-dir") {
+      o.tls.cert_dir = next();
+    } else if (arg == "--tls-sigalgs") {
+      o.tls.sigalgs = next();
     } else if (arg == "--quiet") {
       o.quiet = true;
     } else {
@@ -473,6 +511,7 @@ Options parse_options(int argc, char** argv) {
   if (o.threads > o.devices) o.threads = static_cast<unsigned>(o.devices);
   o.events = parse_event_mix(events);
   o.target = parse_url(o.url, o.allow_remote);
+  check_tls(o);
   return o;
 }
 

@@ -36,6 +36,16 @@ struct Target {
   std::string host_header;  // "host:port"
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
+  bool tls = false;  // an https:// URL
+};
+
+// The CPEs speak HTTPS (--tls; bench/README.md, "HTTPS").
+struct TlsOptions {
+  bool on = false;       // --tls, or an https:// --url
+  bool resume = false;   // --tls-resume: offer the session of the previous connection
+  std::string ca;        // --tls-ca: verify the server against it ("" = no verification)
+  std::string cert_dir;  // --tls-cert-dir: client certificates by device serial
+  std::string sigalgs;   // --tls-sigalgs: the signature algorithms offered (OpenSSL syntax)
 };
 
 // Which connection requests the simulated CPEs listen for (--cr-listen).
@@ -119,6 +129,7 @@ struct Options {
   bool quiet = false;
   uint64_t seed = 1;
   CrOptions cr;
+  TlsOptions tls;
 };
 
 // --each-device-once without --duration: the run's hard limit in seconds.
@@ -146,8 +157,8 @@ std::string cr_listen_name(CrListen l);
 // --cr-username for device `index` ("{i}" replaced).
 std::string cr_username(const CrOptions& cr, uint64_t index);
 
-// http://host[:port][/path]. Refuses hosts that are not loopback unless
-// allow_remote. Throws std::invalid_argument.
+// http://host[:port][/path] or https://... (Target::tls). Refuses hosts that are not loopback
+// unless allow_remote. Throws std::invalid_argument.
 Target parse_url(std::string_view url, bool allow_remote);
 
 }  // namespace luacs::loadgen

@@ -128,6 +128,30 @@ void json_cr(std::ostringstream& j, const Report& r) {
     << ",\n    \"cr_to_inform\": " << json_histogram(c.cr_to_inform_us) << "\n  },\n";
 }
 
+std::string tls_mode(const Options& o) {
+  if (!o.tls.on) return "off";
+  std::string m = o.tls.resume ? "resume" : "full";
+  if (!o.tls.cert_dir.empty()) m += "+client-cert";
+  return m;
+}
+
+void human_tls(std::ostringstream& out, const Report& r) {
+  const RunStats& s = r.stats;
+  out << "tls: " << s.tls_handshakes << " handshakes, " << s.tls_resumed << " resumed ("
+      << fmt("%.1f", s.tls_handshakes ? 100.0 * s.tls_resumed / s.tls_handshakes : 0) << " %), "
+      << s.tls_handshake_failures << " failed, " << s.tls_client_certs
+      << " with a client certificate; server keys " << human_counts(s.tls_server_keys) << "\n";
+}
+
+void json_tls(std::ostringstream& j, const Report& r) {
+  const RunStats& s = r.stats;
+  j << "  \"tls_handshakes\": " << s.tls_handshakes << ",\n";
+  j << "  \"tls_resumed\": " << s.tls_resumed << ",\n";
+  j << "  \"tls_handshake_failures\": " << s.tls_handshake_failures << ",\n";
+  j << "  \"tls_client_certs\": " << s.tls_client_certs << ",\n";
+  j << "  \"tls_server_keys\": " << json_counts(s.tls_server_keys) << ",\n";
+}
+
 }  // namespace
 
 double Report::wakes_per_s() const {
@@ -208,8 +232,9 @@ std::string human_summary(const Report& r) {
   out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << ", "
       << (o.keep_alive ? "keep-alive" : "new connection per session") << ", "
       << (o.echo_cookie ? "cookie echoed" : "no cookie") << ", "
-      << (o.username.empty() ? "no auth" : "digest auth") << ", model " << model_name(o.model)
-      << ", " << o.devices << " devices\n";
+      << (o.username.empty() ? "no auth" : "digest auth")
+      << (o.tls.on ? ", tls " + tls_mode(o) : "") << ", model " << model_name(o.model) << ", "
+      << o.devices << " devices\n";
   out << "elapsed " << fmt("%.2f", r.elapsed_s) << " s: " << s.completed << " sessions completed, "
       << s.busy << " busy (503), " << s.error_total() << " failed, " << s.unfinished
       << " unfinished\n";
@@ -235,6 +260,7 @@ std::string human_summary(const Report& r) {
   out << human_row("inform", s.inform_us);
   out << human_row("session", s.session_us);
   if (!o.concurrency) out << human_row("lag", s.schedule_lag_us);
+  if (o.tls.on) out << human_row("handshk", s.tls_handshake_us);
   out << "requests " << s.requests << " ("
       << fmt("%.2f", s.completed ? static_cast<double>(s.requests) / s.completed : 0)
       << " per completed session), connections " << s.connections << ", sent "
@@ -244,6 +270,7 @@ std::string human_summary(const Report& r) {
   if (s.stale_retries) out << ", stale keep-alive retries " << s.stale_retries;
   if (s.transfer_completes) out << ", TransferCompletes " << s.transfer_completes;
   out << "\n";
+  if (o.tls.on) human_tls(out, r);
   out << "errors:";
   if (s.error_total() == 0) out << " none";
   for (size_t i = 0; i < s.errors.size(); ++i)
@@ -283,6 +310,7 @@ std::string json_report(const Report& r) {
   j << "  \"connection\": \"" << (o.keep_alive ? "keep-alive" : "new") << "\",\n";
   j << "  \"cookie\": " << (o.echo_cookie ? "true" : "false") << ",\n";
   j << "  \"auth\": \"" << (o.username.empty() ? "none" : "digest") << "\",\n";
+  j << "  \"tls\": \"" << tls_mode(o) << "\",\n";
   j << "  \"model\": \"" << model_name(o.model) << "\",\n";
   j << "  \"devices\": " << o.devices << ",\n";
   j << "  \"duration_limit_s\": " << o.duration_s << ",\n";
@@ -311,7 +339,9 @@ std::string json_report(const Report& r) {
   j << "  \"sessions_per_s\": " << fmt("%.1f", r.sessions_per_s()) << ",\n";
   j << "  \"latency_us\": {\n    \"inform\": " << json_histogram(s.inform_us)
     << ",\n    \"session\": " << json_histogram(s.session_us)
-    << ",\n    \"schedule_lag\": " << json_histogram(s.schedule_lag_us) << "\n  },\n";
+    << ",\n    \"schedule_lag\": " << json_histogram(s.schedule_lag_us);
+  if (o.tls.on) j << ",\n    \"tls_handshake\": " << json_histogram(s.tls_handshake_us);
+  j << "\n  },\n";
   j << "  \"errors\": {";
   for (size_t i = 0; i < s.errors.size(); ++i)
     j << "\"" << error_name(static_cast<ErrorKind>(i)) << "\": " << s.errors[i] << ", ";
@@ -335,6 +365,7 @@ std::string json_report(const Report& r) {
   j << "  \"schedule\": {\"late_starts\": " << s.late_starts
     << ", \"skipped_starts\": " << s.skipped_starts << "},\n";
   if (o.cr.on()) json_cr(j, r);
+  if (o.tls.on) json_tls(j, r);
   j << "  \"loadgen_cpu_s\": " << fmt("%.3f", r.loadgen_cpu_s) << ",\n";
   j << "  \"server_cpu_s\": ";
   if (r.server_cpu_s >= 0)

@@ -38,6 +38,8 @@ std::string_view error_name(ErrorKind k) {
       return "parse_error";
     case ErrorKind::kProtocol:
       return "protocol";
+    case ErrorKind::kTls:
+      return "tls_handshake";
     case ErrorKind::kCount:
       break;
   }
@@ -77,6 +79,12 @@ void RunStats::merge(const RunStats& o) {
   for (const auto& serial : o.not_done)
     if (not_done.size() < kNotDoneListed) not_done.push_back(serial);
   cr.merge(o.cr);
+  tls_handshakes += o.tls_handshakes;
+  tls_resumed += o.tls_resumed;
+  tls_handshake_failures += o.tls_handshake_failures;
+  tls_client_certs += o.tls_client_certs;
+  tls_handshake_us.merge(o.tls_handshake_us);
+  for (const auto& [k, v] : o.tls_server_keys) tls_server_keys[k] += v;
 }
 
 uint64_t RunStats::error_total() const {
@@ -120,6 +128,9 @@ Runner::Impl::Impl(Shared& s, unsigned idx) : sh(s), opt(s.opt), index(idx) {
   mix = std::discrete_distribution<size_t>(weights.begin(), weights.end());
 
   if (opt.cr.on()) setup_cr();
+  // With client certificates a session is the device's: one that another
+  // device's certificate made would resume that identity.
+  if (opt.tls.resume && !opt.tls.cert_dir.empty()) device_sessions.assign(dev_count, nullptr);
   if (opt.concurrency > 0) {
     max_slots = opt.concurrency / threads + (idx < opt.concurrency % threads ? 1 : 0);
   } else if (opt.rate > 0) {
@@ -134,9 +145,14 @@ Runner::Impl::~Impl() {
   for (auto& s : slots) {
     if (s->bev) bufferevent_free(s->bev);
     if (s->kick) event_free(s->kick);
+    if (s->tls_session) SSL_SESSION_free(s->tls_session);
   }
-  for (auto& s : wake_slots)
+  for (auto& s : wake_slots) {
     if (s->bev) bufferevent_free(s->bev);
+    if (s->tls_session) SSL_SESSION_free(s->tls_session);
+  }
+  for (SSL_SESSION* session : device_sessions)
+    if (session) SSL_SESSION_free(session);
   // What holds events goes before the event base.
   waker.reset();
   http_cr.reset();

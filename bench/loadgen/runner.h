@@ -28,6 +28,7 @@ enum class ErrorKind : uint8_t {
   kHttp5xx,   // 5xx other than 503
   kParse,     // malformed HTTP response or SOAP body
   kProtocol,  // well-formed but not what CWMP says comes next
+  kTls,       // TLS handshake refused (an alert, the server's certificate not verified)
   kCount
 };
 std::string_view error_name(ErrorKind k);
@@ -59,6 +60,16 @@ struct RunStats {
 
   CrStats cr;  // --cr-listen
 
+  // --tls: handshakes completed, of which resumed, and those that did not
+  // complete once the TCP connect went through (refused by OpenSSL, closed
+  // or reset, timed out); connections that presented a client
+  // certificate; connect start -> handshake done.
+  uint64_t tls_handshakes = 0, tls_resumed = 0, tls_handshake_failures = 0, tls_client_certs = 0;
+  Histogram tls_handshake_us;
+  // The key type of the certificate the server sent ("EC", "RSA"), by
+  // handshake (a resumed one counts the certificate of its session).
+  std::map<std::string, uint64_t> tls_server_keys;
+
   void merge(const RunStats& o);
   uint64_t error_total() const;
   // Failures an overloaded server causes (connect_failed, timeout,
@@ -66,13 +77,16 @@ struct RunStats {
   uint64_t overload_errors() const;
 };
 
+class TlsClient;
+
 // What the threads share.
 struct Shared {
   Shared(const Options& o, const Fleet& f) : opt(o), fleet(f) {}
   const Options& opt;
   const Fleet& fleet;
-  int64_t start_us = 0;     // monotonic
-  int64_t deadline_us = 0;  // stop starting sessions (0: none)
+  const TlsClient* tls = nullptr;  // --tls
+  int64_t start_us = 0;            // monotonic
+  int64_t deadline_us = 0;         // stop starting sessions (0: none)
   // --sessions: starts still allowed; a failed session gives its start back
   // (at most `sessions` times, so a dead server cannot keep us running).
   std::atomic<int64_t> budget{0};

@@ -5,6 +5,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <sys/time.h>
 
 #include <cstdint>
@@ -85,6 +86,10 @@ struct Slot {
   // API call ends in a session, but not counted among the run's sessions.
   bool tail = false;
   std::string cr_url, cr_user, cr_udp;
+  // --tls: the connect's start, and (--tls-resume) the session the server
+  // issued last on this slot's connections (owned).
+  int64_t t_connect = 0;
+  SSL_SESSION* tls_session = nullptr;
 
   Slot(Runner::Impl* runner, const Options& opt) : r(runner), digest(opt.username, opt.password) {}
 };
@@ -115,7 +120,7 @@ struct Runner::Impl {
   void close_conn(Slot& s);
   void parse_responses(Slot& s);
   void handle_response(Slot& s, const ResponseHead& h, std::string_view body, size_t total);
-  void on_closed(Slot& s, short what);
+  void on_closed(Slot& s, short what, int socket_error);
   void after_inform(Slot& s);
   void fail(Slot& s, ErrorKind kind);
   void end_session(Slot& s, Outcome outcome);
@@ -141,6 +146,13 @@ struct Runner::Impl {
   std::optional<size_t> pick_wake();
   void on_api_answer(size_t local, const ApiWaker::Answer& a);
   void on_stun_tick();
+
+  // --tls (tls_flow.cc).
+  bool open_tls_connection(Slot& s);
+  void tls_connected(Slot& s);
+  ErrorKind tls_failure(Slot& s, short what, int socket_error);
+  void close_tls(Slot& s);
+  SSL_SESSION** session_store(Slot& s);
   const std::string& now_string();
   std::string cnonce();
 
@@ -210,6 +222,10 @@ struct Runner::Impl {
   event* stun_ev = nullptr;
   uint64_t wakes_issued = 0, stun_issued = 0;
   size_t wake_cursor = 0, stun_cursor = 0;
+
+  // --tls-resume with --tls-cert-dir: the session of each device of the
+  // share (owned; null: none yet).
+  std::vector<SSL_SESSION*> device_sessions;
 
   soap::Reader reader;
   soap::Envelope env;

@@ -123,6 +123,7 @@ void Runner::Impl::render_inform(Slot& s, int entry) {
 }
 
 bool Runner::Impl::open_connection(Slot& s) {
+  if (sh.tls) return open_tls_connection(s);
   const Target& t = opt.target;
   int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -152,6 +153,7 @@ bool Runner::Impl::open_connection(Slot& s) {
 }
 
 void Runner::Impl::close_conn(Slot& s) {
+  if (s.bev && sh.tls) close_tls(s);
   if (s.bev) {
     bufferevent_free(s.bev);
     s.bev = nullptr;
@@ -202,15 +204,18 @@ void Runner::Impl::on_read(bufferevent*, void* arg) {
 }
 
 void Runner::Impl::on_event(bufferevent*, short what, void* arg) {
+  // Read first: what the failed connect or handshake left (TLS).
+  const int socket_error = EVUTIL_SOCKET_ERROR();
   Slot& s = *static_cast<Slot*>(arg);
   if (what & BEV_EVENT_CONNECTED) {
     s.connected = true;
+    if (s.r->sh.tls) s.r->tls_connected(s);
     return;
   }
-  s.r->on_closed(s, what);
+  s.r->on_closed(s, what, socket_error);
 }
 
-void Runner::Impl::on_closed(Slot& s, short what) {
+void Runner::Impl::on_closed(Slot& s, short what, int socket_error) {
   if (s.phase == Phase::kIdle || !s.awaiting) {
     close_conn(s);  // an idle keep-alive connection went away
     return;
@@ -231,6 +236,7 @@ void Runner::Impl::on_closed(Slot& s, short what) {
       }
     }
   }
+  if (!s.connected && sh.tls) return fail(s, tls_failure(s, what, socket_error));
   if (what & BEV_EVENT_TIMEOUT) return fail(s, ErrorKind::kTimeout);
   if (!s.connected) return fail(s, ErrorKind::kConnect);
   if (s.inherited && s.resp_bytes == 0 && !s.stale_retried) {

@@ -483,7 +483,11 @@ TEST(LoadgenOptions, LoopbackOnlyUnlessAllowedAndEventMix) {
   EXPECT_THROW(parse_url("http://10.1.2.3:7547/", false), std::invalid_argument);
   EXPECT_THROW(parse_url("http://192.0.2.1/", false), std::invalid_argument);
   EXPECT_THROW(parse_url("http://example.com/", false), std::invalid_argument);
-  EXPECT_THROW(parse_url("https://127.0.0.1/", false), std::invalid_argument);
+  EXPECT_THROW(parse_url("ftp://127.0.0.1/", false), std::invalid_argument);
+  EXPECT_FALSE(parse_url("http://127.0.0.1/", false).tls);
+  Target https = parse_url("https://127.0.0.1/", false);
+  EXPECT_TRUE(https.tls);
+  EXPECT_EQ(https.port, 443);
   Target t = parse_url("http://10.1.2.3:8080/cwmp", true);
   EXPECT_EQ(t.port, 8080);
   EXPECT_EQ(t.path, "/cwmp");
@@ -502,6 +506,24 @@ Options parse_args(std::vector<std::string> args) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(LoadgenOptions, TlsByFlagOrHttpsUrl) {
+  EXPECT_FALSE(parse_args({}).tls.on);
+  Options o = parse_args({"--url", "https://127.0.0.1:7548/", "--tls-resume"});
+  EXPECT_TRUE(o.tls.on);
+  EXPECT_TRUE(o.tls.resume);
+  o = parse_args({"--tls", "--tls-ca", "/x/ca.crt", "--tls-cert-dir", "/x"});
+  EXPECT_TRUE(o.tls.on);
+  EXPECT_FALSE(o.target.tls);  // http:// URL, TLS by the flag
+  EXPECT_EQ(o.tls.ca, "/x/ca.crt");
+  EXPECT_EQ(o.tls.cert_dir, "/x");
+  // TLS options without TLS are a mistake, not ignored.
+  EXPECT_THROW(parse_args({"--tls-resume"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--tls-ca", "/x/ca.crt"}), std::invalid_argument);
+  EXPECT_THROW(parse_args({"--cr-listen", "http", "--api", "https://127.0.0.1:1/", "--api-token",
+                           "t", "--wake-rate", "1"}),
+               std::invalid_argument);
 }
 
 TEST(LoadgenOptions, EachDeviceOnceAndTheRetrySchedule) {
@@ -1086,10 +1108,13 @@ TEST(Loadgen, EachDeviceOnceRetriesRefusedDevices) {
 
 class LoadgenAgainstLuacs : public ::testing::Test {
  protected:
-  void start(const std::string& name, const std::string& extra_config = "") {
-    std::string path =
-        write_config(name + ".ini", "[cwmp]\nlisten = 127.0.0.1:" + std::to_string(free_port()) +
-                                        "\nworkers = 2\n[log]\nlevel = info\n" + extra_config);
+  // `cwmp_extra` goes on the listen line: more listeners, then more keys
+  // of [cwmp].
+  void start(const std::string& name, const std::string& extra_config = "",
+             const std::string& cwmp_extra = "") {
+    std::string path = write_config(
+        name + ".ini", "[cwmp]\nlisten = 127.0.0.1:" + std::to_string(free_port()) + cwmp_extra +
+                           "\nworkers = 2\n[log]\nlevel = info\n" + extra_config);
     luacs_ = std::make_unique<Child>(std::vector<std::string>{LUACS_BINARY, "--config", path},
                                      temp_dir() / (name + ".log"));
     port_ = luacs_->wait_port();
@@ -1162,6 +1187,164 @@ TEST_F(LoadgenAgainstLuacs, DigestAuthentication) {
   EXPECT_GT(r.figure("auth_failed"), 0u) << r.json;
   std::string log = stop();
   EXPECT_EQ(completed_session_lines(log), 200u) << log.substr(0, 4000);
+}
+
+// ---- HTTPS -------------------------------------------------------------------
+
+// Throw-away CAs from scripts/dev-ca, made once for the file: "one" signs
+// the server's certificates and the devices', "other" is a CA the server
+// is not known to.
+std::filesystem::path dev_ca(const std::string& name) {
+  auto dir = temp_dir() / ("ca-" + name);
+  if (!std::filesystem::exists(dir / "ca.crt")) {
+    std::string cmd =
+        std::string(LUACS_SOURCE_DIR) + "/scripts/dev-ca " + dir.string() + " >/dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  return dir;
+}
+
+// luacs with an http:// and an https:// listener (ECDSA and RSA
+// certificates of CA "one") and the options for a load generator run
+// against the https:// one.
+class LoadgenAgainstLuacsHttps : public LoadgenAgainstLuacs {
+ protected:
+  void start_https(const std::string& name, const std::string& cwmp_keys = "") {
+    ca_ = dev_ca("one");
+    tls_port_ = free_port();
+    const std::string d = ca_.string();
+    ASSERT_NO_FATAL_FAILURE(start(name, "",
+                                  ", https://127.0.0.1:" + std::to_string(tls_port_) +
+                                      "\ntls_cert = " + d + "/server-ecdsa.crt, " + d +
+                                      "/server-rsa.crt\ntls_key = " + d + "/server-ecdsa.key, " +
+                                      d + "/server-rsa.key" + cwmp_keys));
+  }
+  std::vector<std::string> https(std::vector<std::string> args) const {
+    std::vector<std::string> all = {"--url", "https://127.0.0.1:" + std::to_string(tls_port_) + "/",
+                                    "--tls-ca", (ca_ / "ca.crt").string()};
+    all.insert(all.end(), args.begin(), args.end());
+    return all;
+  }
+  std::filesystem::path ca_;
+  uint16_t tls_port_ = 0;
+};
+
+TEST_F(LoadgenAgainstLuacsHttps, FullHandshakesResumptionAndKeepAlive) {
+  ASSERT_NO_FATAL_FAILURE(start_https("luacs-https"));
+  // A full handshake per session.
+  LoadgenRun r = run_loadgen(
+      port_, https({"--sessions", "60", "--concurrency", "4", "--new-connection"}), "https-full");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 60u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshakes"), 60u) << r.json;
+  EXPECT_EQ(r.figure("tls_resumed"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshake_failures"), 0u) << r.json;
+  EXPECT_NE(r.json.find("\"tls_server_keys\": {\"EC\": 60}"), std::string::npos) << r.json;
+
+  // RSA signature algorithms only: luacs sends its RSA certificate.
+  r = run_loadgen(port_,
+                  https({"--sessions", "10", "--concurrency", "2", "--tls-sigalgs",
+                         "RSA-PSS+SHA256:RSA+SHA256"}),
+                  "https-rsa");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 10u) << r.json;
+  EXPECT_NE(r.json.find("\"tls_server_keys\": {\"RSA\": 10}"), std::string::npos) << r.json;
+
+  // Each slot resumes its previous connection's session: all but the
+  // first connection of each of the 4 slots.
+  r = run_loadgen(
+      port_, https({"--sessions", "60", "--concurrency", "4", "--new-connection", "--tls-resume"}),
+      "https-resume");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 60u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshakes"), 60u) << r.json;
+  EXPECT_GE(r.figure("tls_resumed"), 56u) << r.json;
+  EXPECT_LE(r.figure("tls_resumed"), 60u) << r.json;
+
+  // Keep-alive: one handshake per slot carries many sessions.
+  r = run_loadgen(port_, https({"--sessions", "60", "--concurrency", "4", "--keep-alive"}),
+                  "https-ka");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 60u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  EXPECT_LE(r.figure("tls_handshakes"), 4u + r.figure("stale_keepalive_retries")) << r.json;
+  EXPECT_GE(r.figure("tls_handshakes"), 1u) << r.json;
+
+  std::string log = stop();
+  EXPECT_EQ(completed_session_lines(log), 190u) << log.substr(0, 4000);
+}
+
+TEST_F(LoadgenAgainstLuacsHttps, AServerTheCaDoesNotVouchForFailsTheHandshake) {
+  ASSERT_NO_FATAL_FAILURE(start_https("luacs-https-other"));
+  const std::string other = (dev_ca("other") / "ca.crt").string();
+  std::vector<std::string> args = https({"--sessions", "5", "--concurrency", "1"});
+  args.insert(args.end(), {"--tls-ca", other});  // the last --tls-ca counts
+  LoadgenRun r = run_loadgen(port_, args, "https-other-ca");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.figure("completed"), 0u) << r.json;
+  EXPECT_GT(r.figure("tls_handshake_failures"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshakes"), 0u) << r.json;
+  const auto errors = r.json.substr(r.json.find("\"errors\": {"));
+  EXPECT_GT(number_after(errors, "\"tls_handshake\": "), 0u) << r.json;
+  EXPECT_EQ(number_after(errors, "\"connection_reset\": "), 0u) << r.json;
+
+  // A refused connect is not a handshake failure.
+  r = run_loadgen(port_,
+                  {"--url", "https://127.0.0.1:" + std::to_string(free_port()) + "/", "--sessions",
+                   "2", "--concurrency", "1"},
+                  "https-refused");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_GT(r.figure("connect_failed"), 0u) << r.json;
+  EXPECT_EQ(r.figure("tls_handshake_failures"), 0u) << r.json;
+  // Without --tls-ca nothing is verified: the same server passes.
+  r = run_loadgen(port_,
+                  {"--url", "https://127.0.0.1:" + std::to_string(tls_port_) + "/", "--sessions",
+                   "5", "--concurrency", "1"},
+                  "https-no-verify");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 5u) << r.json;
+}
+
+TEST_F(LoadgenAgainstLuacsHttps, ClientCertificatesByDeviceSerial) {
+  // The devices' certificates in a folder of their own, named as
+  // scripts/dev-ca makes them: device-SERIAL.{crt,key}. Devices 0..3 of
+  // the tr098 model; device 3 has none.
+  const auto ca = dev_ca("one");
+  const auto certs = temp_dir() / "device-certs";
+  std::filesystem::create_directories(certs);
+  DataModel m = DataModel::load(kTr098);
+  for (uint64_t i = 0; i < 3; ++i) {
+    const std::string serial = serial_for(m, i);
+    const std::string cmd = std::string(LUACS_SOURCE_DIR) + "/scripts/dev-ca " + ca.string() +
+                            " device " + serial + " >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    for (const char* ext : {".crt", ".key"})
+      std::filesystem::copy_file(ca / ("device-" + serial + ext),
+                                 certs / ("device-" + serial + ext),
+                                 std::filesystem::copy_options::overwrite_existing);
+  }
+  ASSERT_NO_FATAL_FAILURE(start_https(
+      "luacs-https-mtls",
+      "\ntls_client_ca = " + (ca / "ca.crt").string() + "\ntls_client_auth = optional"));
+  LoadgenRun r =
+      run_loadgen(port_,
+                  https({"--sessions", "40", "--concurrency", "2", "--model", "tr098", "--devices",
+                         "4", "--tls-cert-dir", certs.string(), "--tls-resume"}),
+                  "https-mtls");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 40u) << r.json;
+  EXPECT_EQ(r.figure("total"), 0u) << r.json;
+  // Round robin over the 4 devices (about 3 of every 4 connections
+  // present a certificate; a slow session can shift the turns).
+  EXPECT_GT(r.figure("tls_client_certs"), 0u) << r.json;
+  EXPECT_LT(r.figure("tls_client_certs"), 40u) << r.json;
+  // Sessions are kept per device: each resumes its own from its second
+  // connection on.
+  EXPECT_GE(r.figure("tls_resumed"), 36u) << r.json;
+  std::string log = stop();
+  EXPECT_EQ(completed_session_lines(log), 40u) << log.substr(0, 4000);
 }
 
 // A figure of the report's "cr_http" object.
