@@ -98,6 +98,14 @@ void session(Client& c, const std::string& serial) {
   EXPECT_EQ(r.status, 204);
 }
 
+// The session ticket a client holds (bytes; "" for none).
+std::string ticket_of(const test::SslSession& s) {
+  const unsigned char* t = nullptr;
+  size_t n = 0;
+  if (s) SSL_SESSION_get0_ticket(s.get(), &t, &n);
+  return std::string(reinterpret_cast<const char*>(t), n);
+}
+
 // One value of /metrics ("" when absent).
 std::string metric(LuacsProcess& p, const std::string& series) {
   const auto m = test::http_request(p.api_port(), "GET", "/metrics");
@@ -165,6 +173,9 @@ TEST(Https, SessionsResumeAlsoAfterAReload) {
     ASSERT_TRUE(c.connected()) << c.error();
     EXPECT_TRUE(c.resumed());
     session(c, "RESUME1");
+    // A TLS 1.3 ticket is good for one resumption: a resumed connection
+    // gets a fresh one, or the CPE's next connection is a full handshake.
+    EXPECT_NE(ticket_of(c.session()), ticket_of(saved));
     saved = c.session();
   }
   ::kill(p.pid(), SIGHUP);
