@@ -13,6 +13,7 @@
 
 #include "core/cwmp/device_id.h"
 #include "core/http/cookie.h"
+#include "core/loop/tls_accept.h"
 #include "core/metrics/metrics.h"
 #include "core/server/worker.h"
 #include "core/util/log.h"
@@ -97,30 +98,14 @@ void Connection::on_handshake() {
 }
 
 // Counted, logged at debug (a scanner would flood the log), and closed.
-// Plain HTTP at the TLS port gets a plain 400 saying so before the close.
 void Connection::on_handshake_failed() {
   handshaking_ = false;
   tls_failed_ = true;
   w_.shared().stats.tls_handshakes_failed.fetch_add(1, std::memory_order_relaxed);
-  std::string why;
-  bool http = false;
-  while (const unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
-    http = http || ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST;
-    const char* reason = ERR_reason_error_string(e);
-    why += why.empty() ? "" : "; ";
-    why += reason ? reason : "error " + std::to_string(e);
-  }
-  if (why.empty()) why = "connection closed";
+  // Plain HTTP to the TLS port is answered with a 400 saying so.
+  const std::string why = loop::tls_handshake_failed(bev_.get());
   if (log::enabled(log::Level::kDebug))
     log::debug("tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
-  if (http) {
-    static constexpr std::string_view k400 =
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Length: 28\r\nConnection: close\r\n\r\nThis port speaks HTTPS only\n";
-    // Straight to the socket: there is no TLS to write through.
-    [[maybe_unused]] auto n =
-        ::send(tls_fd_, k400.data(), k400.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  }
   close_now();
 }
 
