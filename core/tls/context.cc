@@ -304,6 +304,9 @@ std::shared_ptr<const Context> Context::load(const Settings& s, std::shared_ptr<
   if (s.session_tickets && c->keys_) {
     SSL_CTX_set_ex_data(ctx, keys_index(), c->keys_.get());
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
+    // One TLS 1.3 ticket per handshake, not OpenSSL's two: a CPE holds one
+    // session, and a resumption brings it a fresh ticket (ticket_key_cb).
+    SSL_CTX_set_num_tickets(ctx, 1);
   } else {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);

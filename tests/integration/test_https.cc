@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -258,6 +259,66 @@ TEST(Https, AStalledHandshakeIsDroppedAtTheDeadline) {
   EXPECT_TRUE(idle.closed_by_peer(5s, /*data_allowed=*/false));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
   EXPECT_EQ(metric(p, "luacs_tls_handshakes_total{result=\"timeout\"}"), "1");
+}
+
+TEST(Https, TlsAtThePlainPortIsAnsweredAndClosed) {
+  LuacsProcess p(ini_of(cert_dir("one")));
+  ASSERT_TRUE(p.started()) << p.log();
+  TlsClient tls(p.port(), trusting());
+  EXPECT_FALSE(tls.connected());
+  EXPECT_EQ(metric(p, "luacs_cwmp_bad_requests_total"), "1");
+  CpeClient plain(p.port());  // and the port still serves
+  session(plain, "PLAIN3");
+}
+
+// OpenSSL 3 refuses a client's renegotiation by default; luacs sets
+// SSL_OP_NO_RENEGOTIATION on top (with SSL_OP_ALLOW_CLIENT_RENEGOTIATION
+// instead, this test fails).
+TEST(Https, RenegotiationIsRefused) {
+  LuacsProcess p(ini_of(cert_dir("one")));
+  ASSERT_TRUE(p.started()) << p.log();
+  TlsOptions tls12 = trusting();
+  tls12.max_version = TLS1_2_VERSION;
+  TlsClient c(tls_port(p), tls12);
+  ASSERT_TRUE(c.connected()) << c.error();
+  session(c, "RENEG1");
+  EXPECT_FALSE(c.renegotiate());
+  TlsClient d(tls_port(p), trusting());
+  ASSERT_TRUE(d.connected()) << d.error();
+  session(d, "RENEG2");
+}
+
+// Full handshakes from four clients at once and two hundred connections
+// stalled halfway through a ClientHello, on the one worker that also
+// carries a CPE's keep-alive sessions: those sessions go on.
+TEST(Https, AHandshakeFloodDoesNotStallSessionsInFlight) {
+  LuacsProcess p(ini_of(cert_dir("one"), "", 1));
+  ASSERT_TRUE(p.started()) << p.log();
+  const uint16_t port = tls_port(p);
+  TlsClient cpe(port, trusting());
+  ASSERT_TRUE(cpe.connected()) << cpe.error();
+  session(cpe, "INFLIGHT");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> handshakes{0};
+  std::vector<std::thread> flood;
+  for (int i = 0; i < 4; ++i)
+    flood.emplace_back([&] {
+      while (!stop.load())
+        if (TlsClient(port, trusting()).connected()) ++handshakes;
+    });
+  std::vector<std::unique_ptr<CpeClient>> stalled;
+  for (int i = 0; i < 200; ++i) {
+    stalled.push_back(std::make_unique<CpeClient>(port));
+    // A TLS record header and the start of a ClientHello, then nothing.
+    stalled.back()->send_raw(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+  }
+  while (handshakes.load() < 20) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 10; ++i) session(cpe, "INFLIGHT");
+  stop = true;
+  for (auto& t : flood) t.join();
+  EXPECT_GE(handshakes.load(), 20);
+  EXPECT_EQ(metric(p, "luacs_sessions_total{outcome=\"completed\"}"), "11");
 }
 
 TEST(Https, Tls11IsRefusedByDefault) {

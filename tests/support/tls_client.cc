@@ -184,6 +184,13 @@ bool TlsClient::closed_by_peer(std::chrono::milliseconds wait) {
   return false;
 }
 
+bool TlsClient::renegotiate() {
+  if (!ok_ || SSL_version(ssl_) != TLS1_2_VERSION || SSL_renegotiate(ssl_) != 1) return false;
+  const int r = SSL_do_handshake(ssl_);
+  ERR_clear_error();
+  return r == 1;
+}
+
 bool TlsClient::resumed() const {
   return ok_ && SSL_session_reused(ssl_);
 }

@@ -54,6 +54,9 @@ class TlsClient {
   // The server closed the connection (EOF or an error) within `wait`.
   bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5));
 
+  // A TLS 1.2 renegotiation; whether the server went along.
+  bool renegotiate();
+
   bool resumed() const;
   SslSession session() const;           // for a later TlsOptions::resume
   std::string server_serial() const;    // hex, of the certificate the server sent
