@@ -30,6 +30,9 @@ std::string temp_dir(const std::string& what) {
   static std::atomic<int> n{0};
   auto dir = fs::temp_directory_path() /
              ("luacs-policy-" + std::to_string(getpid()) + "-" + std::to_string(++n) + "-" + what);
+  // One left by an earlier process of the same pid (pids wrap in a CI
+  // container) would lend this one its files.
+  fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
 }
