@@ -88,6 +88,7 @@ struct Config {
   uint64_t max_body_bytes = 16 << 20;  // sizes take K, M, G (binary) suffixes: "16M"
   size_t max_header_bytes = 16 << 10;
   size_t xml_max_depth = 32;
+  size_t xml_max_token = 64 << 10;  // one tag, name, comment or reference (bytes)
   unsigned rpcs_per_session = 255;
   // Durations: "30" (seconds), "30s", "500ms", "5m", "1h".
   std::chrono::milliseconds session_timeout{300'000};   // whole session

@@ -95,6 +95,8 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) { p.cfg.max_header_bytes = size_in(v, 1 << 10, 16 << 20); }},
     {"limits", "xml_max_depth",
      [](Parser& p, std::string_view v) { p.cfg.xml_max_depth = number_in(v, 8, 1024); }},
+    {"limits", "xml_max_token",
+     [](Parser& p, std::string_view v) { p.cfg.xml_max_token = size_in(v, 1024, 16 << 20); }},
     {"limits", "rpcs_per_session",
      [](Parser& p, std::string_view v) { p.cfg.rpcs_per_session = unsigned_in(v, 1, 1'000'000); }},
     {"limits", "session_timeout",

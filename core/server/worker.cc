@@ -226,6 +226,7 @@ soap::Reader* Worker::acquire_reader() {
   if (readers_.empty()) {
     soap::ReaderLimits limits;
     limits.max_depth = cfg().xml_max_depth;
+    limits.max_token_bytes = cfg().xml_max_token;
     return new soap::Reader(limits);
   }
   soap::Reader* r = readers_.back().release();

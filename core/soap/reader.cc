@@ -276,9 +276,12 @@ struct Reader::Impl {
   size_t skipped_lines = 0;        // newlines in that whitespace
   bool any_data = false;           // feed() got at least one byte
   bool stopped = false;            // a handler stopped the parser
+  uint64_t given = 0;              // bytes handed to expat
+  std::string held;                // bytes held back while a token is open
   size_t elements = 0;
-  size_t text_bytes = 0;  // character data since the last tag
-  bool capture = false;   // the open element is a leaf whose text we keep
+  size_t attributes = 0, ns_decls = 0;  // what grows expat's tables
+  size_t text_bytes = 0;                // character data since the last tag
+  bool capture = false;                 // the open element is a leaf whose text we keep
   bool body_seen = false;
   size_t body_children = 0;
   bool id_seen = false;
@@ -288,7 +291,18 @@ struct Reader::Impl {
   Header header;
   Body body;
 
+  // A document with this much of what expat keeps in its tables (one entry
+  // per distinct name, cleared entry by entry at every reset) leaves a
+  // parser that slows every later document down: it is replaced.
+  bool grown() const { return elements > 20'000 || attributes > 20'000 || ns_decls > 1'000; }
+
   void reset(std::string_view enc) {
+    if (grown()) {
+      parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+      if (!parser) throw std::bad_alloc();
+    }
+    if (text.capacity() > (1u << 20)) std::string().swap(text);
+    if (held.capacity() > (1u << 20)) std::string().swap(held);
     XML_Parser p = parser.get();
     XML_ParserReset(p, nullptr);
     // XML_ParserReset clears the handlers, the user data and the hash salt
@@ -301,6 +315,8 @@ struct Reader::Impl {
     XML_SetStartDoctypeDeclHandler(p, &Impl::on_doctype);
     XML_SetEntityDeclHandler(p, &Impl::on_entity_decl);
     XML_SetStartNamespaceDeclHandler(p, &Impl::on_ns_decl);
+    XML_SetCommentHandler(p, &Impl::on_comment);
+    XML_SetProcessingInstructionHandler(p, &Impl::on_pi);
 
     error.clear();
     encoding = expat_encoding(enc);
@@ -312,7 +328,11 @@ struct Reader::Impl {
     prefix_space = false;
     skipped_lines = 0;
     stopped = false;
+    given = 0;
+    held.clear();
     elements = 0;
+    attributes = 0;
+    ns_decls = 0;
     text_bytes = 0;
     capture = false;
     body_seen = false;
@@ -372,6 +392,45 @@ struct Reader::Impl {
     return true;
   }
 
+  // Bytes of the token expat holds unfinished (it re-scans them from its
+  // start at every call), and those held back here.
+  uint64_t open_token() const {
+    const XML_Index at = XML_GetCurrentByteIndex(parser.get());
+    const uint64_t in_expat = at < 0 || static_cast<uint64_t>(at) > given ? 0 : given - at;
+    return in_expat + held.size();
+  }
+
+  bool token_too_long() {
+    if (open_token() <= limits.max_token_bytes) return false;
+    fail("markup longer than " + std::to_string(limits.max_token_bytes) +
+         " bytes (a tag, a name, a comment or a reference) at " + position());
+    return true;
+  }
+
+  // expat with the next piece, or the piece held back while expat holds an
+  // unfinished token and the pieces since do not yet double it: each byte
+  // is then scanned a bounded number of times.
+  bool give(const char* data, size_t len) {
+    if (token_too_long()) return false;
+    const uint64_t open = open_token() - held.size();
+    constexpr uint64_t kDeferFrom = 4096;
+    if (open >= kDeferFrom && held.size() + len < open) {
+      held.append(data, len);
+      return !token_too_long();
+    }
+    bool ok;
+    if (held.empty()) {
+      given += len;
+      ok = parse(data, len, false);
+    } else {
+      held.append(data, len);
+      given += held.size();
+      ok = parse(held.data(), held.size(), false);
+      held.clear();
+    }
+    return ok && !token_too_long();
+  }
+
   bool feed(const char* data, size_t len) {
     if (state == State::kFailed) return false;
     if (state == State::kDone) {
@@ -398,11 +457,11 @@ struct Reader::Impl {
       state = State::kParsing;
       const char* enc = bom == 3 ? "UTF-8" : encoding;
       if (enc != nullptr) XML_SetEncoding(parser.get(), enc);
-      if ((bom == 1 || bom == 2) && !parse(kUtf8Bom.data(), bom, false)) return false;
+      if ((bom == 1 || bom == 2) && !give(kUtf8Bom.data(), bom)) return false;
       data += i;
       len -= i;
     }
-    return parse(data, len, false);
+    return give(data, len);
   }
 
   bool finish(Envelope& out) {
@@ -421,8 +480,10 @@ struct Reader::Impl {
     }
     if (state == State::kPrefix) {  // a lone partial BOM
       state = State::kParsing;
-      if (!parse(kUtf8Bom.data(), bom, false)) return false;
+      if (!give(kUtf8Bom.data(), bom)) return false;
     }
+    if (!held.empty() && !parse(held.data(), held.size(), false)) return false;
+    held.clear();
     if (!parse(nullptr, 0, true)) return false;
     if (!body_seen) return fail("not a SOAP message: Envelope has no Body");
     state = State::kDone;
@@ -456,8 +517,22 @@ struct Reader::Impl {
                                      const XML_Char*) {
     static_cast<Impl*>(ud)->stop("entity declarations not allowed");
   }
+  // CPEs send neither (the corpus has none): a long one is an attack.
+  static void XMLCALL on_comment(void* ud, const XML_Char* data) {
+    auto* self = static_cast<Impl*>(ud);
+    if (std::strlen(data) > self->limits.max_comment_bytes)
+      self->stop("comment longer than " + std::to_string(self->limits.max_comment_bytes) +
+                 " bytes");
+  }
+  static void XMLCALL on_pi(void* ud, const XML_Char*, const XML_Char* data) {
+    auto* self = static_cast<Impl*>(ud);
+    if (std::strlen(data) > self->limits.max_comment_bytes)
+      self->stop("processing instruction longer than " +
+                 std::to_string(self->limits.max_comment_bytes) + " bytes");
+  }
   static void XMLCALL on_ns_decl(void* ud, const XML_Char*, const XML_Char* uri) {
     auto* self = static_cast<Impl*>(ud);
+    ++self->ns_decls;
     if (uri != nullptr && self->decl_ns.empty() && starts_with(uri, kCwmpNsPrefix))
       self->decl_ns.assign(uri);
   }
@@ -465,6 +540,7 @@ struct Reader::Impl {
   void start(const XML_Char* name, const XML_Char** atts) {
     if (stopped) return;
     if (++elements > limits.max_elements) return stop("too many elements");
+    for (const XML_Char** a = atts; *a != nullptr; a += 2) ++attributes;
     if (stack.size() >= limits.max_depth) return stop("elements nested too deeply");
     text_bytes = 0;
     QName q = split_name(name);

@@ -13,6 +13,15 @@
 // counts are ignored. Strictness (what an attacker sends): no DTD or entity
 // declarations, bounded depth, element count and text per element, root must
 // be a SOAP 1.1 Envelope, and the Body holds at most one element.
+//
+// Cost linear in size (issue 15): expat re-scans an unfinished token from
+// its start at every call, so a long comment or tag fed in pieces would
+// cost the square of its length. The reader holds pieces back while a
+// token is open until they double what expat holds (what expat 2.6 does by
+// itself; Debian 12 has 2.5), and refuses a token longer than
+// max_token_bytes. A parser that grew with a hostile document (many names,
+// namespaces, elements) is replaced rather than reset, so nothing of it
+// slows the next document down.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +37,11 @@ struct ReaderLimits {
   size_t max_depth = 32;               // element nesting
   size_t max_text_bytes = 256 * 1024;  // character data of one element
   size_t max_elements = 1'000'000;     // elements per document
+  // One markup token still open (a tag with its attributes, a name, a
+  // comment, a processing instruction, a reference): CWMP's are tens of
+  // bytes.
+  size_t max_token_bytes = 64 * 1024;
+  size_t max_comment_bytes = 1024;  // comments and processing instructions
 };
 
 class Reader {
