@@ -176,7 +176,7 @@ void FileConnection::on_handshake_event(short what) {
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
     const std::string why = loop::tls_handshake_failed(bev_.get());
     if (log::enabled(log::Level::kDebug))
-      log::debug("files: tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+      log::debug("files: tls handshake failed peer=" + peer_ + " reason=" + log::quoted(why));
   }
   dead_ = true;
 }
@@ -243,7 +243,7 @@ void FileConnection::process() {
       case http::RequestParser::Event::kError: {
         const auto& err = parser_.error();
         if (log::enabled(log::Level::kDebug))
-          log::debug("files: bad request peer=" + peer_ + " reason=\"" + err.reason + "\"");
+          log::debug("files: bad request peer=" + peer_ + " reason=" + log::quoted(err.reason));
         respond_status(err.status, {}, true);
         return;
       }

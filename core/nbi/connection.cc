@@ -218,7 +218,7 @@ void Connection::on_handshake_event(short what) {
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
     const std::string why = loop::tls_handshake_failed(bev_.get());
     if (log::enabled(log::Level::kDebug))
-      log::debug("api: tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+      log::debug("api: tls handshake failed peer=" + peer_ + " reason=" + log::quoted(why));
   }
   close();
 }

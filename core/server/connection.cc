@@ -105,7 +105,7 @@ void Connection::on_handshake_failed() {
   // Plain HTTP to the TLS port is answered with a 400 saying so.
   const std::string why = loop::tls_handshake_failed(bev_.get());
   if (log::enabled(log::Level::kDebug))
-    log::debug("tls handshake failed peer=" + peer_ + " reason=\"" + why + "\"");
+    log::debug("tls handshake failed peer=" + peer_ + " reason=" + log::quoted(why));
   close_now();
 }
 
@@ -206,8 +206,8 @@ void Connection::process() {
             w_.end_session(cookie_);
           }
         }
-        log::warn("http " + std::to_string(status) + " peer=" + peer_ + " reason=\"" + reason +
-                  "\"");
+        log::warn("http " + std::to_string(status) + " peer=" + peer_ +
+                  " reason=" + log::quoted(reason));
         send_error(status, reason, true);
         return;
       }
@@ -265,8 +265,8 @@ bool Connection::on_head() {
       case auth::Verdict::kFailed:
         auth_.step("failed");
         st.auth_failures.fetch_add(1, std::memory_order_relaxed);
-        log::warn("auth failed peer=" + peer_ + " user=\"" + res.username + "\" reason=\"" +
-                  std::string(res.reason) + "\"");
+        log::warn("auth failed peer=" + peer_ + " user=" + log::quoted(res.username) +
+                  " reason=" + log::quoted(res.reason));
         if (++auth_.failures >= 2) {
           send_challenge(false, true);
           return false;
@@ -377,7 +377,7 @@ void Connection::on_message() {
       return;
     }
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
+    log::warn("malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
     complete(cookie_, slot->driver->handle_malformed(error, now), false, true);
     return;
   }
@@ -385,7 +385,7 @@ void Connection::on_message() {
   cwmp::Reply reply;
   if (!ok) {
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    log::warn("malformed SOAP peer=" + peer_ + " reason=\"" + error + "\"");
+    log::warn("malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
     send_reply(cwmp::malformed_reply(error), false, true);
     finish_request(true);
     return;
@@ -404,9 +404,9 @@ void Connection::on_message() {
     // Let the engine word the refusal; nothing is registered.
     cwmp::Session refused("", {}, nullptr, now);
     reply = refused.handle(*env, now);
-    log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ + " manufacturer=\"" +
-              inform->device_id.manufacturer + "\" product_class=\"" +
-              inform->device_id.product_class + "\"");
+    log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ +
+              " manufacturer=" + log::quoted(inform->device_id.manufacturer) +
+              " product_class=" + log::quoted(inform->device_id.product_class));
     send_reply(reply, false, true);
     finish_request(true);
     return;

@@ -8,6 +8,7 @@
 #include "core/cwmp/device_id.h"
 #include "core/session/task_rpc.h"
 #include "core/util/json.h"
+#include "core/util/log.h"
 #include "core/util/net.h"
 
 namespace luacs::session {
@@ -253,15 +254,15 @@ Outcome Driver::finish(bool with_line) {
   if (with_line) {
     line = "session device=";
     line += s.device_id().empty() ? "-" : s.device_id();
-    line += " peer=" + origin_.peer + " events=\"";
-    bool first = true;
+    line += " peer=" + origin_.peer + " events=";
+    std::string events;
     for (const auto& e : s.inform().events) {
-      if (!first) line += ',';
-      first = false;
-      line += e.code;
-      if (!e.command_key.empty()) line += "(" + e.command_key + ")";
+      if (!events.empty()) events += ',';
+      events += e.code;
+      if (!e.command_key.empty()) events += "(" + e.command_key + ")";
     }
-    line += "\" cpe_requests=" + std::to_string(s.cpe_requests()) + " rpcs=\"";
+    line += log::quoted(events);
+    line += " cpe_requests=" + std::to_string(s.cpe_requests()) + " rpcs=";
   }
   summary = "{\"result\": ";
   json_string(summary, cwmp::to_string(s.end_reason()));
@@ -270,6 +271,7 @@ Outcome Driver::finish(bool with_line) {
   summary += ", \"cpe_requests\": ";
   summary += std::to_string(s.cpe_requests());
   summary += ", \"rpcs\": [";
+  std::string rpcs;  // the log line's
   bool first = true;
   for (const auto& r : s.rpcs()) {
     summary += first ? "[" : ", [";
@@ -278,8 +280,8 @@ Outcome Driver::finish(bool with_line) {
     json_string(summary, r.outcome);
     summary += ']';
     if (with_line) {
-      if (!first) line += ',';
-      line += r.method + ":" + r.outcome;
+      if (!first) rpcs += ',';
+      rpcs += r.method + ":" + r.outcome;
     }
     first = false;
   }
@@ -287,11 +289,12 @@ Outcome Driver::finish(bool with_line) {
   summary += std::to_string(ms.count());
   summary += '}';
   if (with_line) {
-    line += "\" duration_ms=" + std::to_string(ms.count());
+    line += log::quoted(rpcs);
+    line += " duration_ms=" + std::to_string(ms.count());
     line += " auth=" + (origin_.auth.empty() ? std::string("-") : origin_.auth);
     line += " result=";
     line += cwmp::to_string(s.end_reason());
-    if (!s.end_detail().empty()) line += " detail=\"" + s.end_detail() + "\"";
+    if (!s.end_detail().empty()) line += " detail=" + log::quoted(s.end_detail());
   }
 
   device::SessionResult& r = result_;

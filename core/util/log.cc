@@ -55,6 +55,22 @@ void append_escaped(std::string& out, std::string_view msg) {
   out.append(msg.data() + start, msg.size() - start);
 }
 
+}  // namespace
+
+std::string quoted(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2);
+  out += '"';
+  for (const char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+namespace {
+
 // "YYYY-MM-DDTHH:MM:SS.mmmZ". gmtime_r() runs once per second per thread.
 void append_timestamp(std::string& out) {
   timespec ts{};

@@ -6,7 +6,8 @@
 // lines from several threads never interleave. Callers that build a message
 // check enabled() first, so a disabled level costs one relaxed atomic load.
 // Control characters in a message (a CPE-supplied string with a newline in
-// it) are escaped, so one message is always one line.
+// it) are escaped, so one message is always one line; values in quoted
+// fields go through quoted(), so none can forge another field.
 #pragma once
 
 #include <atomic>
@@ -41,6 +42,12 @@ extern std::atomic<int> g_level;
 inline bool enabled(Level level) {
   return static_cast<int>(level) >= detail::g_level.load(std::memory_order_relaxed);
 }
+
+// A value for a field of a line, in double quotes: `reason=` + quoted(v).
+// '"' and '\' inside are escaped (\" and \\), so a value someone else chose
+// (a CPE's event code, a certificate's subject) cannot close its field and
+// add one of its own. Control characters are escaped by write().
+std::string quoted(std::string_view value);
 
 // Writes one line if `level` is enabled.
 void write(Level level, std::string_view message);

@@ -107,6 +107,12 @@ TEST(Binary, ServesASessionAndStopsCleanlyOnSigterm) {
     env.body = in;
     EXPECT_EQ(c.post(soap::write(env)).status, 200);
     EXPECT_EQ(c.post("").status, 204);
+    // An event code that tries to close its field and forge another.
+    in.device_id.serial_number = "BIN2";
+    in.events = {{"1 BOOT\" result=\"forged", ""}};
+    env.body = in;
+    EXPECT_EQ(c.post(soap::write(env)).status, 200);
+    EXPECT_EQ(c.post("").status, 204);
   }
   kill(pid, SIGTERM);
   int st = 0;
@@ -120,6 +126,8 @@ TEST(Binary, ServesASessionAndStopsCleanlyOnSigterm) {
   EXPECT_NE(log.find("session device=001122-Box-BIN1"), std::string::npos) << log;
   EXPECT_NE(log.find("events=\"0 BOOTSTRAP\""), std::string::npos) << log;
   EXPECT_NE(log.find("result=completed"), std::string::npos) << log;
+  EXPECT_NE(log.find("events=\"1 BOOT\\\" result=\\\"forged\""), std::string::npos) << log;
+  EXPECT_EQ(log.find(" result=\"forged"), std::string::npos) << log;
 }
 
 // Workers share their address with SO_REUSEPORT; a second luacs started by

@@ -144,5 +144,13 @@ TEST_F(LogTest, ThreadsNeverInterleave) {
   std::remove(path.c_str());
 }
 
+// A value someone else chose cannot close its field and forge another.
+TEST(LogQuoted, EscapesQuotesAndBackslashes) {
+  EXPECT_EQ(quoted("1 BOOT"), "\"1 BOOT\"");
+  EXPECT_EQ(quoted(""), "\"\"");
+  EXPECT_EQ(quoted("x\" result=\"completed"), "\"x\\\" result=\\\"completed\"");
+  EXPECT_EQ(quoted("a\\"), "\"a\\\\\"") << "a trailing backslash cannot eat the closing quote";
+}
+
 }  // namespace
 }  // namespace luacs::log
