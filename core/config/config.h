@@ -90,6 +90,7 @@ struct Config {
   size_t xml_max_depth = 32;
   size_t xml_max_token = 64 << 10;  // one tag, name, comment or reference (bytes)
   unsigned rpcs_per_session = 255;
+  unsigned cpe_requests_per_session = 64;  // TransferComplete, GetRPCMethods, ... from the CPE
   // Durations: "30" (seconds), "30s", "500ms", "5m", "1h".
   std::chrono::milliseconds session_timeout{300'000};   // whole session
   std::chrono::milliseconds idle_timeout{30'000};       // between two messages of a session

@@ -99,6 +99,10 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) { p.cfg.xml_max_token = size_in(v, 1024, 16 << 20); }},
     {"limits", "rpcs_per_session",
      [](Parser& p, std::string_view v) { p.cfg.rpcs_per_session = unsigned_in(v, 1, 1'000'000); }},
+    {"limits", "cpe_requests_per_session",
+     [](Parser& p, std::string_view v) {
+       p.cfg.cpe_requests_per_session = unsigned_in(v, 1, 100'000);
+     }},
     {"limits", "session_timeout",
      [](Parser& p, std::string_view v) { p.cfg.session_timeout = timeout_in(v); }},
     {"limits", "idle_timeout",

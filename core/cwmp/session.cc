@@ -222,6 +222,7 @@ Reply Session::on_cpe_turn(const soap::Envelope& msg) {
       break;
   }
   // A method we do not implement (or one only an ACS would send).
+  if (cpe_requests_ >= limits_.max_cpe_requests) return too_many_cpe_requests();
   ++cpe_requests_;
   std::string text = "Method not supported: ";
   text += soap::method_name(msg.body);
@@ -229,6 +230,7 @@ Reply Session::on_cpe_turn(const soap::Envelope& msg) {
 }
 
 Reply Session::answer_cpe_request(const soap::Envelope& msg) {
+  if (cpe_requests_ >= limits_.max_cpe_requests) return too_many_cpe_requests();
   ++cpe_requests_;
   if (handler_) handler_->on_cpe_request(*this, msg.body);
   soap::Body response;
@@ -342,6 +344,13 @@ Reply Session::envelope_reply(std::string_view id, soap::Body body, int status) 
   r.status = status;
   soap::write(r.body, out);
   return r;
+}
+
+// A CPE that keeps the session going with requests of its own (each one
+// answered, some echoing what it sent) ends it: 400 and a close.
+Reply Session::too_many_cpe_requests() {
+  return bad_state("more than " + std::to_string(limits_.max_cpe_requests) +
+                   " CPE requests in one session");
 }
 
 Reply Session::bad_state(std::string_view why) {

@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 struct SessionLimits {
   unsigned max_rpcs = 255;                             // ACS requests per session
+  unsigned max_cpe_requests = 64;                      // CPE requests per session
   std::chrono::milliseconds session_timeout{300'000};  // whole session
   std::chrono::milliseconds idle_timeout{30'000};      // between two CPE messages
 };
@@ -186,6 +187,7 @@ class Session {
   // The ACS has the turn: send the next queued request or end with 204.
   Reply take_turn();
   Reply envelope_reply(std::string_view id, soap::Body body, int status = 200);
+  Reply too_many_cpe_requests();
   Reply bad_state(std::string_view why);
   void finish(Pending& p, RpcOutcome outcome);
   void end(EndReason why, std::string_view detail);

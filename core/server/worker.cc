@@ -252,6 +252,7 @@ SessionSlot* Worker::create_session(const std::string& device, session::Origin o
   auto slot = std::make_unique<SessionSlot>();
   cwmp::SessionLimits limits;
   limits.max_rpcs = cfg().rpcs_per_session;
+  limits.max_cpe_requests = cfg().cpe_requests_per_session;
   limits.session_timeout = cfg().session_timeout;
   limits.idle_timeout = cfg().idle_timeout;
   slot->driver = std::make_unique<session::Driver>(cookie, limits, services_, std::move(origin),

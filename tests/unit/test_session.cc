@@ -165,6 +165,29 @@ TEST_F(Engine, UnknownCpeMethodGets8000) {
   EXPECT_EQ(send(empty_post()).status, 204);
 }
 
+// A CPE may not keep a session going on requests of its own: the one past
+// [limits] cpe_requests_per_session ends it (400, close), known or not.
+TEST_F(Engine, CpeRequestsPerSessionAreCapped) {
+  limits.max_cpe_requests = 3;
+  s = std::make_unique<Session>("cookie", limits, &handler, t0);
+  send(inform());
+  EXPECT_EQ(send(msg(soap::GetRPCMethods{}, "g-1")).status, 200);
+  EXPECT_EQ(send(msg(soap::Unknown{"X_ACME_Frobnicate"}, "x-1")).status, 500);
+  EXPECT_EQ(send(msg(soap::GetRPCMethods{}, "g-2")).status, 200);
+  const Reply r = send(msg(soap::GetRPCMethods{}, "g-3"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(r.close);
+  EXPECT_NE(r.body.find("more than 3 CPE requests in one session"), std::string::npos) << r.body;
+  EXPECT_TRUE(s->ended());
+  EXPECT_EQ(s->end_reason(), cwmp::EndReason::kBadRequest);
+  EXPECT_EQ(s->cpe_requests(), 3u);
+
+  s = std::make_unique<Session>("cookie2", limits, &handler, t0);
+  send(inform());
+  for (int i = 0; i < 3; ++i) send(msg(soap::Unknown{"X_" + std::to_string(i)}, "u"));
+  EXPECT_EQ(send(msg(soap::Unknown{"X_3"}, "u")).status, 400);
+}
+
 TEST_F(Engine, QueuedRpcRoundTrip) {
   handler.on_turn = {soap::GetParameterValues{{"Device.DeviceInfo.UpTime"}}};
   send(inform());
