@@ -137,11 +137,12 @@ void Connection::admit(std::shared_ptr<soap::Envelope> env, const std::string& d
 
 void Connection::authorize(std::shared_ptr<soap::Envelope> env, const std::string& device,
                            std::shared_ptr<const device::Device> stored, bool bound) {
-  const auto& inform = std::get<soap::Inform>(env->body);
-  const device::Device fresh =
-      stored && !stored->id.empty() ? device::Device{} : from_inform(inform, device, peer_);
-  const device::Device& d = stored && !stored->id.empty() ? *stored : fresh;
-  const auto verdict = w_.engine()->authorize(d, to_device(*peer_cert_), bound);
+  const auto cert = to_device(*peer_cert_);
+  const auto verdict =
+      stored && !stored->id.empty()
+          ? w_.engine()->authorize(*stored, cert, bound)
+          : w_.engine()->authorize(from_inform(std::get<soap::Inform>(env->body), device, peer_),
+                                   cert, bound);
   if (!verdict.allowed) {
     refuse_certificate(CertRefusal::kPolicy, verdict.reason, device);
     finish_request(true);

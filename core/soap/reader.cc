@@ -1,4 +1,6 @@
 #include "core/soap/reader.h"
+
+#include "core/soap/frames.h"
 #include "core/util/text.h"
 
 #include <expat.h>
@@ -15,6 +17,19 @@
 
 namespace luacs::soap {
 namespace {
+
+using frames::as;
+using frames::Frame;
+using frames::kIdx;
+using frames::kSkipFrame;
+using frames::Leaf;
+using frames::leaf;
+using frames::Node;
+using frames::node;
+using frames::push;
+using frames::rpc_table;
+using frames::RpcEntry;
+using frames::trimmed;
 
 constexpr std::string_view kSoapEnvNs = "http://schemas.xmlsoap.org/soap/envelope/";
 constexpr std::string_view kXsiNs = "http://www.w3.org/2001/XMLSchema-instance";
@@ -103,116 +118,6 @@ const char* expat_encoding(std::string_view e) {
     return "ISO-8859-1";
   if (text::iequals(e, "us-ascii") || text::iequals(e, "ascii")) return "US-ASCII";
   return nullptr;
-}
-
-// ---- body alternatives by name ---------------------------------------------
-
-template <class T, size_t I = 0>
-constexpr size_t index_of() {
-  if constexpr (std::is_same_v<std::variant_alternative_t<I, Body>, T>)
-    return I;
-  else
-    return index_of<T, I + 1>();
-}
-template <class T>
-constexpr size_t kIdx = index_of<T>();
-
-struct RpcEntry {
-  std::string_view name;
-  void (*emplace)(Body&);
-};
-
-// Every named body type from Inform on (index 0-2 are Empty, Unknown, Fault).
-constexpr size_t kFirstRpc = kIdx<Inform>;
-constexpr size_t kRpcCount = std::variant_size_v<Body> - kFirstRpc;
-
-template <size_t... I>
-std::array<RpcEntry, sizeof...(I)> make_rpc_table(std::index_sequence<I...>) {
-  // method_name() returns views of static string literals, so the names
-  // outlive the temporaries.
-  return {RpcEntry{method_name(Body(std::in_place_index<kFirstRpc + I>)),
-                   [](Body& b) { b.emplace<kFirstRpc + I>(); }}...};
-}
-
-const std::array<RpcEntry, kRpcCount>& rpc_table() {
-  static const auto table = make_rpc_table(std::make_index_sequence<kRpcCount>());
-  return table;
-}
-
-// ---- element frames ------------------------------------------------------------
-
-// What an open element is. Containers point `obj` at the value their children
-// fill; leaves point it at the field their text goes to, converted by `leaf`.
-enum class Node : uint8_t {
-  kSkip,  // ignored subtree
-  kEnvelope,
-  kHeader,
-  kBody,
-  kLeaf,
-  kRpc,          // obj: the body alternative (kind = body index)
-  kSoapFault,    // obj: Fault
-  kDetail,       // obj: Fault
-  kCwmpFault,    // obj: Fault
-  kSpvFault,     // obj: SetParameterValuesFault
-  kDeviceId,     // obj: DeviceIdStruct
-  kEventList,    // obj: vector<EventStruct>
-  kEvent,        // obj: EventStruct
-  kPvList,       // obj: vector<ParameterValue>
-  kPv,           // obj: ParameterValue
-  kInfoList,     // obj: vector<ParameterInfo>
-  kInfo,         // obj: ParameterInfo
-  kAttrList,     // obj: vector<ParameterAttribute>
-  kAttr,         // obj: ParameterAttribute
-  kSetAttrList,  // obj: vector<SetParameterAttributesStruct>
-  kSetAttr,      // obj: SetParameterAttributesStruct
-  kStringList,   // obj: vector<string>
-  kArgList,      // obj: vector<pair<string, string>>
-  kArg,          // obj: pair<string, string>
-  kFaultStruct,  // obj: FaultStruct
-  kOpList,       // obj: vector<OpResult>
-  kOp,           // obj: OpResult
-};
-
-enum class Leaf : uint8_t {
-  kNone,
-  kTrim,          // std::string, trimmed
-  kRaw,           // std::string, byte-exact (<Value>)
-  kU32,           // uint32_t
-  kInt,           // int
-  kBool,          // bool
-  kOptTrim,       // std::optional<std::string>, trimmed
-  kOptBool,       // std::optional<bool>
-  kOptU32,        // std::optional<uint32_t>
-  kFaultCode,     // std::string: trimmed, prefix stripped; empty keeps the default
-  kTrimNonEmpty,  // std::string: trimmed; empty keeps the default
-};
-
-struct Frame {
-  Node node = Node::kSkip;
-  Leaf leaf = Leaf::kNone;
-  void* obj = nullptr;
-};
-
-constexpr Frame kSkipFrame{};
-
-Frame node(Node n, void* obj) {
-  return {n, Leaf::kNone, obj};
-}
-Frame leaf(Leaf l, void* field) {
-  return {Node::kLeaf, l, field};
-}
-Frame trimmed(std::string& s) {
-  return leaf(Leaf::kTrim, &s);
-}
-
-template <class T>
-T& as(const Frame& f) {
-  return *static_cast<T*>(f.obj);
-}
-
-template <class V>
-auto& push(V& v) {
-  return v.emplace_back();
 }
 
 // xsi:type="xsd:boolean" / "xs:boolean" / "ns1:unsignedInt" -> local part.
@@ -392,16 +297,17 @@ struct Reader::Impl {
     return true;
   }
 
-  // Bytes of the token expat holds unfinished (it re-scans them from its
-  // start at every call), and those held back here.
-  uint64_t open_token() const {
+  // Bytes of the token expat holds unfinished: it re-scans them from their
+  // start at every call.
+  uint64_t unfinished() const {
     const XML_Index at = XML_GetCurrentByteIndex(parser.get());
-    const uint64_t in_expat = at < 0 || static_cast<uint64_t>(at) > given ? 0 : given - at;
-    return in_expat + held.size();
+    return at < 0 || static_cast<uint64_t>(at) > given ? 0 : given - at;
   }
 
-  bool token_too_long() {
-    if (open_token() <= limits.max_token_bytes) return false;
+  // The open token (in expat and held back here) past the cap: the reader
+  // fails.
+  bool token_too_long(uint64_t in_expat) {
+    if (in_expat + held.size() <= limits.max_token_bytes) return false;
     fail("markup longer than " + std::to_string(limits.max_token_bytes) +
          " bytes (a tag, a name, a comment or a reference) at " + position());
     return true;
@@ -409,14 +315,14 @@ struct Reader::Impl {
 
   // expat with the next piece, or the piece held back while expat holds an
   // unfinished token and the pieces since do not yet double it: each byte
-  // is then scanned a bounded number of times.
+  // is then scanned a bounded number of times. (The last call left the
+  // open token within the cap.)
   bool give(const char* data, size_t len) {
-    if (token_too_long()) return false;
-    const uint64_t open = open_token() - held.size();
+    const uint64_t open = unfinished();
     constexpr uint64_t kDeferFrom = 4096;
     if (open >= kDeferFrom && held.size() + len < open) {
       held.append(data, len);
-      return !token_too_long();
+      return !token_too_long(open);
     }
     bool ok;
     if (held.empty()) {
@@ -428,7 +334,7 @@ struct Reader::Impl {
       ok = parse(held.data(), held.size(), false);
       held.clear();
     }
-    return ok && !token_too_long();
+    return ok && !token_too_long(unfinished());
   }
 
   bool feed(const char* data, size_t len) {
@@ -656,7 +562,7 @@ struct Reader::Impl {
         return rpc_start(q);
 
       case Node::kRpc:
-        return rpc_child(parent, l);
+        return frames::rpc_child(body.index(), parent, l);
 
       case Node::kSoapFault: {
         auto& m = as<Fault>(parent);
@@ -792,206 +698,6 @@ struct Reader::Impl {
       }
     }
     body.emplace<Unknown>().name.assign(q.local);
-    return kSkipFrame;
-  }
-
-  // The arguments of each RPC, matched by local name.
-  Frame rpc_child(const Frame& p, std::string_view l) {
-    switch (body.index()) {
-      case kIdx<Inform>: {
-        auto& m = as<Inform>(p);
-        if (l == "DeviceId") return node(Node::kDeviceId, &m.device_id);
-        if (l == "Event") return node(Node::kEventList, &m.events);
-        if (l == "MaxEnvelopes") return leaf(Leaf::kU32, &m.max_envelopes);
-        if (l == "CurrentTime") return trimmed(m.current_time);
-        if (l == "RetryCount") return leaf(Leaf::kU32, &m.retry_count);
-        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
-        break;
-      }
-      case kIdx<TransferComplete>: {
-        auto& m = as<TransferComplete>(p);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        if (l == "FaultStruct") return node(Node::kFaultStruct, &m.fault);
-        if (l == "StartTime") return trimmed(m.start_time);
-        if (l == "CompleteTime") return trimmed(m.complete_time);
-        break;
-      }
-      case kIdx<AutonomousTransferComplete>: {
-        auto& m = as<AutonomousTransferComplete>(p);
-        if (l == "AnnounceURL") return trimmed(m.announce_url);
-        if (l == "TransferURL") return trimmed(m.transfer_url);
-        if (l == "IsDownload") return leaf(Leaf::kBool, &m.is_download);
-        if (l == "FileType") return trimmed(m.file_type);
-        if (l == "FileSize") return leaf(Leaf::kU32, &m.file_size);
-        if (l == "TargetFileName") return trimmed(m.target_file_name);
-        if (l == "FaultStruct") return node(Node::kFaultStruct, &m.fault);
-        if (l == "StartTime") return trimmed(m.start_time);
-        if (l == "CompleteTime") return trimmed(m.complete_time);
-        break;
-      }
-      case kIdx<RequestDownload>: {
-        auto& m = as<RequestDownload>(p);
-        if (l == "FileType") return trimmed(m.file_type);
-        if (l == "FileTypeArg") return node(Node::kArgList, &m.file_type_args);
-        break;
-      }
-      case kIdx<Kicked>: {
-        auto& m = as<Kicked>(p);
-        if (l == "Command") return trimmed(m.command);
-        if (l == "Referer") return trimmed(m.referer);
-        if (l == "Arg") return trimmed(m.arg);
-        if (l == "Next") return trimmed(m.next);
-        break;
-      }
-      case kIdx<DUStateChangeComplete>: {
-        auto& m = as<DUStateChangeComplete>(p);
-        if (l == "Results") return node(Node::kOpList, &m.results);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        break;
-      }
-      case kIdx<AutonomousDUStateChangeComplete>: {
-        auto& m = as<AutonomousDUStateChangeComplete>(p);
-        if (l == "Results") return node(Node::kOpList, &m.results);
-        break;
-      }
-      case kIdx<InformResponse>: {
-        auto& m = as<InformResponse>(p);
-        if (l == "MaxEnvelopes") return leaf(Leaf::kU32, &m.max_envelopes);
-        break;
-      }
-      case kIdx<GetRPCMethodsResponse>: {
-        auto& m = as<GetRPCMethodsResponse>(p);
-        if (l == "MethodList") return node(Node::kStringList, &m.methods);
-        break;
-      }
-      case kIdx<KickedResponse>: {
-        auto& m = as<KickedResponse>(p);
-        if (l == "NextURL") return trimmed(m.next_url);
-        break;
-      }
-      case kIdx<GetParameterNames>: {
-        auto& m = as<GetParameterNames>(p);
-        if (l == "ParameterPath") return trimmed(m.path);
-        if (l == "NextLevel") return leaf(Leaf::kBool, &m.next_level);
-        break;
-      }
-      case kIdx<GetParameterValues>: {
-        auto& m = as<GetParameterValues>(p);
-        if (l == "ParameterNames") return node(Node::kStringList, &m.names);
-        break;
-      }
-      case kIdx<SetParameterValues>: {
-        auto& m = as<SetParameterValues>(p);
-        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
-        if (l == "ParameterKey") return trimmed(m.parameter_key);
-        break;
-      }
-      case kIdx<GetParameterAttributes>: {
-        auto& m = as<GetParameterAttributes>(p);
-        if (l == "ParameterNames") return node(Node::kStringList, &m.names);
-        break;
-      }
-      case kIdx<SetParameterAttributes>: {
-        auto& m = as<SetParameterAttributes>(p);
-        if (l == "ParameterList") return node(Node::kSetAttrList, &m.parameters);
-        break;
-      }
-      case kIdx<AddObject>: {
-        auto& m = as<AddObject>(p);
-        if (l == "ObjectName") return trimmed(m.object_name);
-        if (l == "ParameterKey") return trimmed(m.parameter_key);
-        break;
-      }
-      case kIdx<DeleteObject>: {
-        auto& m = as<DeleteObject>(p);
-        if (l == "ObjectName") return trimmed(m.object_name);
-        if (l == "ParameterKey") return trimmed(m.parameter_key);
-        break;
-      }
-      case kIdx<Reboot>: {
-        auto& m = as<Reboot>(p);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        break;
-      }
-      case kIdx<Download>: {
-        auto& m = as<Download>(p);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        if (l == "FileType") return trimmed(m.file_type);
-        if (l == "URL") return trimmed(m.url);
-        // Credentials are kept byte-exact: a space can be part of them.
-        if (l == "Username") return leaf(Leaf::kRaw, &m.username);
-        if (l == "Password") return leaf(Leaf::kRaw, &m.password);
-        if (l == "FileSize") return leaf(Leaf::kU32, &m.file_size);
-        if (l == "TargetFileName") return trimmed(m.target_file_name);
-        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
-        if (l == "SuccessURL") return trimmed(m.success_url);
-        if (l == "FailureURL") return trimmed(m.failure_url);
-        break;
-      }
-      case kIdx<Upload>: {
-        auto& m = as<Upload>(p);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        if (l == "FileType") return trimmed(m.file_type);
-        if (l == "URL") return trimmed(m.url);
-        if (l == "Username") return leaf(Leaf::kRaw, &m.username);
-        if (l == "Password") return leaf(Leaf::kRaw, &m.password);
-        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
-        break;
-      }
-      case kIdx<ScheduleInform>: {
-        auto& m = as<ScheduleInform>(p);
-        if (l == "DelaySeconds") return leaf(Leaf::kU32, &m.delay_seconds);
-        if (l == "CommandKey") return trimmed(m.command_key);
-        break;
-      }
-      case kIdx<GetParameterNamesResponse>: {
-        auto& m = as<GetParameterNamesResponse>(p);
-        if (l == "ParameterList") return node(Node::kInfoList, &m.parameters);
-        break;
-      }
-      case kIdx<GetParameterValuesResponse>: {
-        auto& m = as<GetParameterValuesResponse>(p);
-        if (l == "ParameterList") return node(Node::kPvList, &m.parameters);
-        break;
-      }
-      case kIdx<SetParameterValuesResponse>: {
-        auto& m = as<SetParameterValuesResponse>(p);
-        if (l == "Status") return leaf(Leaf::kInt, &m.status);
-        break;
-      }
-      case kIdx<GetParameterAttributesResponse>: {
-        auto& m = as<GetParameterAttributesResponse>(p);
-        if (l == "ParameterList") return node(Node::kAttrList, &m.parameters);
-        break;
-      }
-      case kIdx<AddObjectResponse>: {
-        auto& m = as<AddObjectResponse>(p);
-        if (l == "InstanceNumber") return leaf(Leaf::kU32, &m.instance_number);
-        if (l == "Status") return leaf(Leaf::kInt, &m.status);
-        break;
-      }
-      case kIdx<DeleteObjectResponse>: {
-        auto& m = as<DeleteObjectResponse>(p);
-        if (l == "Status") return leaf(Leaf::kInt, &m.status);
-        break;
-      }
-      case kIdx<DownloadResponse>: {
-        auto& m = as<DownloadResponse>(p);
-        if (l == "Status") return leaf(Leaf::kInt, &m.status);
-        if (l == "StartTime") return trimmed(m.start_time);
-        if (l == "CompleteTime") return trimmed(m.complete_time);
-        break;
-      }
-      case kIdx<UploadResponse>: {
-        auto& m = as<UploadResponse>(p);
-        if (l == "Status") return leaf(Leaf::kInt, &m.status);
-        if (l == "StartTime") return trimmed(m.start_time);
-        if (l == "CompleteTime") return trimmed(m.complete_time);
-        break;
-      }
-      default:  // argument-less RPCs: anything inside is ignored
-        break;
-    }
     return kSkipFrame;
   }
 };

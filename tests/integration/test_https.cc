@@ -16,6 +16,7 @@
 
 #include "support/cpe_client.h"
 #include "support/cwmp_messages.h"
+#include "support/dev_ca.h"
 #include "support/http_client.h"
 #include "support/luacs_process.h"
 #include "support/test_server.h"
@@ -36,34 +37,21 @@ namespace fs = std::filesystem;
 
 // Two throw-away CAs for the whole file: the first one's server
 // certificates are served at start; the second's replace them in a reload.
-class Cas : public ::testing::Environment {
- public:
-  static fs::path dir;
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("luacs-https-" + std::to_string(getpid()));
-    for (const char* ca : {"one", "two"}) {
-      const std::string cmd =
-          std::string(LUACS_SOURCE_DIR) + "/scripts/dev-ca " + (dir / ca).string() + " >/dev/null";
-      ASSERT_EQ(std::system(cmd.c_str()), 0);
-    }
-  }
-  void TearDown() override { fs::remove_all(dir); }
-};
-fs::path Cas::dir;
-const auto* const kCas = ::testing::AddGlobalTestEnvironment(new Cas);
+const auto* const kCas =
+    ::testing::AddGlobalTestEnvironment(new test::DevCas("https", {"one", "two"}));
 
 std::string ca_file(const std::string& ca, const std::string& name) {
-  return (Cas::dir / ca / name).string();
+  return test::DevCas::file(ca, name);
 }
 
 // A folder of its own holding the certificates a server is started with
 // (copies, so that a test may overwrite them before a reload).
 std::string cert_dir(const std::string& ca) {
   static int n = 0;
-  const fs::path d = Cas::dir / ("served-" + std::to_string(++n));
+  const fs::path d = test::DevCas::dir() / ("served-" + std::to_string(++n));
   fs::create_directories(d);
   for (const char* f : {"server-ecdsa.crt", "server-ecdsa.key", "server-rsa.crt", "server-rsa.key"})
-    fs::copy_file(Cas::dir / ca / f, d / f);
+    fs::copy_file(test::DevCas::dir() / ca / f, d / f);
   return d.string();
 }
 
@@ -205,7 +193,8 @@ TEST(Https, ReloadWithAGoodThenABadCertificate) {
 
   // A good new certificate: new handshakes see it; the open connection goes on.
   for (const char* f : {"server-ecdsa.crt", "server-ecdsa.key", "server-rsa.crt", "server-rsa.key"})
-    fs::copy_file(Cas::dir / "two" / f, fs::path(certs) / f, fs::copy_options::overwrite_existing);
+    fs::copy_file(test::DevCas::dir() / "two" / f, fs::path(certs) / f,
+                  fs::copy_options::overwrite_existing);
   ::kill(p.pid(), SIGHUP);
   ASSERT_TRUE(wait_for_log(p, "TLS certificates reloaded (SIGHUP)")) << p.log();
   TlsClient after(tls_port(p), both);
@@ -370,7 +359,7 @@ TEST(Https, BasicOnlyOverTlsAndOnlyWhenConfigured) {
 // A CPE that opens a new TLS connection per message: the connections that
 // land on a worker other than the session's are handed over, SSL and all.
 TEST(Https, HandoverMovesTheTlsConnection) {
-  const fs::path policy = Cas::dir / "policy";
+  const fs::path policy = test::DevCas::dir() / "policy";
   fs::create_directories(policy);
   std::ofstream(policy / "policy.lua") << test::policy_reading_uptime(24);
   LuacsProcess p(ini_of(cert_dir("one"), "\n[policy]\ndir = " + policy.string() + "\n", 4));

@@ -1502,9 +1502,12 @@ TEST(LoadgenAgainstLuacsApi, WakesDevicesOverUdp) {
   EXPECT_EQ(number_after(r.json, "\"cr_udp\": {\"accepted\": "), wakes) << r.json;
   EXPECT_EQ(r.figure("woken_completed"), wakes) << r.json;
   EXPECT_GT(number_after(r.json, "\"stun\": {\"sent\": "), 0u) << r.json;
-  EXPECT_EQ(api.pg().value("SELECT count(*) FROM connection_requests WHERE transport = 'udp'"
-                           " AND informed IS NOT NULL"),
-            std::to_string(wakes));
+  // The attempts are written in batches, behind the answers.
+  const std::string informed =
+      "SELECT count(*) FROM connection_requests WHERE transport = 'udp' AND informed IS NOT NULL";
+  for (int i = 0; i < 100 && api.pg().value(informed) != std::to_string(wakes); ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(api.pg().value(informed), std::to_string(wakes));
 }
 
 #endif  // LUACS_LOADGEN

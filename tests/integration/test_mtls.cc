@@ -16,6 +16,7 @@
 #include "support/api_fixture.h"
 #include "support/cpe_client.h"
 #include "support/cwmp_messages.h"
+#include "support/dev_ca.h"
 #include "support/http_client.h"
 #include "support/tls_client.h"
 
@@ -34,26 +35,12 @@ namespace fs = std::filesystem;
 
 // CA "one" signs the server and the devices; CA "two" is one luacs does not
 // know. Devices: SN1 and SN2 valid, SNX expired, SNR revoked (in one's CRL).
-class Cas : public ::testing::Environment {
- public:
-  static fs::path dir;
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("luacs-mtls-" + std::to_string(getpid()));
-    const std::string ca = std::string(LUACS_SOURCE_DIR) + "/scripts/dev-ca ";
-    for (const std::string args :
-         {"one", "one device SN1", "one device SN2", "one device SNX --expired",
-          "one device SNR --revoked", "two", "two device SN1"}) {
-      const std::string cmd = ca + (dir / args).string() + " >/dev/null 2>&1";
-      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    }
-  }
-  void TearDown() override { fs::remove_all(dir); }
-};
-fs::path Cas::dir;
-const auto* const kCas = ::testing::AddGlobalTestEnvironment(new Cas);
+const auto* const kCas = ::testing::AddGlobalTestEnvironment(
+    new test::DevCas("mtls", {"one", "one device SN1", "one device SN2", "one device SNX --expired",
+                              "one device SNR --revoked", "two", "two device SN1"}));
 
 std::string file(const std::string& ca, const std::string& name) {
-  return (Cas::dir / ca / name).string();
+  return test::DevCas::file(ca, name);
 }
 
 std::string cwmp_ini(const std::string& client_auth) {
@@ -205,7 +192,7 @@ TEST(Mtls, ASessionKeepsItsCertificate) {
 // Optional certificates, and a policy that decides instead of the rule: a
 // replaced board keeps its predecessor's certificate.
 TEST(Mtls, OptionalAndThePolicyDecides) {
-  const fs::path policy = Cas::dir / "policy-authorize";
+  const fs::path policy = test::DevCas::dir() / "policy-authorize";
   fs::create_directories(policy);
   std::ofstream(policy / "policy.lua") << R"lua(
 function authorize(dev, cert)

@@ -16,6 +16,7 @@
 #include "support/api_fixture.h"
 #include "support/cpe_client.h"
 #include "support/cwmp_messages.h"
+#include "support/dev_ca.h"
 #include "support/http_client.h"
 #include "support/luacs_process.h"
 #include "support/tls_client.h"
@@ -35,25 +36,13 @@ namespace fs = std::filesystem;
 
 // Two throw-away CAs for the whole file: the first one's server
 // certificates are served at start; the second's replace them in a reload.
-class Cas : public ::testing::Environment {
- public:
-  static fs::path dir;
-  void SetUp() override {
-    ::signal(SIGPIPE, SIG_IGN);  // a write to a connection the server closed fails instead
-    dir = fs::temp_directory_path() / ("luacs-nbi-tls-" + std::to_string(getpid()));
-    for (const char* ca : {"one", "two"}) {
-      const std::string cmd =
-          std::string(LUACS_SOURCE_DIR) + "/scripts/dev-ca " + (dir / ca).string() + " >/dev/null";
-      ASSERT_EQ(std::system(cmd.c_str()), 0);
-    }
-  }
-  void TearDown() override { fs::remove_all(dir); }
-};
-fs::path Cas::dir;
-const auto* const kCas = ::testing::AddGlobalTestEnvironment(new Cas);
+const auto* const kCas =
+    ::testing::AddGlobalTestEnvironment(new test::DevCas("nbi-tls", {"one", "two"}));
+// A write to a connection the server closed fails instead of killing the test.
+const bool kNoSigpipe = (::signal(SIGPIPE, SIG_IGN), true);
 
 std::string ca_file(const std::string& ca, const std::string& name) {
-  return (Cas::dir / ca / name).string();
+  return test::DevCas::file(ca, name);
 }
 
 const char* const kServed[] = {"server-ecdsa.crt", "server-ecdsa.key", "server-rsa.crt",
@@ -63,9 +52,9 @@ const char* const kServed[] = {"server-ecdsa.crt", "server-ecdsa.key", "server-r
 // (copies, so that a test may overwrite them before a reload).
 std::string cert_dir(const std::string& ca) {
   static int n = 0;
-  const fs::path d = Cas::dir / ("served-" + std::to_string(++n));
+  const fs::path d = test::DevCas::dir() / ("served-" + std::to_string(++n));
   fs::create_directories(d);
-  for (const char* f : kServed) fs::copy_file(Cas::dir / ca / f, d / f);
+  for (const char* f : kServed) fs::copy_file(test::DevCas::dir() / ca / f, d / f);
   return d.string();
 }
 
@@ -240,7 +229,8 @@ TEST(HttpsApi, ReloadSwapsTheCertificateAndABrokenOneKeepsTheOld) {
   ASSERT_FALSE(first.empty());
 
   for (const char* f : kServed)
-    fs::copy_file(Cas::dir / "two" / f, fs::path(certs) / f, fs::copy_options::overwrite_existing);
+    fs::copy_file(test::DevCas::dir() / "two" / f, fs::path(certs) / f,
+                  fs::copy_options::overwrite_existing);
   ASSERT_EQ(::kill(p.pid(), SIGHUP), 0);
   ASSERT_TRUE(wait_for_log(p, "TLS certificates reloaded (SIGHUP)")) << p.log();
 

@@ -1,5 +1,6 @@
 #include "policy/harness.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,6 +39,12 @@ std::string temp_dir(const std::string& what) {
 }
 
 }  // namespace
+
+OneFilePolicy::OneFilePolicy(const std::string& name, const std::string& lua)
+    : manager(policy_dir({{name, lua}}), lua::Limits{}), engine(manager, {}, 0) {
+  const auto r = manager.reload();
+  EXPECT_TRUE(r.ok) << r.error;
+}
 
 sim::DataModel corpus_model(const std::string& stem) {
   return sim::DataModel::load(std::string(LUACS_SHARED_DIR) + "/corpus/datamodels/" + stem +

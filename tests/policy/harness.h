@@ -37,6 +37,15 @@ std::string policy_dir(const std::vector<std::pair<std::string, std::string>>& f
 // A temp folder holding copies of policies/default plus `extra` files.
 std::string default_policy_with(const std::vector<std::pair<std::string, std::string>>& extra);
 
+// One policy file loaded into a manager, and an Engine on it: for the hooks
+// called outside a session (connection_request_auth, authorize). The load
+// must succeed (a test failure otherwise).
+struct OneFilePolicy {
+  OneFilePolicy(const std::string& name, const std::string& lua);
+  lua::PolicyManager manager;
+  lua::Engine engine;
+};
+
 struct Published {
   std::string name, content_type, bytes, device_id;
 };

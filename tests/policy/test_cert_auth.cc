@@ -30,14 +30,8 @@ device::ClientCertificate certificate(std::string cn) {
   return c;
 }
 
-struct Engine {
-  explicit Engine(const std::string& lua)
-      : manager(policy_dir({{"auth.lua", lua}}), lua::Limits{}), engine(manager, {}, 0) {
-    const auto r = manager.reload();
-    EXPECT_TRUE(r.ok) << r.error;
-  }
-  lua::PolicyManager manager;
-  lua::Engine engine;
+struct Engine : OneFilePolicy {
+  explicit Engine(const std::string& lua) : OneFilePolicy("auth.lua", lua) {}
 };
 
 TEST(Authorize, SeesTheDeviceAndTheCertificate) {

@@ -22,14 +22,8 @@ device::Device stored_device() {
   return d;
 }
 
-struct Engine {
-  explicit Engine(const std::string& lua)
-      : manager(policy_dir({{"cr.lua", lua}}), lua::Limits{}), engine(manager, {}, 0) {
-    const auto r = manager.reload();
-    EXPECT_TRUE(r.ok) << r.error;
-  }
-  lua::PolicyManager manager;
-  lua::Engine engine;
+struct Engine : OneFilePolicy {
+  explicit Engine(const std::string& lua) : OneFilePolicy("cr.lua", lua) {}
 };
 
 TEST(ConnectionRequestAuth, DerivesCredentialsFromTheStoredDevice) {
