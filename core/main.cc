@@ -367,6 +367,7 @@ App::~App() {
 void App::start() {
   luacs::log::set_level(cfg_.log_level);
   luacs::log::set_file(cfg_.log_file);
+  luacs::log::set_warnings_per_source(cfg_.log_warnings_per_source);
   // Before anything else is opened: a second luacs on the same addresses
   // stops here, with the address named (Server::start checks again).
   for (const auto& a : cfg_.listen)

@@ -4,6 +4,7 @@
 #include "core/metrics/metrics.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
+#include "core/util/log.h"
 #include "lua/policy.h"
 
 namespace luacs::app {
@@ -47,6 +48,25 @@ std::string metrics_text(const server::Server& server, const store::Store* store
                  m::one(n(st.auth_failures))),
       m::counter("luacs_cwmp_bad_requests_total", "CWMP requests answered 4xx (not auth).",
                  m::one(n(st.bad_requests))),
+      m::counter("luacs_cwmp_foreign_cookies_total",
+                 "Requests refused (403) for showing another connection's session cookie.",
+                 m::one(n(st.foreign_cookies))),
+      m::counter("luacs_cwmp_sessions_over_bytes_total",
+                 "Sessions ended (413) past [limits] max_session_bytes.",
+                 m::one(n(st.sessions_over_bytes))),
+      m::counter("luacs_cwmp_abandoned_sessions_ended_total",
+                 "Sessions without a connection ended past [limits] max_abandoned_bytes.",
+                 m::one(n(st.abandoned_ended))),
+      m::gauge("luacs_cwmp_abandoned_session_bytes",
+               "Body bytes held by sessions whose connection has gone.",
+               m::one(n(st.abandoned_bytes))),
+      m::counter("luacs_cwmp_reads_paused_total",
+                 "Times a connection was not read while its unread replies passed "
+                 "[limits] reply_high_water.",
+                 m::one(n(st.reads_paused))),
+      m::counter("luacs_log_warnings_suppressed_total",
+                 "Warnings not written: past [log] warnings_per_source for their source.",
+                 m::one(static_cast<double>(luacs::log::warnings_suppressed()))),
       m::counter("luacs_cwmp_handovers_total",
                  "CWMP connections moved to the worker that has their session.",
                  m::one(n(st.handovers))),

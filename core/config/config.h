@@ -91,6 +91,21 @@ struct Config {
   size_t xml_max_token = 64 << 10;  // one tag, name, comment or reference (bytes)
   unsigned rpcs_per_session = 255;
   unsigned cpe_requests_per_session = 64;  // TransferComplete, GetRPCMethods, ... from the CPE
+  // Body bytes (after decompression) of all the requests of one session;
+  // past it the session ends with a 413.
+  uint64_t max_session_bytes = 64 << 20;
+  // Per worker: the body bytes that sessions whose connection has gone may
+  // hold together; past it the largest of them are ended.
+  uint64_t max_abandoned_bytes = 64 << 20;
+  // Replies not yet taken by the client: past this, the connection is not
+  // read until they are.
+  size_t reply_high_water = 1 << 20;
+  // Live sessions begun from one address; 0 = no limit (CGNAT puts many
+  // CPEs behind one address).
+  unsigned sessions_per_address = 0;
+  // A session's cookie on a new connection continues it only from the
+  // address the session began from.
+  bool session_same_address = true;
   // Durations: "30" (seconds), "30s", "500ms", "5m", "1h".
   std::chrono::milliseconds session_timeout{300'000};   // whole session
   std::chrono::milliseconds idle_timeout{30'000};       // between two messages of a session
@@ -190,6 +205,9 @@ struct Config {
   // [log]
   std::string log_level = "info";  // `level` = debug | info | warn | error
   std::string log_file;            // `file`; "" = stderr
+  // Warnings about one peer address, per minute; the rest are counted and
+  // summed up in the next line let through. 0 = no limit.
+  unsigned log_warnings_per_source = 20;
 };
 
 // Reads and validates a file. Throws ConfigError.

@@ -103,6 +103,22 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.cpe_requests_per_session = unsigned_in(v, 1, 100'000);
      }},
+    {"limits", "max_session_bytes",
+     [](Parser& p, std::string_view v) {
+       p.cfg.max_session_bytes = size_in(v, 1 << 10, uint64_t{64} << 30);
+     }},
+    {"limits", "max_abandoned_bytes",
+     [](Parser& p, std::string_view v) {
+       p.cfg.max_abandoned_bytes = size_in(v, 1 << 10, uint64_t{64} << 30);
+     }},
+    {"limits", "reply_high_water",
+     [](Parser& p, std::string_view v) { p.cfg.reply_high_water = size_in(v, 1 << 10, 1 << 30); }},
+    {"limits", "sessions_per_address",
+     [](Parser& p, std::string_view v) {
+       p.cfg.sessions_per_address = unsigned_in(v, 0, 10'000'000);
+     }},
+    {"limits", "session_same_address",
+     [](Parser& p, std::string_view v) { p.cfg.session_same_address = bool_in(v); }},
     {"limits", "session_timeout",
      [](Parser& p, std::string_view v) { p.cfg.session_timeout = timeout_in(v); }},
     {"limits", "idle_timeout",
@@ -353,6 +369,10 @@ const Key kKeys[] = {
        p.cfg.log_level = std::string(v);
      }},
     {"log", "file", [](Parser& p, std::string_view v) { p.cfg.log_file = std::string(v); }},
+    {"log", "warnings_per_source",
+     [](Parser& p, std::string_view v) {
+       p.cfg.log_warnings_per_source = unsigned_in(v, 0, 1'000'000);
+     }},
 };
 
 }  // namespace

@@ -224,8 +224,19 @@ Reply Session::on_cpe_turn(const soap::Envelope& msg) {
   // A method we do not implement (or one only an ACS would send).
   if (cpe_requests_ >= limits_.max_cpe_requests) return too_many_cpe_requests();
   ++cpe_requests_;
+  // The name echoed is the CPE's own text: only its beginning (a reply may
+  // not grow with a name as long as the request allows).
+  constexpr size_t kEchoed = 64;
+  std::string_view name = soap::method_name(msg.body);
   std::string text = "Method not supported: ";
-  text += soap::method_name(msg.body);
+  if (name.size() <= kEchoed) {
+    text += name;
+  } else {
+    size_t cut = kEchoed;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    text += name.substr(0, cut);
+    text += "...";
+  }
   return envelope_reply(msg.header.id ? *msg.header.id : std::string(), acs_fault(8000, text), 500);
 }
 

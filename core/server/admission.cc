@@ -16,6 +16,8 @@ std::string_view wording(Refusal r) {
       return "Too many sessions, retry later";
     case Refusal::kDeviceBusy:
       return "Device already in a session, retry later";
+    case Refusal::kAddressLimit:
+      return "Too many sessions from this address, retry later";
   }
   return "Busy, retry later";
 }
@@ -32,6 +34,8 @@ std::string_view metric_name(Refusal r) {
       return "too_many_sessions";
     case Refusal::kDeviceBusy:
       return "device_busy";
+    case Refusal::kAddressLimit:
+      return "address_limit";
   }
   return "busy";
 }
@@ -45,6 +49,7 @@ std::atomic<uint64_t>& counter(Stats& st, Refusal r) {
     case Refusal::kStoreDown:
     case Refusal::kTooManySessions:
     case Refusal::kDeviceBusy:
+    case Refusal::kAddressLimit:
       break;
   }
   return st.rejected_busy;

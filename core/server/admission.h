@@ -23,6 +23,7 @@ enum class Refusal {
   kOverloaded,       // new work waits longer than [limits] max_queue_delay here
   kTooManySessions,  // [limits] max_sessions live sessions
   kDeviceBusy,       // the device is in a live session on an open connection
+  kAddressLimit,     // [limits] sessions_per_address live sessions from the address
 };
 
 // The 503's body line, e.g. "Store unavailable, retry later".

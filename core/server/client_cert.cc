@@ -96,7 +96,7 @@ void Connection::refuse_certificate(CertRefusal why, const std::string& reason,
   if (!device.empty()) line += " device=" + device;
   if (peer_cert_ && peer_cert_->present)
     line += " subject=" + log::quoted(peer_cert_->subject) + " sha256=" + peer_cert_->sha256;
-  log::warn(line + " reason=" + log::quoted(reason));
+  log::warn_from(peer_addr_, line + " reason=" + log::quoted(reason));
   send_error(403, "Forbidden: client certificate refused (" + reason + ")", true);
 }
 

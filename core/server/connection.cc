@@ -17,6 +17,7 @@
 #include "core/metrics/metrics.h"
 #include "core/server/worker.h"
 #include "core/util/log.h"
+#include "core/util/net.h"
 
 namespace luacs::server {
 namespace {
@@ -28,6 +29,7 @@ constexpr std::string_view kText = "text/plain; charset=utf-8";
 
 Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer, SSL* ssl)
     : w_(w), id_(w.next_connection_id()), peer_(std::move(peer)) {
+  peer_addr_ = util::address_of(peer_);
   setup(fd, ssl, false);
   make_parser();
   if (ssl) {
@@ -54,28 +56,31 @@ void Connection::setup(evutil_socket_t fd, SSL* ssl, bool handshake_done) {
   }
   bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
                     &Connection::on_event_cb, this);
+  timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
+  resume_.reset(event_new(w_.base(), -1, 0, &Connection::on_resume_cb, this));
   set_priority(kPriorityNew);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
-  timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Connection::set_priority(int priority) {
   if (!tls_) {
     bufferevent_priority_set(bev_.get(), priority);
+    event_priority_set(resume_.get(), priority);
     return;
   }
   // bufferevent_priority_set takes socket bufferevents only; an OpenSSL one
   // runs on the same two events.
   event_priority_set(&bev_->ev_read, priority);
   event_priority_set(&bev_->ev_write, priority);
+  event_priority_set(resume_.get(), priority);
 }
 
 Connection::~Connection() {
   if (reader_) w_.release_reader(reader_);
   if (!cookie_.empty()) {
     SessionSlot* slot = w_.find_session(cookie_);
-    if (slot && slot->conn == this) slot->conn = nullptr;
+    if (slot && slot->conn == this) w_.set_connection(*slot, nullptr);
   }
   bev_.reset();
   if (ssl_) {
@@ -124,9 +129,23 @@ void Connection::on_read_cb(bufferevent*, void* arg) {
   static_cast<Connection*>(arg)->process();
 }
 
+// Runs when the output has drained (the low-water mark is 0).
 void Connection::on_write_cb(bufferevent* bev, void* arg) {
   auto* c = static_cast<Connection*>(arg);
-  if (c->closing_ && evbuffer_get_length(bufferevent_get_output(bev)) == 0) c->close_now();
+  if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
+  if (c->closing_) {
+    c->close_now();
+    return;
+  }
+  if (c->reading_paused_) {
+    c->reading_paused_ = false;
+    bufferevent_enable(bev, EV_READ);
+    c->process();
+  }
+}
+
+void Connection::on_resume_cb(evutil_socket_t, short, void* arg) {
+  static_cast<Connection*>(arg)->process();
 }
 
 void Connection::on_event_cb(bufferevent*, short what, void* arg) {
@@ -168,10 +187,21 @@ void Connection::arm_timer(std::chrono::milliseconds t) {
 // close or hand over the connection returns at once: `this` may be gone.
 void Connection::process() {
   evbuffer* in = bufferevent_get_input(bev_.get());
+  slice_bytes_ = 0;
   while (!closing_ && !waiting_) {
     size_t avail = evbuffer_get_length(in);
     if (!in_request_) {
       if (avail == 0) return;
+      // A client that sends and does not read: its replies stay queued,
+      // and the next request waits until they have gone.
+      if (evbuffer_get_length(bufferevent_get_output(bev_.get())) > w_.cfg().reply_high_water) {
+        if (!reading_paused_) {
+          reading_paused_ = true;
+          w_.shared().stats.reads_paused.fetch_add(1, std::memory_order_relaxed);
+          bufferevent_disable(bev_.get(), EV_READ);
+        }
+        return;
+      }
       in_request_ = true;
       request_start_ = std::chrono::steady_clock::now();
       if (!parser_) make_parser();
@@ -181,12 +211,22 @@ void Connection::process() {
     int n = avail ? evbuffer_peek(in, -1, nullptr, &vec, 1) : 0;
     const char* data = n > 0 ? static_cast<const char*>(vec.iov_base) : "";
     size_t len = n > 0 ? vec.iov_len : 0;
+    // A compressed body in small pieces: deflate inflates up to ~1000:1,
+    // and one piece's output is parsed before the parser returns.
+    if (parser_->request().coding != http::ContentCoding::kIdentity)
+      len = std::min<size_t>(len, kSliceBytes / 1024);
     size_t consumed = 0;
     auto event = parser_->feed(data, len, &consumed, this);
     if (consumed) evbuffer_drain(in, consumed);
     switch (event) {
       case http::RequestParser::Event::kNeedMore:
         if (consumed == 0 || evbuffer_get_length(in) == 0) return;
+        if (slice_bytes_ >= kSliceBytes) {
+          // Enough for one turn: the other connections of this worker go
+          // first, then the rest of this request.
+          event_active(resume_.get(), EV_TIMEOUT, 1);
+          return;
+        }
         break;
       case http::RequestParser::Event::kHeadersComplete:
         if (!on_head()) return;
@@ -197,17 +237,20 @@ void Connection::process() {
       case http::RequestParser::Event::kError: {
         w_.shared().stats.bad_requests.fetch_add(1, std::memory_order_relaxed);
         const auto& err = parser_->error();
-        std::string reason =
-            reader_failed_ ? cwmp::malformed_reply(reader_error_).body : err.reason;
-        int status = reader_failed_ ? 400 : err.status;
+        std::string reason = !reader_failed_         ? err.reason
+                             : reader_status_ == 400 ? cwmp::malformed_reply(reader_error_).body
+                                                     : reader_error_;
+        int status = reader_failed_ ? reader_status_ : err.status;
         if (reader_failed_ && !cookie_.empty()) {
-          if (SessionSlot* slot = w_.find_session(cookie_)) {
+          // (A stranger's bad request does not end the session whose cookie it shows.)
+          SessionSlot* slot = w_.find_session(cookie_);
+          if (slot && may_continue(*slot)) {
             slot->driver->handle_malformed(reader_error_, cwmp::Clock::now());
             w_.end_session(cookie_);
           }
         }
-        log::warn("http " + std::to_string(status) + " peer=" + peer_ +
-                  " reason=" + log::quoted(reason));
+        log::warn_from(peer_addr_, "http " + std::to_string(status) + " peer=" + peer_ +
+                                       " reason=" + log::quoted(reason));
         send_error(status, reason, true);
         return;
       }
@@ -265,8 +308,9 @@ bool Connection::on_head() {
       case auth::Verdict::kFailed:
         auth_.step("failed");
         st.auth_failures.fetch_add(1, std::memory_order_relaxed);
-        log::warn("auth failed peer=" + peer_ + " user=" + log::quoted(res.username) +
-                  " reason=" + log::quoted(res.reason));
+        log::warn_from(peer_addr_, "auth failed peer=" + peer_ +
+                                       " user=" + log::quoted(res.username) +
+                                       " reason=" + log::quoted(res.reason));
         if (++auth_.failures >= 2) {
           send_challenge(false, true);
           return false;
@@ -322,7 +366,11 @@ void Connection::start_body() {
     bufferevent_write(bev_.get(), kContinue.data(), kContinue.size());
   }
   reader_failed_ = false;
+  reader_status_ = 400;
   reader_error_.clear();
+  body_bytes_ = 0;
+  const SessionSlot* slot = cookie_.empty() ? nullptr : w_.find_session(cookie_);
+  session_bytes_before_ = slot ? slot->bytes : 0;
   if (!after_body_status_) {
     reader_ = w_.acquire_reader();
     reader_->reset(req.charset);
@@ -331,6 +379,16 @@ void Connection::start_body() {
 
 bool Connection::on_body(const char* data, size_t len) {
   if (!reader_) return true;  // discarding (401 pending)
+  body_bytes_ += len;
+  slice_bytes_ += len;
+  if (session_bytes_before_ + body_bytes_ > w_.cfg().max_session_bytes) {
+    w_.shared().stats.sessions_over_bytes.fetch_add(1, std::memory_order_relaxed);
+    reader_failed_ = true;
+    reader_status_ = 413;
+    reader_error_ = "Session too large: its requests passed [limits] max_session_bytes (" +
+                    std::to_string(w_.cfg().max_session_bytes) + " bytes)";
+    return false;
+  }
   if (reader_->feed(data, len)) return true;
   reader_failed_ = true;
   reader_error_ = reader_->error();
@@ -367,7 +425,12 @@ void Connection::on_message() {
     slot = nullptr;
     cookie_.clear();
   }
+  if (slot && !may_continue(*slot)) {
+    refuse_foreign(*slot);
+    return;
+  }
   if (slot) {
+    slot->bytes += body_bytes_;
     if (ok) {
       if (ssl_ && !same_certificate(*slot)) {
         finish_request(true);
@@ -377,7 +440,7 @@ void Connection::on_message() {
       return;
     }
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    log::warn("malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
+    log::warn_from(peer_addr_, "malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
     complete(cookie_, slot->driver->handle_malformed(error, now), false, true);
     return;
   }
@@ -385,7 +448,7 @@ void Connection::on_message() {
   cwmp::Reply reply;
   if (!ok) {
     st.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    log::warn("malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
+    log::warn_from(peer_addr_, "malformed SOAP peer=" + peer_ + " reason=" + log::quoted(error));
     send_reply(cwmp::malformed_reply(error), false, true);
     finish_request(true);
     return;
@@ -404,9 +467,10 @@ void Connection::on_message() {
     // Let the engine word the refusal; nothing is registered.
     cwmp::Session refused("", {}, nullptr, now);
     reply = refused.handle(*env, now);
-    log::warn("refused Inform without OUI or SerialNumber peer=" + peer_ +
-              " manufacturer=" + log::quoted(inform->device_id.manufacturer) +
-              " product_class=" + log::quoted(inform->device_id.product_class));
+    log::warn_from(peer_addr_,
+                   "refused Inform without OUI or SerialNumber peer=" + peer_ +
+                       " manufacturer=" + log::quoted(inform->device_id.manufacturer) +
+                       " product_class=" + log::quoted(inform->device_id.product_class));
     send_reply(reply, false, true);
     finish_request(true);
     return;
@@ -415,8 +479,8 @@ void Connection::on_message() {
   std::string device = cwmp::device_id(inform->device_id);
   if (!auth_.device_id.empty() && auth_.device_id != device) {
     st.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    log::warn("auth failed peer=" + peer_ + " device=" + device +
-              " reason=\"credentials belong to another device\"");
+    log::warn_from(peer_addr_, "auth failed peer=" + peer_ + " device=" + device +
+                                   " reason=\"credentials belong to another device\"");
     send_challenge(false, true);
     finish_request(true);
     return;
@@ -435,7 +499,15 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
   origin.host = std::string(parser_->request().header("Host"));
   origin.auth = w_.shared().auth.enabled() ? auth_.take_path() : "off";
   if (ssl_) origin.client_certificate = admitted_certificate();
-  SessionSlot* slot = w_.create_session(device, std::move(origin));
+  std::optional<Refusal> refused;
+  SessionSlot* slot = w_.create_session(device, std::move(origin), &refused);
+  if (!slot && refused) {
+    log::warn_from(peer_addr_, "busy device=" + device + " peer=" + peer_ +
+                                   " reason=\"sessions_per_address reached\"");
+    send_busy(*refused);
+    finish_request(true);
+    return;
+  }
   if (!slot) {
     const int holder = w_.shared().directory.device_owner(device);
     if (!asked && holder >= 0 && holder != w_.index()) {
@@ -459,7 +531,8 @@ void Connection::open_session(std::shared_ptr<soap::Envelope> env, const std::st
     return;
   }
   cookie_ = slot->driver->id();
-  slot->conn = this;
+  slot->bytes = body_bytes_;
+  w_.set_connection(*slot, this);
   if (const auto& woken = w_.shared().connection_request_observer) {
     const auto& events = std::get<soap::Inform>(env->body).events;
     for (const auto& e : events)
@@ -518,7 +591,7 @@ bool Connection::peer_gone() const {
 void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session) {
   SessionSlot* slot = w_.find_session(cookie);
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
-  slot->conn = this;
+  w_.set_connection(*slot, this);
   set_priority(kPriorityInFlight);
   session::Turn turn = slot->driver->handle(env, cwmp::Clock::now());
   cwmp::Reply& reply = turn.reply;
@@ -582,6 +655,25 @@ void Connection::complete(const std::string& cookie, cwmp::Reply reply, bool new
 
 void Connection::unblock() {
   if (!closing_ && !waiting_) process();
+}
+
+bool Connection::may_continue(const SessionSlot& slot) const {
+  if (slot.conn == this) return true;
+  if (!auth_.device_id.empty() && auth_.device_id != slot.driver->device_id()) return false;
+  return !w_.cfg().session_same_address ||
+         util::address_of(slot.driver->origin().peer) == peer_addr_;
+}
+
+// The session goes on untouched; its own CPE is not told anything.
+void Connection::refuse_foreign(const SessionSlot& slot) {
+  w_.shared().stats.foreign_cookies.fetch_add(1, std::memory_order_relaxed);
+  log::warn_from(peer_addr_, "foreign session cookie peer=" + peer_ + " device=" +
+                                 slot.driver->device_id() + " reason=\"the session began from " +
+                                 util::address_of(slot.driver->origin().peer) +
+                                 (auth_.device_id.empty() ? "" : " or for another device") + "\"");
+  cookie_.clear();
+  send_error(403, "Forbidden: this cookie belongs to a session of another connection", true);
+  finish_request(true);
 }
 
 void Connection::send_reply(const cwmp::Reply& reply, bool new_session, bool close) {

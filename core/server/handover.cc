@@ -3,6 +3,7 @@
 #include "core/server/handover.h"
 
 #include "core/server/worker.h"
+#include "core/util/net.h"
 
 namespace luacs::server {
 
@@ -34,6 +35,7 @@ Connection::Connection(Worker& w, Handover&& h)
       auth_(std::move(h.auth)),
       cookie_(std::move(h.cookie)),
       peer_(std::move(h.peer)) {
+  peer_addr_ = util::address_of(peer_);
   SSL* ssl = h.take_ssl();
   setup(h.take_fd(), ssl, true);
   // A socket bufferevent keeps the end of its input frozen (only its reader

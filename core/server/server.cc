@@ -46,7 +46,7 @@ void Server::start() {
     im.workers.push_back(std::move(w));
   }
   for (auto r : {Refusal::kStoreDown, Refusal::kStoreBehind, Refusal::kOverloaded,
-                 Refusal::kTooManySessions, Refusal::kDeviceBusy})
+                 Refusal::kTooManySessions, Refusal::kDeviceBusy, Refusal::kAddressLimit})
     metrics::declare_refusal(metric_name(r));
   for (auto& w : im.workers) w->start();
   im.running = true;

@@ -58,6 +58,17 @@ struct Stats {
   std::atomic<uint64_t> tls_client_invalid{0};
   std::atomic<uint64_t> tls_client_wrong_device{0};
   std::atomic<uint64_t> tls_client_policy{0};
+  // A live session's cookie from another address or another device's
+  // credentials: 403, the session untouched.
+  std::atomic<uint64_t> foreign_cookies{0};
+  // Sessions ended for holding too much: past [limits] max_session_bytes
+  // (413), or abandoned (their connection gone) past max_abandoned_bytes.
+  std::atomic<uint64_t> sessions_over_bytes{0};
+  std::atomic<uint64_t> abandoned_ended{0};
+  std::atomic<int64_t> abandoned_bytes{0};  // held now by sessions without a connection
+  // Connections not read for a while: their unread replies passed
+  // [limits] reply_high_water.
+  std::atomic<uint64_t> reads_paused{0};
 };
 
 // A finished session, for whoever watches them (the API's /events).

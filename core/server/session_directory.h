@@ -18,7 +18,11 @@ class SessionDirectory {
  public:
   // Owner worker of a session cookie, or -1.
   int owner(std::string_view cookie) const;
-  void add(const std::string& cookie, int worker);
+  // Registers the session `cookie` on `worker`, begun from `address`.
+  // False (nothing registered) when `limit` (> 0) sessions from that
+  // address are live already.
+  bool add(const std::string& cookie, int worker, const std::string& address = {},
+           unsigned limit = 0);
   // Claim `device` for the session `cookie`; false when another live session
   // holds it.
   bool claim_device(const std::string& device, const std::string& cookie);
@@ -30,9 +34,14 @@ class SessionDirectory {
   void remove(const std::string& cookie, const std::string& device);
 
  private:
+  struct Owner {
+    int worker;
+    std::string address;  // "" when not counted (no per-address limit)
+  };
   mutable std::mutex mu_;
-  std::unordered_map<std::string, int> owners_;
-  std::unordered_map<std::string, std::string> devices_;  // device id -> cookie
+  std::unordered_map<std::string, Owner> owners_;
+  std::unordered_map<std::string, unsigned> per_address_;  // live sessions by address
+  std::unordered_map<std::string, std::string> devices_;   // device id -> cookie
 };
 
 }  // namespace luacs::server

@@ -235,6 +235,15 @@ soap::Reader* Worker::acquire_reader() {
 }
 
 void Worker::release_reader(soap::Reader* r) {
+  // A free reader holds nothing of its last document (the body of a request
+  // whose client went away mid-way may be megabytes), and the free list
+  // stays as long as a busy moment needed, up to a bound.
+  constexpr size_t kMaxFree = 64;
+  if (readers_.size() >= kMaxFree) {
+    delete r;
+    return;
+  }
+  r->drop_document();
   readers_.emplace_back(r);
 }
 
@@ -243,12 +252,19 @@ SessionSlot* Worker::find_session(const std::string& cookie) {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-SessionSlot* Worker::create_session(const std::string& device, session::Origin origin) {
+SessionSlot* Worker::create_session(const std::string& device, session::Origin origin,
+                                    std::optional<Refusal>* why) {
   std::string cookie = new_cookie();
   if (!shared_.directory.claim_device(device, cookie) &&
       !(end_abandoned_session(device) && shared_.directory.claim_device(device, cookie)))
     return nullptr;
-  shared_.directory.add(cookie, index_);
+  const unsigned per_address = cfg().sessions_per_address;
+  if (!shared_.directory.add(cookie, index_, per_address ? util::address_of(origin.peer) : "",
+                             per_address)) {
+    shared_.directory.remove(cookie, device);  // the claim
+    *why = Refusal::kAddressLimit;
+    return nullptr;
+  }
   auto slot = std::make_unique<SessionSlot>();
   cwmp::SessionLimits limits;
   limits.max_rpcs = cfg().rpcs_per_session;
@@ -262,6 +278,43 @@ SessionSlot* Worker::create_session(const std::string& device, session::Origin o
   shared_.stats.sessions_started.fetch_add(1, std::memory_order_relaxed);
   shared_.stats.sessions_live.fetch_add(1, std::memory_order_relaxed);
   return raw;
+}
+
+void Worker::unhold(SessionSlot& slot) {
+  if (!slot.abandoned) return;
+  abandoned_bytes_ -= slot.abandoned;
+  shared_.stats.abandoned_bytes.fetch_sub(static_cast<int64_t>(slot.abandoned),
+                                          std::memory_order_relaxed);
+  slot.abandoned = 0;
+}
+
+void Worker::set_connection(SessionSlot& slot, Connection* c) {
+  slot.conn = c;
+  unhold(slot);
+  if (c || slot.bytes == 0) return;
+  slot.abandoned = slot.bytes;
+  abandoned_bytes_ += slot.bytes;
+  shared_.stats.abandoned_bytes.fetch_add(static_cast<int64_t>(slot.bytes),
+                                          std::memory_order_relaxed);
+  if (abandoned_bytes_ > cfg().max_abandoned_bytes) end_abandoned_over_cap();
+}
+
+// Rare (a flood of big Informs whose senders vanish): a scan is fine.
+void Worker::end_abandoned_over_cap() {
+  std::vector<std::pair<uint64_t, std::string>> held;
+  for (const auto& [cookie, slot] : sessions_)
+    if (slot->abandoned) held.emplace_back(slot->abandoned, cookie);
+  std::sort(held.begin(), held.end(), std::greater<>());
+  // Down to half the cap, so that the next one does not scan again at once.
+  for (const auto& [bytes, cookie] : held) {
+    if (abandoned_bytes_ <= cfg().max_abandoned_bytes / 2) break;
+    SessionSlot* slot = find_session(cookie);
+    slot->driver->abort(cwmp::EndReason::kAborted,
+                        "the CPE went away; its session held too much ([limits] "
+                        "max_abandoned_bytes)");
+    shared_.stats.abandoned_ended.fetch_add(1, std::memory_order_relaxed);
+    end_session(cookie);
+  }
 }
 
 bool Worker::end_abandoned_session(const std::string& device) {
@@ -283,6 +336,7 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   if (it == sessions_.end()) return false;
   std::unique_ptr<SessionSlot> slot = std::move(it->second);
   sessions_.erase(it);
+  unhold(*slot);
   session::Driver& d = *slot->driver;
   if (!d.ended()) d.abort(cwmp::EndReason::kAborted, "ended by the server");
   auto& st = shared_.stats;

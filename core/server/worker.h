@@ -68,7 +68,9 @@ struct Shared {
 // A live session: its driver, and the connection serving it now, if any.
 struct SessionSlot {
   std::unique_ptr<session::Driver> driver;
-  Connection* conn = nullptr;
+  Connection* conn = nullptr;  // change it through Worker::set_connection
+  uint64_t bytes = 0;          // body bytes of the session's requests so far
+  uint64_t abandoned = 0;      // of those, counted as held without a connection
 };
 
 class Worker {
@@ -106,7 +108,15 @@ class Worker {
   // Registers a new session for `device`; nullptr when the device is already
   // in a session elsewhere. A session of this worker whose CPE has gone (see
   // end_abandoned_session) does not count: it is ended first.
-  SessionSlot* create_session(const std::string& device, session::Origin origin);
+  // nullptr with `why` set: [limits] sessions_per_address reached for the
+  // origin's address.
+  SessionSlot* create_session(const std::string& device, session::Origin origin,
+                              std::optional<Refusal>* why);
+  // The connection serving `slot` changes; nullptr: it has gone. A session
+  // left without one keeps what it has read until its CPE comes back or
+  // idle_timeout; past [limits] max_abandoned_bytes held that way on this
+  // worker, the largest of them are ended at once.
+  void set_connection(SessionSlot& slot, Connection* c);
   // When `device`'s live session belongs to this worker and has no open
   // connection (or its connection is closed by the peer), ends it as
   // aborted -- a CPE that crashed or rebooted mid-session and comes back
@@ -137,6 +147,8 @@ class Worker {
   static void on_pulse(evutil_socket_t, short, void*);
   void run();
   void sweep();
+  void end_abandoned_over_cap();
+  void unhold(SessionSlot& slot);  // no longer counted as abandoned
 
   Shared& shared_;
   int index_;
@@ -159,6 +171,7 @@ class Worker {
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t last_connection_id_ = 0;
+  uint64_t abandoned_bytes_ = 0;  // SessionSlot::abandoned, summed
   std::string scratch_;
 };
 
@@ -201,6 +214,10 @@ class Connection final : public http::BodySink {
   // The bufferevent's priority (kPriorityInFlight, kPriorityNew).
   void set_priority(int priority);
   void process();
+  // Parsing yields to the loop after this many body bytes in one turn (a
+  // small compressed read can inflate to megabytes).
+  static constexpr size_t kSliceBytes = 256 << 10;
+  static void on_resume_cb(evutil_socket_t, short, void*);
   // false: stop processing (handed over or closing).
   bool on_head();
   // Finds the session of the request; false when the connection was handed
@@ -247,6 +264,11 @@ class Connection final : public http::BodySink {
   // A later message of a session: over a connection with the certificate
   // the session began with (else a 403).
   bool same_certificate(const SessionSlot& slot);
+  // A request with the cookie of `slot`, a session that began on another
+  // connection: from the session's address ([limits] session_same_address)
+  // and, when its credentials name a device, for that device.
+  bool may_continue(const SessionSlot& slot) const;
+  void refuse_foreign(const SessionSlot& slot);
   std::optional<device::ClientCertificate> admitted_certificate();
 
   void arm_timer(std::chrono::milliseconds t);
@@ -257,10 +279,16 @@ class Connection final : public http::BodySink {
   uint64_t id_;
   loop::BufferEvent bev_;
   loop::Event timer_;
+  loop::Event resume_;  // the next slice of a request (kSliceBytes)
   std::unique_ptr<http::RequestParser> parser_;
   soap::Reader* reader_ = nullptr;
   bool reader_failed_ = false;
+  int reader_status_ = 400;  // the answer when reader_failed_
   std::string reader_error_;
+  uint64_t body_bytes_ = 0;            // of this request, after decompression
+  uint64_t session_bytes_before_ = 0;  // of the session's earlier requests
+  size_t slice_bytes_ = 0;             // body bytes parsed in this turn of the loop
+  bool reading_paused_ = false;        // [limits] reply_high_water
   // When set, the body is read and thrown away, then this status is sent
   // (401 challenge before the CPE re-sends with credentials).
   int after_body_status_ = 0;
@@ -277,6 +305,7 @@ class Connection final : public http::BodySink {
   bool cert_checked_ = false;
   std::string cookie_;  // the session this connection serves
   std::string peer_;
+  std::string peer_addr_;  // peer_ without the port: warnings are limited per address
   std::chrono::steady_clock::time_point request_start_{};  // the first byte of the request
 
   bool closing_ = false;

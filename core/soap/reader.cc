@@ -712,6 +712,17 @@ void Reader::reset(std::string_view encoding) {
   impl_->reset(encoding);
 }
 
+void Reader::drop_document() {
+  Impl& m = *impl_;
+  m.body = Empty{};
+  m.header = Header{};
+  m.stack.clear();
+  if (m.text.capacity() > (1u << 20)) std::string().swap(m.text);
+  if (m.held.capacity() > (1u << 20)) std::string().swap(m.held);
+  m.text.clear();
+  m.held.clear();
+}
+
 bool Reader::feed(const char* data, size_t len) {
   return impl_->feed(data, len);
 }

@@ -57,6 +57,10 @@ class Reader {
   // byte order mark overrides both. Must be called between documents (the
   // constructor leaves the Reader ready for the first one).
   void reset(std::string_view encoding = {});
+  // Lets go of what the last document left behind (a partly parsed body,
+  // grown buffers) while the reader waits to be reused; reset() must come
+  // before the next document.
+  void drop_document();
 
   // Feeds the next piece of the body. Returns false on error; error() then
   // says why (with line:column for XML errors). After an error, every call

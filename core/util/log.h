@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +63,19 @@ inline void info(std::string_view message) {
 inline void warn(std::string_view message) {
   if (enabled(Level::kWarn)) write(Level::kWarn, message);
 }
+// A warning about something a peer did (a malformed request, a failed
+// login): at most set_warnings_per_source() of them a minute per `source`
+// (its address, without the port), so that whoever sends bad input does not
+// also choose how much the log grows. The rest are counted; the next
+// warning let through for that source ends with ` suppressed=N`.
+void warn_from(std::string_view source, std::string_view message);
+// 0 = no limit. Default 20 a minute ([log] warnings_per_source); `window`
+// other than a minute is for tests.
+void set_warnings_per_source(unsigned per_window,
+                             std::chrono::milliseconds window = std::chrono::minutes(1));
+// Warnings not written by warn_from(), since start.
+uint64_t warnings_suppressed();
+
 inline void error(std::string_view message) {
   if (enabled(Level::kError)) write(Level::kError, message);
 }

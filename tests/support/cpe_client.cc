@@ -26,8 +26,17 @@ bool HttpResponse::closes() const {
   return c == "close";
 }
 
-int connect_loopback(uint16_t port) {
+int connect_loopback(uint16_t port, const std::string& source) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
@@ -39,8 +48,12 @@ int connect_loopback(uint16_t port) {
   return fd;
 }
 
-CpeClient::CpeClient(uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
-  fd_ = connect_loopback(port);
+CpeClient::CpeClient(uint16_t port, std::chrono::milliseconds timeout)
+    : CpeClient(port, std::string(), timeout) {}
+
+CpeClient::CpeClient(uint16_t port, const std::string& source, std::chrono::milliseconds timeout)
+    : timeout_(timeout) {
+  fd_ = connect_loopback(port, source);
   if (fd_ < 0) return;
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

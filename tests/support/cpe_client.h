@@ -20,12 +20,17 @@ struct HttpResponse {
   bool closes() const;  // Connection: close
 };
 
-// A blocking TCP connection to 127.0.0.1:port; -1 when refused.
-int connect_loopback(uint16_t port);
+// A blocking TCP connection to 127.0.0.1:port; -1 when refused. `source`:
+// the local address to connect from (another 127.x.y.z plays another
+// host); "" = the kernel's choice.
+int connect_loopback(uint16_t port, const std::string& source = {});
 
 class CpeClient {
  public:
   explicit CpeClient(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // From the local address `source` (see connect_loopback).
+  CpeClient(uint16_t port, const std::string& source,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~CpeClient();
   CpeClient(const CpeClient&) = delete;
   CpeClient& operator=(const CpeClient&) = delete;

@@ -145,6 +145,32 @@ TEST_F(LogTest, ThreadsNeverInterleave) {
 }
 
 // A value someone else chose cannot close its field and forge another.
+// Whoever sends bad input does not also choose how much the log grows.
+TEST_F(LogTest, WarningsAreLimitedPerSourceAndTheRestCounted) {
+  const std::string path = temp_path("limited");
+  std::remove(path.c_str());
+  set_file(path);
+  set_level(Level::kInfo);
+  set_warnings_per_source(3, std::chrono::milliseconds(300));
+  const uint64_t before = warnings_suppressed();
+  for (int i = 0; i < 10; ++i) warn_from("192.0.2.1", "bad " + std::to_string(i));
+  warn_from("192.0.2.2", "other");  // another source has its own share
+  EXPECT_EQ(warnings_suppressed() - before, 7u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));  // the next window
+  warn_from("192.0.2.1", "again");
+  set_warnings_per_source(0);
+  for (int i = 0; i < 5; ++i) warn_from("192.0.2.1", "unlimited");
+  set_warnings_per_source(20);
+  const auto lines = lines_of(slurp(path));
+  ASSERT_EQ(lines.size(), 10u);
+  EXPECT_TRUE(well_formed(lines[0], "WARN", "bad 0")) << lines[0];
+  EXPECT_TRUE(well_formed(lines[2], "WARN", "bad 2")) << lines[2];
+  EXPECT_TRUE(well_formed(lines[3], "WARN", "other")) << lines[3];
+  EXPECT_TRUE(well_formed(lines[4], "WARN", "again suppressed=7")) << lines[4];
+  EXPECT_TRUE(well_formed(lines[9], "WARN", "unlimited")) << lines[9];
+  std::remove(path.c_str());
+}
+
 TEST(LogQuoted, EscapesQuotesAndBackslashes) {
   EXPECT_EQ(quoted("1 BOOT"), "\"1 BOOT\"");
   EXPECT_EQ(quoted(""), "\"\"");

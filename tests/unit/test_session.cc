@@ -165,6 +165,17 @@ TEST_F(Engine, UnknownCpeMethodGets8000) {
   EXPECT_EQ(send(empty_post()).status, 204);
 }
 
+// The fault names the method, but only the start of a long name (a reply
+// may not grow with the request), cut on a UTF-8 character boundary.
+TEST_F(Engine, TheEchoedMethodNameIsCut) {
+  send(inform());
+  const std::string name = "X_" + std::string(61, 'a') + "\xC3\xA9" + std::string(5000, 'b');
+  soap::Envelope out = parse(send(msg(soap::Unknown{name}, "x-2")).body);
+  ASSERT_TRUE(std::holds_alternative<soap::Fault>(out.body));
+  EXPECT_EQ(std::get<soap::Fault>(out.body).string,
+            "Method not supported: X_" + std::string(61, 'a') + "...");
+}
+
 // A CPE may not keep a session going on requests of its own: the one past
 // [limits] cpe_requests_per_session ends it (400, close), known or not.
 TEST_F(Engine, CpeRequestsPerSessionAreCapped) {
