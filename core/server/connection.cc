@@ -658,19 +658,24 @@ void Connection::unblock() {
 }
 
 bool Connection::may_continue(const SessionSlot& slot) const {
-  if (slot.conn == this) return true;
-  if (!auth_.device_id.empty() && auth_.device_id != slot.driver->device_id()) return false;
-  return !w_.cfg().session_same_address ||
-         util::address_of(slot.driver->origin().peer) == peer_addr_;
+  return slot.conn == this || foreign_because(slot).empty();
+}
+
+std::string Connection::foreign_because(const SessionSlot& slot) const {
+  if (!auth_.device_id.empty() && auth_.device_id != slot.driver->device_id())
+    return "credentials of another device";
+  const std::string began = util::address_of(slot.driver->origin().peer);
+  if (w_.cfg().session_same_address && began != peer_addr_)
+    return "the session began from another address (" + began + ")";
+  return {};
 }
 
 // The session goes on untouched; its own CPE is not told anything.
 void Connection::refuse_foreign(const SessionSlot& slot) {
   w_.shared().stats.foreign_cookies.fetch_add(1, std::memory_order_relaxed);
-  log::warn_from(peer_addr_, "foreign session cookie peer=" + peer_ + " device=" +
-                                 slot.driver->device_id() + " reason=\"the session began from " +
-                                 util::address_of(slot.driver->origin().peer) +
-                                 (auth_.device_id.empty() ? "" : " or for another device") + "\"");
+  log::warn_from(peer_addr_, "foreign session cookie peer=" + peer_ +
+                                 " device=" + slot.driver->device_id() +
+                                 " reason=" + log::quoted(foreign_because(slot)));
   cookie_.clear();
   send_error(403, "Forbidden: this cookie belongs to a session of another connection", true);
   finish_request(true);

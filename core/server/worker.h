@@ -268,6 +268,7 @@ class Connection final : public http::BodySink {
   // connection: from the session's address ([limits] session_same_address)
   // and, when its credentials name a device, for that device.
   bool may_continue(const SessionSlot& slot) const;
+  std::string foreign_because(const SessionSlot& slot) const;  // "": it may
   void refuse_foreign(const SessionSlot& slot);
   std::optional<device::ClientCertificate> admitted_certificate();
 

@@ -131,6 +131,25 @@ TEST(CwmpHostile, ANewConnectionContinuesFromTheSameAddressOrWhenAllowed) {
   }
 }
 
+// Credentials that name a device continue only that device's session, even
+// from the session's own address.
+TEST(CwmpHostile, CredentialsOfAnotherDeviceDoNotContinueASession) {
+  auto cfg = test::test_config(2);
+  cfg.auth_mode = config::AuthMode::kDigest;
+  cfg.credentials = {{"a", "pa", "E48D8C-hAP%20lite-DEVA"}, {"b", "pb", "E48D8C-hAP%20lite-DEVB"}};
+  TestServer srv(cfg, test::policy_reading_uptime(1));
+  CpeClient a(srv.port());
+  ASSERT_EQ(test::post_with_digest(a, inform_xml("DEVA"), "a", "pa").status, 200);
+  CpeClient b(srv.port());
+  b.cookie = a.cookie;
+  HttpResponse r = test::post_with_digest(b, "", "b", "pb");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(srv.stats().foreign_cookies.load(), 1u);
+  r = a.post("");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(a.post(uptime_answer(r)).status, 204);
+}
+
 TEST(CwmpHostile, SessionsPerAddressAreLimitedWhenAsked) {
   auto cfg = test::test_config(2);
   cfg.sessions_per_address = 2;

@@ -436,19 +436,7 @@ TEST(CwmpHttp, ReconnectMidSessionNeedsReauthentication) {
   cfg.credentials = {{"cpe", "pw", ""}};
   TestServer srv(cfg, test::policy_reading_uptime(1));
   auto authorize = [](CpeClient& c, const std::string& body) {
-    HttpResponse r = c.post(body);
-    if (r.status != 401) return r;
-    std::string ch = r.header("www-authenticate");
-    auto nonce_at = ch.find("nonce=\"") + 7;
-    std::string nonce = ch.substr(nonce_at, ch.find('"', nonce_at) - nonce_at);
-    auto realm_at = ch.find("realm=\"") + 7;
-    std::string realm = ch.substr(realm_at, ch.find('"', realm_at) - realm_at);
-    std::string ha1 = auth::md5_hex("cpe:" + realm + ":pw");
-    std::string resp =
-        auth::md5_hex(ha1 + ":" + nonce + ":00000001:abc:auth:" + auth::md5_hex("POST:/"));
-    return c.post(
-        body, {"Authorization: Digest username=\"cpe\", realm=\"" + realm + "\", nonce=\"" + nonce +
-               "\", uri=\"/\", qop=auth, nc=00000001, cnonce=\"abc\", response=\"" + resp + "\""});
+    return test::post_with_digest(c, body, "cpe", "pw");
   };
   std::string cookie;
   {

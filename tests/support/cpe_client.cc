@@ -13,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/auth/digest.h"
+
 namespace luacs::test {
 
 std::string HttpResponse::header(const std::string& name) const {
@@ -171,6 +173,25 @@ std::vector<std::string> corpus_files(const std::string& prefix, const std::stri
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+HttpResponse post_with_digest(CpeClient& c, const std::string& body, const std::string& user,
+                              const std::string& password) {
+  HttpResponse r = c.post(body);
+  if (r.status != 401) return r;
+  const std::string ch = r.header("www-authenticate");
+  auto field = [&](const std::string& name) {
+    const size_t at = ch.find(name + "=\"") + name.size() + 2;
+    return ch.substr(at, ch.find('"', at) - at);
+  };
+  const std::string nonce = field("nonce"), realm = field("realm");
+  const std::string ha1 = auth::md5_hex(user + ":" + realm + ":" + password);
+  const std::string resp =
+      auth::md5_hex(ha1 + ":" + nonce + ":00000001:abc:auth:" + auth::md5_hex("POST:/"));
+  return c.post(
+      body,
+      {"Authorization: Digest username=\"" + user + "\", realm=\"" + realm + "\", nonce=\"" +
+       nonce + "\", uri=\"/\", qop=auth, nc=00000001, cnonce=\"abc\", response=\"" + resp + "\""});
 }
 
 }  // namespace luacs::test

@@ -64,6 +64,11 @@ class CpeClient {
   std::chrono::milliseconds timeout_;
 };
 
+// POSTs `body`; when challenged (401), answers the Digest challenge as
+// `user`:`password` (qop=auth) and POSTs it again.
+HttpResponse post_with_digest(CpeClient& c, const std::string& body, const std::string& user,
+                              const std::string& password);
+
 // Reads a file of ../shared/corpus/cwmp.
 std::string corpus_file(const std::string& name);
 // The names of corpus files starting with prefix and ending with suffix.
