@@ -78,6 +78,7 @@ void Connection::set_priority(int priority) {
 
 Connection::~Connection() {
   if (reader_) w_.release_reader(reader_);
+  if (body_bytes_ > Worker::kBigBody) w_.freed_big();
   if (!cookie_.empty()) {
     SessionSlot* slot = w_.find_session(cookie_);
     if (slot && slot->conn == this) w_.set_connection(*slot, nullptr);
@@ -414,6 +415,7 @@ void Connection::on_message() {
   std::string error = ok ? std::string() : reader_->error();
   w_.release_reader(reader_);
   reader_ = nullptr;
+  if (body_bytes_ > Worker::kBigBody) w_.freed_big();
 
   auto now = cwmp::Clock::now();
   SessionSlot* slot = cookie_.empty() ? nullptr : w_.find_session(cookie_);

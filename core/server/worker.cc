@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
@@ -208,6 +209,12 @@ void Worker::on_sweep(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::sweep() {
+  if (std::exchange(trim_wanted_, false)) {
+    // Big bodies were parsed and freed: hand the pages back to the system,
+    // or RSS stays where a burst of them left it (glibc keeps freed memory
+    // of a thread's arena until told).
+    malloc_trim(0);
+  }
   auto now = cwmp::Clock::now();
   std::vector<std::string> expired;
   for (auto& [cookie, slot] : sessions_)
@@ -336,6 +343,7 @@ bool Worker::end_session(const std::string& cookie, std::function<void(bool ok)>
   if (it == sessions_.end()) return false;
   std::unique_ptr<SessionSlot> slot = std::move(it->second);
   sessions_.erase(it);
+  if (slot->bytes > kBigBody) trim_wanted_ = true;
   unhold(*slot);
   session::Driver& d = *slot->driver;
   if (!d.ended()) d.abort(cwmp::EndReason::kAborted, "ended by the server");

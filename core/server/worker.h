@@ -136,6 +136,10 @@ class Worker {
   void connection_closed(Connection* c);
   uint64_t next_connection_id() { return ++last_connection_id_; }
   std::string& scratch() { return scratch_; }
+  // A request body past this was parsed (or a session that read that much
+  // ended): the next sweep returns freed memory to the system.
+  static constexpr uint64_t kBigBody = 1 << 20;
+  void freed_big() { trim_wanted_ = true; }
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
@@ -172,6 +176,7 @@ class Worker {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t last_connection_id_ = 0;
   uint64_t abandoned_bytes_ = 0;  // SessionSlot::abandoned, summed
+  bool trim_wanted_ = false;
   std::string scratch_;
 };
 

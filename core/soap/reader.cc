@@ -184,6 +184,7 @@ struct Reader::Impl {
   uint64_t given = 0;              // bytes handed to expat
   std::string held;                // bytes held back while a token is open
   size_t elements = 0;
+  size_t unknown_elements = 0;          // in skipped subtrees
   size_t attributes = 0, ns_decls = 0;  // what grows expat's tables
   size_t text_bytes = 0;                // character data since the last tag
   bool capture = false;                 // the open element is a leaf whose text we keep
@@ -236,6 +237,7 @@ struct Reader::Impl {
     given = 0;
     held.clear();
     elements = 0;
+    unknown_elements = 0;
     attributes = 0;
     ns_decls = 0;
     text_bytes = 0;
@@ -459,6 +461,8 @@ struct Reader::Impl {
       f = child(stack.back(), q, atts);
       if (stopped) return;
     }
+    if (f.node == Node::kSkip && ++unknown_elements > limits.max_unknown_elements)
+      return stop("too many unknown elements");
     stack.push_back(f);
     capture = f.node == Node::kLeaf;
     if (capture) text.clear();
@@ -714,6 +718,12 @@ void Reader::reset(std::string_view encoding) {
 
 void Reader::drop_document() {
   Impl& m = *impl_;
+  if (m.grown()) {
+    m.parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+    if (!m.parser) throw std::bad_alloc();
+    m.elements = m.attributes = m.ns_decls = 0;
+    m.state = Impl::State::kFailed;  // no document until reset() sets the parser up
+  }
   m.body = Empty{};
   m.header = Header{};
   m.stack.clear();

@@ -37,6 +37,10 @@ struct ReaderLimits {
   size_t max_depth = 32;               // element nesting
   size_t max_text_bytes = 256 * 1024;  // character data of one element
   size_t max_elements = 1'000'000;     // elements per document
+  // Elements the reader does not know (vendor extensions, an RPC it does not
+  // implement): skipped, but each distinct name grows expat's tables, the
+  // costliest thing a document can ask for.
+  size_t max_unknown_elements = 10'000;
   // One markup token still open (a tag with its attributes, a name, a
   // comment, a processing instruction, a reference): CWMP's are tens of
   // bytes.

@@ -140,12 +140,42 @@ TEST(SoapReaderHostile, AfterADocumentThatGrewTheParserTheNextParseAlike) {
     // Within the default cap or not, the reader is sound afterwards.
     feed_in_pieces(*reader, gpv_response(attrs), 16384);
     feed_in_pieces(*reader, gpv_response(decls), 16384);
+    reader->drop_document();  // back on a free list: the grown parser goes now
     for (int i = 0; i < 3; ++i) {
       const Fed f = feed_in_pieces(*reader, gpv_response(""), 100);
       ASSERT_TRUE(f.ok) << f.error;
       EXPECT_EQ(value_of(f.env), "hello");
     }
   }
+}
+
+// Each distinct element name grows expat's tables: the elements the reader
+// skips (which a document may name at will) are capped; the elements of
+// what it knows repeat a handful of names.
+TEST(SoapReaderHostile, UnknownElementsAreCapped) {
+  auto unknown_rpc = [](int children) {
+    std::string body = "<cwmp:X_Vendor_Thing>";
+    for (int i = 0; i < children; ++i) body += "<e" + std::to_string(i) + "/>";
+    return soap(body + "</cwmp:X_Vendor_Thing>");
+  };
+  Reader r;
+  Fed f = feed_in_pieces(r, unknown_rpc(9'999), 16384);  // and the RPC's own element
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_TRUE(std::holds_alternative<Unknown>(f.env.body));
+  f = feed_in_pieces(r, unknown_rpc(10'000), 16384);
+  EXPECT_FALSE(f.ok);
+  EXPECT_NE(f.error.find("too many unknown elements"), std::string::npos) << f.error;
+  // A known list of 20,000 values is not limited by it.
+  std::string values;
+  for (int i = 0; i < 20'000; ++i)
+    values += "<ParameterValueStruct><Name>A.B" + std::to_string(i) +
+              "</Name><Value>v</Value></ParameterValueStruct>";
+  f = feed_in_pieces(r,
+                     soap("<cwmp:GetParameterValuesResponse><ParameterList>" + values +
+                          "</ParameterList></cwmp:GetParameterValuesResponse>"),
+                     16384);
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_EQ(std::get<GetParameterValuesResponse>(f.env.body).parameters.size(), 20'000u);
 }
 
 }  // namespace
