@@ -150,6 +150,23 @@ TEST(CwmpHostile, CredentialsOfAnotherDeviceDoNotContinueASession) {
   EXPECT_EQ(a.post(uptime_answer(r)).status, 204);
 }
 
+// A CPE that resets its connection mid-session and comes back is served at
+// once: its device id is not locked out until idle_timeout.
+TEST(CwmpHostile, AResetMidSessionDoesNotLockTheDeviceOut) {
+  TestServer srv(test::test_config(2), test::policy_reading_uptime(1));
+  for (int i = 0; i < 3; ++i) {
+    CpeClient a(srv.port());
+    ASSERT_EQ(a.post(inform_xml("RESETTER")).status, 200);
+    a.reset();  // RST, no FIN
+  }
+  CpeClient b(srv.port());
+  HttpResponse r = b.post(inform_xml("RESETTER"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = b.post("");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(b.post(uptime_answer(r)).status, 204);
+}
+
 TEST(CwmpHostile, SessionsPerAddressAreLimitedWhenAsked) {
   auto cfg = test::test_config(2);
   cfg.sessions_per_address = 2;

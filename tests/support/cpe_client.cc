@@ -61,6 +61,14 @@ CpeClient::CpeClient(uint16_t port, const std::string& source, std::chrono::mill
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void CpeClient::reset() {
+  if (fd_ < 0) return;
+  linger l{1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd_);
+  fd_ = -1;
+}
+
 CpeClient::~CpeClient() {
   if (fd_ >= 0) ::close(fd_);
 }

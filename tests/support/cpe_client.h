@@ -49,6 +49,8 @@ class CpeClient {
   // is false: then the close must come with nothing more sent.
   bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(5),
                       bool data_allowed = true);
+  // Closes the connection with a reset (SO_LINGER 0): no FIN.
+  void reset();
   // Nothing received is left unread.
   bool nothing_pending() const { return buf_.empty(); }
 
