@@ -359,3 +359,41 @@ TEST(ApiFiles, AClientThatLeavesMidUploadLeavesNoTemporaryFile) {
   // The name is free again for the next upload.
   EXPECT_EQ(api.call(admin, "PUT", "/files/half.bin", "done").status, 201);
 }
+
+// A files directory that fills up: the upload that does not fit is refused
+// (507) and leaves nothing behind; the file it would have replaced is still
+// served whole. Needs root to mount a 1 MiB tmpfs (CI runs as root).
+TEST(ApiFiles, AFullDirectoryRefusesTheUploadAndServesNothingHalfWritten) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  TempDir dir;
+  const std::string opts = "size=1m,mode=0755";
+  if (std::system(("mount -t tmpfs -o " + opts + " luacs-full " + dir.path()).c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path).c_str()); }
+  } unmount{dir.path()};
+
+  ApiServer api("nbifilesfull", ini_for(dir));
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string admin = api.token("ops", "admin");
+  const uint16_t fport = files_port(api);
+  const std::string v1 = random_bytes(600 * 1024, 7);
+  const auto up = api.call(admin, "PUT", "/files/fw.bin", v1);
+  ASSERT_EQ(up.status, 201) << up.body;
+  const std::string url = up.json().value("url", "");
+  const std::string other_url = url.substr(0, url.rfind('/')) + "/other.bin";
+
+  // Its replacement does not fit beside it (600 KiB + 600 KiB > 1 MiB).
+  const auto full = put_chunked(api, admin, "/files/fw.bin", random_bytes(600 * 1024, 8));
+  EXPECT_EQ(full.status, 507) << full.body;
+  EXPECT_EQ(full.json().value("error", ""), "insufficient storage") << full.body;
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"fw.bin"});  // no temporary file left
+  const auto served = test::http_request(fport, "GET", url);
+  ASSERT_EQ(served.status, 200);
+  EXPECT_EQ(util::sha256_hex(served.body), util::sha256_hex(v1));
+  // A new name that does not fit is not served at all.
+  EXPECT_EQ(api.call(admin, "PUT", "/files/other.bin", random_bytes(600 * 1024, 9)).status, 507);
+  EXPECT_EQ(test::http_request(fport, "GET", other_url).status, 404);
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"fw.bin"});
+}
