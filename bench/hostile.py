@@ -232,8 +232,8 @@ def case_noread(port, pid, peak):
 
 def abandoned():
     """20 sessions opened with 15 MiB Informs, then reset."""
-    pad = param("Device.X.Pad", "p" * 200)
-    body = request(inform("ABANDON", pad * (15 * MIB // len(pad))))
+    pad = param("Device.X.Pad", "p" * 3200)  # 4,900 of them: under the Inform's cap
+    body = request(inform("ABANDON", pad * min(4900, 15 * MIB // len(pad))))
     bodies = [body.replace(b"ABANDON", b"ABAN%03d" % i) for i in range(20)]
 
     def run(port, pid, peak):
@@ -295,6 +295,8 @@ CASES = {
     "noread": ready(case_noread),
     "abandoned": abandoned,
     "warnings": ready(case_warnings),
+    "inform-65k-params": sending(lambda: request(inform(
+        "MANY", param("Device.X.P", "v") * 65_000))),
 }
 
 

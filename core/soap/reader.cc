@@ -610,8 +610,15 @@ struct Reader::Impl {
         if (l == "CommandKey") return trimmed(m.command_key);
         return kSkipFrame;
       }
-      case Node::kPvList:
-        return node(Node::kPv, &push(as<std::vector<ParameterValue>>(parent)));
+      case Node::kPvList: {
+        auto& list = as<std::vector<ParameterValue>>(parent);
+        if (list.size() >= limits.max_inform_parameters && std::holds_alternative<Inform>(body)) {
+          stop("an Inform with more than " + std::to_string(limits.max_inform_parameters) +
+               " parameters");
+          return kSkipFrame;
+        }
+        return node(Node::kPv, &push(list));
+      }
       case Node::kPv: {
         auto& m = as<ParameterValue>(parent);
         if (l == "Name") return trimmed(m.name);

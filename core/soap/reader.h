@@ -41,6 +41,10 @@ struct ReaderLimits {
   // implement): skipped, but each distinct name grows expat's tables, the
   // costliest thing a document can ask for.
   size_t max_unknown_elements = 10'000;
+  // An Inform carries its forced parameters and the values that changed:
+  // tens. Thousands in one are an attack (the session's one turn handles
+  // them all at once).
+  size_t max_inform_parameters = 5'000;
   // One markup token still open (a tag with its attributes, a name, a
   // comment, a processing instruction, a reference): CWMP's are tens of
   // bytes.

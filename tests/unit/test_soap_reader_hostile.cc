@@ -178,5 +178,25 @@ TEST(SoapReaderHostile, UnknownElementsAreCapped) {
   EXPECT_EQ(std::get<GetParameterValuesResponse>(f.env.body).parameters.size(), 20'000u);
 }
 
+TEST(SoapReaderHostile, AnInformsParametersAreCapped) {
+  auto inform = [](int n) {
+    std::string list;
+    for (int i = 0; i < n; ++i)
+      list += "<ParameterValueStruct><Name>P" + std::to_string(i) +
+              "</Name><Value>v</Value></ParameterValueStruct>";
+    return soap(
+        "<cwmp:Inform><DeviceId><OUI>00AABB</OUI><SerialNumber>S</SerialNumber>"
+        "</DeviceId><ParameterList>" +
+        list + "</ParameterList></cwmp:Inform>");
+  };
+  Reader r;
+  Fed f = feed_in_pieces(r, inform(5'000), 16384);
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_EQ(std::get<Inform>(f.env.body).parameters.size(), 5'000u);
+  f = feed_in_pieces(r, inform(5'001), 16384);
+  EXPECT_FALSE(f.ok);
+  EXPECT_NE(f.error.find("an Inform with more than 5000 parameters"), std::string::npos) << f.error;
+}
+
 }  // namespace
 }  // namespace luacs::soap
