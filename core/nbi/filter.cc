@@ -133,7 +133,11 @@ FilterParse parse_filter(const nlohmann::json& j) {
   if (!j.is_object()) return {std::nullopt, "the filter must be a JSON object"};
   DeviceFilter f;
   std::vector<std::string> unknown;
-  for (const auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Not a structured binding: the lambda below uses the key, and clang
+    // before 16 cannot capture a binding.
+    const std::string& k = item.key();
+    const nlohmann::json& v = item.value();
     if (!known(k)) {
       unknown.push_back(k);
       continue;

@@ -39,6 +39,17 @@ std::string type_of(const json& v) {
   return "string";
 }
 
+// A type goes out as xsi:type="xsd:<type>": it must be an XML name
+// (letters, digits, '_', '-', '.'; not starting with a digit, '-' or '.'),
+// or the CPE gets an attribute that names no type ("xsd:a}b" reads as "b").
+bool is_type_name(std::string_view t) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (t.empty() || !letter(t.front())) return false;
+  for (char c : t)
+    if (!letter(c) && !(c >= '0' && c <= '9') && c != '-' && c != '.') return false;
+  return true;
+}
+
 std::string text_of(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
@@ -61,6 +72,7 @@ soap::Body build(std::string_view name, const json& a) {
       for (const auto& e : v) {
         std::string type = e.size() > 2 ? e.at(2).get<std::string>() : type_of(e.at(1));
         if (auto colon = type.find(':'); colon != std::string::npos) type.erase(0, colon + 1);
+        if (!is_type_name(type)) throw std::invalid_argument("bad xsd type '" + type + "'");
         spv.parameters.push_back({e.at(0).get<std::string>(), text_of(e.at(1)), type});
       }
     }

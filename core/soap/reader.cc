@@ -142,7 +142,7 @@ void read_value_type(std::string& type, const XML_Char** atts) {
   if (!have) return;
   found = trim(found);
   size_t p = found.find_last_of(":}");
-  if (p != std::string_view::npos) found.remove_prefix(p + 1);
+  if (p != std::string_view::npos) found = trim(found.substr(p + 1));  // "xsd: int"
   if (!found.empty()) type.assign(found);
 }
 
@@ -515,7 +515,7 @@ struct Reader::Impl {
       case Leaf::kFaultCode: {
         std::string_view t = trim(text);
         size_t p = t.rfind(':');
-        if (p != std::string_view::npos) t.remove_prefix(p + 1);
+        if (p != std::string_view::npos) t = trim(t.substr(p + 1));  // "soap: Client"
         if (!t.empty()) as<std::string>(f).assign(t);
         break;
       }
