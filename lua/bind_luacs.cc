@@ -33,7 +33,7 @@ int l_version_compare(lua_State* L) {
 
 int l_json_encode(lua_State* L) {
   luaL_checkany(L, 1);
-  std::string out = to_json(L, 1);
+  std::string out = to_json(L, 1, true);
   lua_pushlstring(L, out.data(), out.size());
   return 1;
 }

@@ -16,6 +16,10 @@
 namespace luacs::lua {
 namespace {
 
+// A coroutine whose call grew the state by more than this is not reused
+// (past State::kCollectAfter the next call starts with a full collection).
+constexpr size_t kPoolGrowth = size_t{256} << 10;
+
 // Rate limit of policy error lines, per worker thread.
 bool may_log_error() {
   thread_local int64_t window = 0;
@@ -148,6 +152,7 @@ std::string Run::Impl::job_name() const {
 bool Run::Impl::start(Job j) {
   job_ = std::move(j);
   lua_State* L = st->L();
+  memory_at_start_ = st->memory();
   if (!st->thread_pool.empty()) {
     std::tie(co_, co_ref_) = st->thread_pool.back();
     st->thread_pool.pop_back();
@@ -252,7 +257,13 @@ void Run::Impl::release() {
   // A coroutine that returned can run the next hook (Lua 5.4 restarts a
   // finished coroutine with a new function): no new thread per hook.
   lua_settop(co_, 0);
-  if (lua_status(co_) == LUA_OK && st->thread_pool.size() < 16)
+  // Not one whose call grew the state: that may be its own stack (deep
+  // recursion, table.unpack of a million values), which the generational
+  // collector never shrinks in a live thread. Dropped, it is garbage; a
+  // large growth is collected before the next call.
+  const size_t grown = st->memory() > memory_at_start_ ? st->memory() - memory_at_start_ : 0;
+  if (grown > State::kCollectAfter) st->collect_before_next = true;
+  if (lua_status(co_) == LUA_OK && st->thread_pool.size() < 16 && grown <= kPoolGrowth)
     st->thread_pool.emplace_back(co_, co_ref_);
   else
     luaL_unref(st->L(), LUA_REGISTRYINDEX, co_ref_);

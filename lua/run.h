@@ -110,6 +110,7 @@ struct Run::Impl {
   Job job_;  // the running one
   lua_State* co_ = nullptr;
   int co_ref_ = LUA_NOREF;
+  size_t memory_at_start_ = 0;  // of the state, when the running job started
   bool ended_ = false;
 };
 

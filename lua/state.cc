@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "lua/binding.h"
+#include "lua/sandbox.h"
 
 namespace luacs::lua {
 
@@ -20,6 +21,11 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kCountStep = 1000;  // instructions between two budget checks
+// What compiling a byte of a chunk given to load() counts for (as many
+// instructions run in the time the compiler takes).
+constexpr uint64_t kCompileWork = 8;
+// Bytes allocated that bring the next budget check forward.
+constexpr size_t kCheckBytes = size_t{1} << 20;
 
 // Levenshtein distance of two short names.
 size_t distance(std::string_view a, std::string_view b) {
@@ -66,6 +72,8 @@ int l_load(lua_State* L) {
   const char* mode = luaL_optstring(L, 3, "t");
   if (std::strchr(mode, 'b')) return luaL_error(L, "binary chunks are not allowed");
   int env = !lua_isnone(L, 4) ? 4 : 0;
+  // The compiler never consults the hook: a chunk costs by its length.
+  State::charge(L, len * kCompileWork);
   if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -86,10 +94,31 @@ int l_setmetatable(lua_State* L) {
     if (lua_rawget(L, 2) != LUA_TNIL) return luaL_error(L, "__gc metamethods are not allowed");
     lua_pop(L, 1);
   }
+  // Lua's own, run in this frame: its errors ("cannot change a protected
+  // metatable") carry the policy's line.
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+// The message handler of xpcall (upvalue: the policy's). An error raised
+// by the count hook is handled with hooks off: the policy's handler would
+// run unbudgeted (xpcall(f, function() while true do end end) held the
+// worker for good). Such an error is the budget's stop, passed on as it is.
+int xpcall_handler(lua_State* L) {
+  if (State::of(L)->tripped()) return 1;
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, 1);
   return 1;
+}
+
+int l_xpcall(lua_State* L) {
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, xpcall_handler, 1);
+  lua_replace(L, 2);
+  // Lua's own, in this frame (its continuation included: a hook may wait
+  // for the CPE inside xpcall).
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
 }  // namespace
@@ -116,32 +145,69 @@ void* State::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   void* p = std::realloc(ptr, nsize);
   if (!p) return nullptr;
   s->used_ = s->used_ - old + nsize;
+  if (s->enforce_ && nsize > old) {
+    s->grown_ += nsize - old;
+    if (s->grown_ >= kCheckBytes && s->running_ && !s->early_) {
+      s->early_ = true;
+      lua_sethook(s->running_, &State::count_hook, LUA_MASKCOUNT, 1);
+    }
+  }
   return p;
+}
+
+void State::check_budget() {
+  if (tripped_) return;
+  if (instructions_ > limits_.max_instructions) {
+    trip(nullptr, "policy budget exceeded: more than " + std::to_string(limits_.max_instructions) +
+                      " instructions");
+  } else if (ran_ + (SteadyClock::now() - resumed_at_) > limits_.time_limit) {
+    trip(nullptr, "policy budget exceeded: ran longer than " +
+                      std::to_string(limits_.time_limit.count()) + " ms");
+  }
+}
+
+void State::raise_tripped(lua_State* L, int level) {
+  // Stays tripped: every instruction raises again, so a pcall in the
+  // policy cannot swallow the stop.
+  lua_sethook(L, &State::count_hook, LUA_MASKCOUNT, 1);
+  enforce_ = false;  // room for the error message
+  luaL_where(L, level);
+  lua_pushstring(L, trip_reason_.c_str());
+  lua_concat(L, 2);
+  lua_error(L);
+  std::abort();  // lua_error does not return
 }
 
 void State::count_hook(lua_State* L, lua_Debug*) {
   State* s = State::of(L);
   if (!s->tripped_) {
+    // A check brought forward by an allocation counts as a full step: the
+    // instructions since the last one are not known, and a loop that
+    // allocates a MiB at every turn must not run for free.
     s->instructions_ += kCountStep;
-    if (s->instructions_ > s->limits_.max_instructions) {
-      s->trip(L, "policy budget exceeded: more than " +
-                     std::to_string(s->limits_.max_instructions) + " instructions");
-    } else if (s->ran_ + (SteadyClock::now() - s->resumed_at_) > s->limits_.time_limit) {
-      s->trip(L, "policy budget exceeded: ran longer than " +
-                     std::to_string(s->limits_.time_limit.count()) + " ms");
+    s->grown_ = 0;
+    s->check_budget();
+    if (!s->tripped_ && s->early_) {
+      s->early_ = false;
+      lua_sethook(L, &State::count_hook, LUA_MASKCOUNT, kCountStep);
     }
   }
-  if (s->tripped_) {
-    // Stays tripped: every instruction raises again, so a pcall in the
-    // policy cannot swallow the stop.
-    lua_sethook(L, &State::count_hook, LUA_MASKCOUNT, 1);
-    s->enforce_ = false;  // room for the error message
-    // Level 0 in a hook is the Lua function being run: its line.
-    luaL_where(L, 0);
-    lua_pushstring(L, s->trip_reason_.c_str());
-    lua_concat(L, 2);
-    lua_error(L);
+  // Level 0 in a hook is the Lua function being run: its line.
+  if (s->tripped_) s->raise_tripped(L, 0);
+}
+
+void State::charge(lua_State* L, uint64_t work) {
+  State* s = State::of(L);
+  if (!s->tripped_) {
+    s->instructions_ += work;
+    s->unclocked_ += work;
+    if (s->instructions_ > s->limits_.max_instructions || s->unclocked_ >= kCountStep) {
+      s->unclocked_ = 0;
+      s->check_budget();
+    }
   }
+  // Level 1 from a C function: the policy line that called it.
+  if (s->tripped_) s->raise_tripped(L, 1);
 }
 
 void State::trip(lua_State*, std::string why) {
@@ -150,7 +216,14 @@ void State::trip(lua_State*, std::string why) {
 }
 
 void State::begin_call() {
+  // A call stopped by the budget or the cap may have left up to the cap in
+  // garbage, old enough that the generational collector's steps between
+  // sessions never reach it (or a thread with a huge stack, run.cc):
+  // collected before the next call.
+  if (tripped_ || collect_before_next) lua_gc(L_, LUA_GCCOLLECT);
+  collect_before_next = false;
   instructions_ = 0;
+  unclocked_ = 0;
   ran_ = {};
   tripped_ = false;
   trip_reason_.clear();
@@ -159,6 +232,8 @@ void State::begin_call() {
 void State::resumed(lua_State* co) {
   running_ = co;
   resumed_at_ = SteadyClock::now();
+  grown_ = 0;
+  early_ = false;
   lua_sethook(co, &State::count_hook, LUA_MASKCOUNT, kCountStep);
   enforce_ = true;
 }
@@ -172,11 +247,22 @@ SteadyClock::duration State::paused() {
 }
 
 int State::pcall_budgeted(int nargs, int nresults) {
+  // On a thread of its own: a call that grew its stack (deep recursion,
+  // table.unpack of a million values) leaves that stack behind in its
+  // thread, and the generational collector never shrinks a live thread's
+  // stack. This one is garbage once the call is over.
+  lua_State* co = lua_newthread(L_);
+  lua_insert(L_, -(nargs + 2));
+  lua_xmove(L_, co, nargs + 1);
   begin_call();
-  resumed(L_);
-  int rc = lua_pcall(L_, nargs, nresults, 0);
+  const size_t before = used_;
+  resumed(co);
+  const int rc = lua_pcall(co, nargs, nresults, 0);
   paused();
-  lua_sethook(L_, &State::count_hook, LUA_MASKCOUNT, kCountStep);
+  if (used_ > before + kCollectAfter) collect_before_next = true;
+  const int n = rc != LUA_OK ? 1 : nresults == LUA_MULTRET ? lua_gettop(co) : nresults;
+  lua_xmove(co, L_, n);
+  lua_remove(L_, -(n + 1));  // the thread
   return rc;
 }
 
@@ -250,11 +336,38 @@ void State::open_sandbox() {
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, (safe<"setmetatable", l_setmetatable>), 1);
   lua_setglobal(L, "setmetatable");
+  lua_getglobal(L, "xpcall");
+  lua_pushcclosure(L, (safe<"xpcall", l_xpcall>), 1);
+  lua_setglobal(L, "xpcall");
   open_luacs(L, generation_);
   open_jobs(L);
+  open_bounded(L);
+  open_patterns(L);
+  // The libraries are shared by every file and every hook of the state:
+  // read-only views, writable only while the files load (sandbox.h).
+  for (const char* lib :
+       {LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME, LUA_OSLIBNAME, "luacs"})
+    make_library_view(L, lib);
+  protect_shared(L);
 
   lua_newtable(L);
   lua_setglobal(L, "tasks");
+}
+
+void State::seal_globals() {
+  // setmetatable(_G, ...) in a hook would change every later hook's
+  // globals on this worker; a metatable a file gave _G stays.
+  lua_State* L = L_;
+  lua_pushglobaltable(L);
+  if (!lua_getmetatable(L, -1)) {
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
 }
 
 std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_t generation,
@@ -401,6 +514,7 @@ std::shared_ptr<State> State::load(const std::vector<SourceFile>& files, uint64_
     }
     lua_pop(L, 1);
   }
+  s->seal_globals();
   lua_settop(L, 0);
   lua_gc(L, LUA_GCCOLLECT);
   return s;

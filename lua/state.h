@@ -88,8 +88,17 @@ class State {
   std::chrono::steady_clock::duration paused();
   bool tripped() const { return tripped_; }
 
+  // Work a C function of the sandbox does for the running policy (a
+  // pattern-matching step, an element moved, a byte compiled; sandbox.cc,
+  // patterns.cc), counted like instructions: Lua's count hook never runs
+  // inside a C function, so one that loops on the policy's behalf says so
+  // here. Past the instruction or time budget the call stops as if the hook
+  // had stopped it: raises (does not return) with the policy's line.
+  static void charge(lua_State* L, uint64_t work);
+
   // Runs `nargs` arguments below the function on top of L (already pushed)
-  // in protected mode with the budget; returns the lua_pcall status.
+  // in protected mode with the budget, on a thread of its own; returns the
+  // lua_pcall status with the results (or the error) in place of them.
   int pcall_budgeted(int nargs, int nresults);
 
   // Error message of a failed call with the position of the failing Lua
@@ -105,6 +114,10 @@ class State {
   // Finished coroutines kept for the next hooks (thread, registry ref).
   std::vector<std::pair<lua_State*, int>> thread_pool;
   unsigned runs_since_gc = 0;
+  // A call left much garbage, or a stack the collector would never shrink:
+  // the next call starts with a full collection (as after a stopped call).
+  bool collect_before_next = false;
+  static constexpr size_t kCollectAfter = size_t{4} << 20;  // bytes a call grew the state by
 
   // Parameter names a model refused with 9005 (a model: OUI, ProductClass
   // and SoftwareVersion), so dev:get does not ask the next device of that
@@ -130,7 +143,14 @@ class State {
   static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
   static void count_hook(lua_State* L, lua_Debug* ar);
   void trip(lua_State* L, std::string why);
+  // Trips when the call is over its instructions or its time.
+  void check_budget();
+  // Raises the trip reason at `level` (0 in the hook, 1 in a C function)
+  // and keeps raising at every instruction until the call ends.
+  [[noreturn]] void raise_tripped(lua_State* L, int level);
   void open_sandbox();
+  // Once every file has run: `_G` keeps the metatable it has.
+  void seal_globals();
 
   lua_State* L_ = nullptr;
   uint64_t generation_ = 0;
@@ -145,9 +165,15 @@ class State {
   // must never see an allocation fail outside a protected call).
   size_t used_ = 0;
   bool enforce_ = false;
+  // Bytes allocated since the last budget check: past kCheckBytes the next
+  // instruction checks (a C function that builds a large string is one
+  // instruction; a thousand of them would run between two checks).
+  size_t grown_ = 0;
+  bool early_ = false;
 
   // Budget of the current call.
   uint64_t instructions_ = 0;
+  uint64_t unclocked_ = 0;  // charged since charge() last looked at the clock
   std::chrono::steady_clock::duration ran_{};
   std::chrono::steady_clock::time_point resumed_at_{};
   lua_State* running_ = nullptr;
