@@ -383,6 +383,7 @@ void App::start() {
     opts.flush_interval = cfg_.store_flush_interval;
     opts.batch_rows = cfg_.store_batch_rows;
     opts.max_pending = cfg_.store_max_pending;
+    opts.durable_timeout = cfg_.store_durable_timeout;
     opts.cache_devices = cfg_.store_cache_devices;
     opts.cache_bytes = cfg_.store_cache_bytes;
     opts.session_log_retention =

@@ -206,6 +206,10 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.store_max_pending = unsigned_in(v, 100, 100'000'000);
      }},
+    {"store", "durable_timeout",
+     [](Parser& p, std::string_view v) {
+       p.cfg.store_durable_timeout = duration_in(v, milliseconds{100}, milliseconds{600'000});
+     }},
     {"store", "cache_devices",
      [](Parser& p, std::string_view v) {
        p.cfg.store_cache_devices = unsigned_in(v, 0, 100'000'000);

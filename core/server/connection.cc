@@ -614,7 +614,13 @@ void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, 
                                                   "transfer result not stored");
                                 w->end_session(cookie);
                               }
-                              if (c) c->close_now();
+                              if (c) {
+                                // Said in words: 503 + Retry-After, as to a new
+                                // session while PostgreSQL is away.
+                                c->waiting_ = false;
+                                c->send_busy(Refusal::kStoreDown);
+                                c->finish_request(true);
+                              }
                               return;
                             }
                             if (!c)
@@ -638,7 +644,9 @@ void Connection::complete(const std::string& cookie, cwmp::Reply reply, bool new
       if (!c) return;
       c->waiting_ = false;
       if (!ok) {
-        c->close_now();  // not committed: no 204, the CPE retries
+        // Not committed: no 204 but a 503 + Retry-After; the CPE retries.
+        c->send_busy(Refusal::kStoreDown);
+        c->finish_request(true);
         return;
       }
       c->send_reply(*pending, new_session, close);

@@ -132,3 +132,60 @@ TEST(StoreOutage, PostgresStoppedAndRestartedUnderLoad) {
   EXPECT_EQ(pg.value("SELECT count(*) FROM session_log"), std::to_string(sessions));
   EXPECT_EQ(pg.value("SELECT count(*) FROM devices WHERE id = 'E48D8C-hAP%20lite-INFLIGHT'"), "1");
 }
+
+// A result the CPE may only hear of once it is stored (here a
+// TransferComplete) while PostgreSQL is gone: after [store] durable_timeout
+// the CPE gets 503 + Retry-After, in words, not a silent close or a wait
+// past its own timeout; sent again once PostgreSQL is back, it is stored and
+// answered.
+TEST(StoreOutage, AResultThatCannotBeStoredIsAnswered503) {
+  PrivateCluster pgc("/tmp/luacs-outage-tc-" + std::to_string(getpid()));
+  int st = 0;
+  std::string out = pgc.run("start", &st);
+  ASSERT_EQ(st, 0) << out;
+  std::string dsn = pgc.run("dsn");
+  while (!dsn.empty() && dsn.back() == '\n') dsn.pop_back();
+
+  LuacsProcess luacs("[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = "
+                     "7\n[store]\ndurable_timeout = 1s\nsql_dir = " +
+                         std::string(LUACS_SOURCE_DIR) + "/sql\n[log]\nlevel = info\n",
+                     {"--store-dsn", dsn});
+  ASSERT_TRUE(luacs.started()) << luacs.log();
+  const std::vector<soap::EventStruct> events = {
+      {"7 TRANSFER COMPLETE", ""}, {"M Download", "fw-9"}};
+  soap::TransferComplete tc;
+  tc.command_key = "fw-9";
+  tc.start_time = "2026-11-21T10:00:00Z";
+  tc.complete_time = "2026-11-21T10:01:00Z";
+
+  CpeClient c(luacs.port());
+  ASSERT_EQ(c.post(inform_xml("TC9", "E48D8C", "hAP lite", events)).status, 200);
+  out = pgc.run("stop", &st);
+  ASSERT_EQ(st, 0) << out;
+  const auto sent = std::chrono::steady_clock::now();
+  auto r = c.post(test::message_xml(tc, "tc-9"));
+  const auto took = std::chrono::steady_clock::now() - sent;
+  EXPECT_EQ(r.status, 503) << r.body << luacs.log();
+  EXPECT_EQ(r.header("retry-after"), "7");
+  EXPECT_LT(took, 9s) << "answered after the durable timeout (1 s), not the CPE's own";
+
+  out = pgc.run("start", &st);
+  ASSERT_EQ(st, 0) << out;
+  bool stored = false;
+  for (int i = 0; i < 200 && !stored; ++i) {
+    CpeClient again(luacs.port());
+    if (again.post(inform_xml("TC9", "E48D8C", "hAP lite", events)).status == 200) {
+      auto a = again.post(test::message_xml(tc, "tc-9b"));
+      stored = a.status == 200 &&
+               std::holds_alternative<soap::TransferCompleteResponse>(test::parse_ok(a.body).body);
+    }
+    if (!stored) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(stored) << luacs.log();
+  Pg pg(dsn);
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  EXPECT_EQ(pg.value("SELECT count(*) FROM transfers WHERE command_key = 'fw-9' AND completed_at "
+                     "IS NOT NULL"),
+            "1");
+  EXPECT_EQ(luacs.stop(), 0) << luacs.log();
+}
