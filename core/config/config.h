@@ -143,8 +143,8 @@ struct Config {
   // How long a CPE waits for a result it must not be told of before it is
   // stored (a TransferComplete, tags, faults, task results): then 503.
   std::chrono::milliseconds store_durable_timeout{15'000};
-  unsigned store_cache_devices = 1'000'000;           // devices kept in memory
-  uint64_t store_cache_bytes = uint64_t{64} << 20;    // ... and at most about this much of them
+  unsigned store_cache_devices = 1'000'000;         // devices kept in memory
+  uint64_t store_cache_bytes = uint64_t{64} << 20;  // ... and at most about this much of them
   unsigned store_max_backlog = 20'000;  // writes not yet committed: more -> new sessions get 503
   std::chrono::milliseconds session_log_retention{7 * 24 * 3'600'000};
 

@@ -146,13 +146,14 @@ TEST(StoreOutage, AResultThatCannotBeStoredIsAnswered503) {
   std::string dsn = pgc.run("dsn");
   while (!dsn.empty() && dsn.back() == '\n') dsn.pop_back();
 
-  LuacsProcess luacs("[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = "
-                     "7\n[store]\ndurable_timeout = 1s\nsql_dir = " +
-                         std::string(LUACS_SOURCE_DIR) + "/sql\n[log]\nlevel = info\n",
-                     {"--store-dsn", dsn});
+  LuacsProcess luacs(
+      "[cwmp]\nlisten = 127.0.0.1:0\nworkers = 1\n[limits]\nretry_after_s = "
+      "7\n[store]\ndurable_timeout = 1s\nsql_dir = " +
+          std::string(LUACS_SOURCE_DIR) + "/sql\n[log]\nlevel = info\n",
+      {"--store-dsn", dsn});
   ASSERT_TRUE(luacs.started()) << luacs.log();
-  const std::vector<soap::EventStruct> events = {
-      {"7 TRANSFER COMPLETE", ""}, {"M Download", "fw-9"}};
+  const std::vector<soap::EventStruct> events = {{"7 TRANSFER COMPLETE", ""},
+                                                 {"M Download", "fw-9"}};
   soap::TransferComplete tc;
   tc.command_key = "fw-9";
   tc.start_time = "2026-11-21T10:00:00Z";
