@@ -176,7 +176,7 @@ WebFiles WebFiles::load(const std::string& dir) {
   std::vector<std::string> names;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
+    if (name.front() == '.') continue;  // ".", "..", and hidden files (.gitkeep) quietly
     struct stat st {};
     if (::lstat((dir + "/" + name).c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !good_name(name)) {
       log::warn("api: web_dir " + dir + ": " + log::quoted(name) +

@@ -48,6 +48,7 @@ std::string make_web_dir(std::string* app_js) {
   write("app.js", js);
   write("style.css", "body { color: #222; }\n");
   write("bad name.js", "x");
+  write(".gitkeep", "");
   mkdir((dir + "/sub").c_str(), 0755);
   write("sub/inner.js", "x");
   EXPECT_EQ(symlink("/etc/passwd", (dir + "/passwd.txt").c_str()), 0);
@@ -156,9 +157,10 @@ TEST(ApiWeb, TheFilesAreServedFromMemoryWithTheirHeaders) {
   EXPECT_NE(api.call("", "GET", "/ui/style.css").header("ETag"), etag);
 
   // Nothing but the files read at start; no way out of the folder.
-  for (const char* target : {"/ui/late.js", "/ui/nope.js", "/ui/passwd.txt", "/ui/sub",
-                             "/ui/sub/inner.js", "/ui/bad%20name.js", "/ui/../api.ini",
-                             "/ui/..%2f..%2fetc%2fpasswd", "/ui/%2e%2e", "/ui/.", "/index.html"}) {
+  for (const char* target :
+       {"/ui/late.js", "/ui/nope.js", "/ui/passwd.txt", "/ui/sub", "/ui/sub/inner.js",
+        "/ui/bad%20name.js", "/ui/../api.ini", "/ui/..%2f..%2fetc%2fpasswd", "/ui/%2e%2e", "/ui/.",
+        "/ui/.gitkeep", "/index.html"}) {
     const auto r = api.call("", "GET", target);
     EXPECT_EQ(r.status, 404) << target << " " << r.body;
     EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
