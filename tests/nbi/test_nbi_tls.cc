@@ -183,6 +183,29 @@ TEST(HttpsApi, EventsStreamOverTls) {
   EXPECT_TRUE(c.wait_for("TLSEVENTS1", 10s)) << c.received();
 }
 
+// The web page's login over HTTPS: its cookie is Secure (core/nbi/login.h),
+// and it works on the same connection.
+TEST(HttpsApi, TheLoginCookieIsSecureUnderTls) {
+  ApiServer api("nbi_tls_login",
+                "[cwmp]\n" + cert_keys(cert_dir("one")) + "[nbi]\nlisten = https://127.0.0.1:0\n");
+  ASSERT_TRUE(api.started()) << api.luacs().log();
+  const std::string token = api.token("desk", "read");
+  TlsClient c(api.port(), trusting());
+  ASSERT_TRUE(c.connected()) << c.error();
+  const std::string body = "{\"token\": \"" + token + "\"}";
+  ASSERT_TRUE(c.send_raw("POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body));
+  const HttpResponse r = c.read_response();
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string cookie = r.header("set-cookie");
+  ASSERT_EQ(cookie.rfind("luacs_session=", 0), 0u) << cookie;
+  EXPECT_NE(cookie.find("; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800; Secure"),
+            std::string::npos)
+      << cookie;
+  const std::string value = cookie.substr(14, cookie.find(';') - 14);
+  EXPECT_EQ(c.get("/devices", {"Cookie: luacs_session=" + value}).status, 200);
+}
+
 // The API and file ports never ask for a client certificate, even when the
 // CWMP port requires one (which the same client notices there).
 TEST(HttpsApi, NoClientCertificateAskedEvenWhenCwmpRequiresOne) {
