@@ -180,7 +180,8 @@ async function start() {
     toast(err.message, 'error');
   }
   window.addEventListener('hashchange', route);
-  if (!location.hash) location.replace('#/overview');
+  // No hashchange for this one: route() below renders it.
+  if (!location.hash) history.replaceState(null, '', '#/overview');
   route();
 }
 

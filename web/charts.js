@@ -46,7 +46,7 @@ export function lineChart({ title, t, series, unit = '', empty = 'No data yet.' 
   const x = (ts) => L + ((ts - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / max) * (H - T - B);
 
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, preserveAspectRatio: 'none', class: 'line' });
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'line' });
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));

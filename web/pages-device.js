@@ -122,9 +122,13 @@ export async function render(main, { arg: id, go }) {
   let es = null;
   try {
     es = new EventSource(`/events?device=${encodeURIComponent(id)}`);
+    // The session's results reach PostgreSQL a moment after its event:
+    // read again shortly after, too.
+    let again = null;
     es.addEventListener('session', () => {
-      actionOut.dataset.sessions = String(Number(actionOut.dataset.sessions || 0) + 1);
       loadTasks(id, operate, tasksBox, transfersBox).catch(() => {});
+      clearTimeout(again);
+      again = setTimeout(() => loadTasks(id, operate, tasksBox, transfersBox).catch(() => {}), 1500);
     });
   } catch { /* lists refresh on reload */ }
   return () => { if (es) es.close(); };
@@ -172,22 +176,38 @@ async function connectNow(id, out, reload) {
   const r = await api('POST', devicePath(id, '/connection_request'), { query: { timeout: 30000 }, okStatuses: [504], what: 'Connect now' });
   const via = r.transport ? ` over ${r.transport}` : '';
   if (r.outcome === 'informed') {
-    out.textContent = `The device opened a session ${fmtNum(r.latency_ms)} ms after the request${via}.`;
+    clear(out).append(`The device opened a session ${fmtNum(r.latency_ms)} ms after the request${via}. `,
+      h('button', { type: 'button', class: 'small', text: 'Show what it reported', onclick: reload }));
     out.dataset.state = 'informed';
-    setTimeout(reload, 1500);
   } else {
     out.textContent = `No session: ${r.error || r.outcome}${r.detail ? ' — ' + r.detail : ''}${via}.`;
     out.dataset.state = r.outcome || 'error';
   }
 }
 
-// Queues a task and wakes the device; the task runs now or at its next inform.
+// Queues a task and wakes the device (a connection request, waiting up to
+// 20 s for the session to run it); the task runs at the next inform when
+// the device cannot be woken. A server without connection requests
+// answers 501 and queues nothing: then the task is queued alone.
 async function queueAndWake(id, body, what, out) {
-  const t = await api('POST', devicePath(id, '/tasks'), { query: { connection_request: '', timeout: 20000 }, body, okStatuses: [501], what });
-  if (t && t.state === 'done') out.textContent = `${what}: done (task ${t.id}).`;
-  else if (t && t.state === 'fault') out.textContent = `${what}: the device refused it (task ${t.id}): ${JSON.stringify(t.result)}`;
-  else if (t && t.connection_request) out.textContent = `${what} queued (task ${t.id}); the device was not woken (${t.connection_request.error || t.connection_request.outcome}): it runs at its next inform.`;
-  else out.textContent = `${what} queued${t && t.id ? ' (task ' + t.id + ')' : ''}: it runs at the device’s next session.`;
+  out.textContent = `${what}: queuing and waking the device…`;
+  let t;
+  try {
+    t = await api('POST', devicePath(id, '/tasks'), { query: { connection_request: 1, timeout: 20000 }, body, what });
+  } catch (err) {
+    if (err.status !== 501) throw err;
+    t = await api('POST', devicePath(id, '/tasks'), { body, what });
+  }
+  if (t.state === 'done') out.textContent = `${what}: done (task ${t.id}).`;
+  else if (t.state === 'fault') out.textContent = `${what}: the device refused it (task ${t.id}): ${faultWords(t.result)}`;
+  else if (t.connection_request) out.textContent = `${what} queued (task ${t.id}); the device was not woken (${t.connection_request.error || t.connection_request.outcome}): it runs at its next inform.`;
+  else out.textContent = `${what} queued (task ${t.id}): it runs at the device’s next session.`;
+}
+
+function faultWords(r) {
+  if (r && r.fault) return `${r.fault.code} ${r.fault.string ?? ''}`;
+  if (r && r.error) return String(r.error);
+  return JSON.stringify(r);
 }
 
 function firmwareForm(id, out) {

@@ -108,7 +108,7 @@ export async function renderDevices(main, { params, go }) {
 
   const count = h('p.count', { 'aria-live': 'polite' });
   const tableBox = h('div');
-  const pager = h('nav.pager', { 'aria-label': 'Pages' });
+  const pager = h('nav.pager', { 'aria-label': 'Pages of the device list' });
   const prev = h('button', { type: 'button', text: '← Previous' });
   const next = h('button', { type: 'button', text: 'Next →' });
   const pageNo = h('span');
