@@ -22,6 +22,7 @@ const ROUTES = {
 };
 
 let cleanup = null;
+let visits = 0;
 let afterLogin = '#/overview';
 
 // "#/devices?tag=x" -> {name: 'devices', arg: null, params: URLSearchParams}
@@ -96,6 +97,7 @@ function renderNav(current) {
 }
 
 async function route() {
+  const visit = ++visits;
   const r = parseHash();
   const spec = ROUTES[r.name];
   const main = document.getElementById('main');
@@ -115,16 +117,23 @@ async function route() {
   document.body.dataset.role = session ? session.role : '';
   document.title = `${spec.title} — luacs`;
   renderNav(r.name);
-  clear(main);
+  // Each visit renders into an element of its own: a page still loading
+  // when the viewer moves on fills its detached element, not the next page.
+  const page = h('div.page');
+  clear(main).append(page);
   main.setAttribute('aria-busy', 'true');
   try {
-    const c = await spec.render(main, { ...r, go, can });
-    if (typeof c === 'function') cleanup = c;
+    const c = await spec.render(page, { ...r, go, can });
+    if (typeof c === 'function') {
+      if (visit === visits) cleanup = c;
+      else c(); // left already: stop its timers and streams now
+    }
   } catch (err) {
-    if (err.name !== 'AbortError') main.append(errorBox(err));
+    if (err.name !== 'AbortError') page.append(errorBox(err));
   } finally {
-    main.removeAttribute('aria-busy');
+    if (visit === visits) main.removeAttribute('aria-busy');
   }
+  if (visit !== visits) return;
   // Move focus to the new page's heading for keyboard and screen reader users.
   const h1 = main.querySelector('h1');
   if (h1 && !main.contains(document.activeElement)) {

@@ -32,7 +32,7 @@ function fmtY(v) {
 // <figure> with the SVG, a legend and (for screen readers) a caption
 // giving each series' last value and total.
 export function lineChart({ title, t, series, unit = '', empty = 'No data yet.' }) {
-  const W = 640, H = 220, L = 44, R = 10, T = 12, B = 26;
+  const W = 480, H = 200, L = 40, R = 8, T = 10, B = 24;
   const names = Object.keys(series || {});
   const fig = h('figure.chart', h('figcaption', { text: title }));
   if (!t || t.length < 2 || !names.length) {

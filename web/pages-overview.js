@@ -19,9 +19,8 @@ const CHARTS = [
 ];
 
 function label(name) {
-  const dot = name.search(/[._]/);
-  const l = dot >= 0 ? name.slice(dot + 1) : name;
-  return l || name;
+  const dot = name.lastIndexOf('.');
+  return dot >= 0 && dot < name.length - 1 ? name.slice(dot + 1) : name;
 }
 
 function group(hist) {
