@@ -334,7 +334,7 @@ function sessionTimeline(sessions) {
     bar.style.width = `${width}%`;
     list.append(h('li', { class: ok ? 'ok' : 'bad' },
       h('div.tl-head', timeEl(s.at), ' ', h('span.badge', { class: ok ? 'ok' : 'bad', text: sum.result || '?' }),
-        ' ', h('span.muted', { text: `${fmtNum(sum.duration_ms)} ms, ${fmtNum(sum.cpe_requests)} CPE requests` })),
+        ' ', h('span.muted', { text: `${fmtNum(sum.duration_ms)} ms, ${fmtNum(sum.cpe_requests)} CPE request${sum.cpe_requests === 1 ? '' : 's'}` })),
       h('div.tl-bar', bar),
       (sum.rpcs || []).length ? h('div.tl-rpcs', (sum.rpcs || []).map(([m, o]) => h('span.rpc', { class: o === 'ok' ? 'ok' : 'bad', text: `${m}: ${o}` }))) : null,
       sum.detail ? h('div.muted', { text: sum.detail }) : null));

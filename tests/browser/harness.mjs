@@ -32,7 +32,8 @@ function adminDsn() {
 }
 
 function psql(dsn, sql) {
-  return execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-d', dsn, '-c', sql], { encoding: 'utf8' });
+  return execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-d', dsn, '-c', sql],
+    { encoding: 'utf8', env: { ...process.env, PGOPTIONS: '--client-min-messages=warning' } });
 }
 
 // Waits for `pred` (sync or async) to be truthy, polling; throws with
@@ -161,5 +162,7 @@ export async function loggedIn(b, stack, token, { viewport = { width: 1280, heig
 
 export async function shot(page, name) {
   fs.mkdirSync(shotsDir, { recursive: true });
+  // From the top, so the sticky header is where it belongs in a full-page shot.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
 }

@@ -83,6 +83,8 @@ test('log in; a new device appears in Pending; Adopt; its next session provision
   // The device page says so too.
   await entry.getByRole('link', { name: /ADOPT0001/ }).first().click();
   await page.locator('.tags .tag', { hasText: 'provisioned' }).first().waitFor();
+  await page.locator('section[aria-label="Tasks"] .badge.st-done').first().waitFor();
+  await shot(page, 'device');
   noCspViolation(page);
   await page.context().close();
 });
@@ -133,7 +135,7 @@ test('filter by tag and by model; open a device; add and remove a tag; edit a va
   await leaf.getByLabel('New value of Device.WiFi.SSID.1.SSID').fill('browser-ssid');
   await leaf.getByRole('button', { name: 'Save' }).click();
   await leaf.getByText(/task \d+ queued/).waitFor();
-  await shot(page, 'device');
+  await shot(page, 'device-edit');
   await plain.inform(['2 PERIODIC']);
   const spv = plain.got('SetParameterValues');
   assert.ok(spv.some((r) => /Device\.WiFi\.SSID\.1\.SSID/.test(r.body) && /browser-ssid/.test(r.body)), 'the SetParameterValues reached the CPE');
