@@ -173,20 +173,21 @@ export async function renderDevices(main, { params, go }) {
   prev.addEventListener('click', () => loadPage(pageIx - 1).catch((e) => toast(e.message, 'error')));
   next.addEventListener('click', () => loadPage(pageIx + 1).catch((e) => toast(e.message, 'error')));
 
-  // The count is a separate HEAD: a large selection's count must not hold
-  // the first page back.
+  try {
+    await loadPage(0);
+  } catch (err) {
+    tableBox.append(errorBox(err));
+  }
+
+  // The count is a separate HEAD, asked once the first page is there:
+  // counting a large selection is a scan, and it must not hold the page
+  // back (nor take the API's database connection before it).
   api('HEAD', '/devices', { query: filters, raw: true }).then((res) => {
     const n = Number(res.headers.get('X-Total-Count'));
     count.textContent = `${fmtNum(n)} ${n === 1 ? 'device matches' : 'devices match'}`;
     count.dataset.total = String(n);
     if (bulk) bulk.update(n);
   }).catch(() => { count.textContent = ''; });
-
-  try {
-    await loadPage(0);
-  } catch (err) {
-    tableBox.append(errorBox(err));
-  }
 }
 
 async function exportCsv(filters, sort) {

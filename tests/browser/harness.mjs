@@ -56,7 +56,7 @@ export async function until(pred, what, ms = 20000, every = 100) {
 
 export class Stack {
   // extraIni: more ini text (whole sections) appended to the config.
-  async start({ tag = 'web', extraIni = '', policyDir = path.join(repo, 'policies/default') } = {}) {
+  async start({ tag = 'web', extraIni = '', policyDir = path.join(repo, 'policies/default'), overviewRefresh = '1s' } = {}) {
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), `luacs-browser-${tag}-`));
     const admin = adminDsn();
     this.dbName = `luacs_br_${tag}_${process.pid}`;
@@ -71,7 +71,7 @@ export class Stack {
       '[store]', `dsn = ${this.dsn}`, `sql_dir = ${path.join(repo, 'sql')}`, 'flush_interval = 5ms',
       '[policy]', `dir = ${policyDir}`,
       '[files]', 'listen = 127.0.0.1:0', `dir = ${path.join(this.tmp, 'files')}`, 'secret = browser-test-secret',
-      '[nbi]', 'listen = 127.0.0.1:0', `web_dir = ${path.join(repo, 'web')}`, 'history_step = 1s', 'overview_refresh = 1s',
+      '[nbi]', 'listen = 127.0.0.1:0', `web_dir = ${path.join(repo, 'web')}`, 'history_step = 1s', `overview_refresh = ${overviewRefresh}`,
       '[connection_request]', 'allow = 127.0.0.0/8', 'deny =', 'username = acs', 'password = secret', 'timeout = 2s',
       '[control]', `socket = ${path.join(this.tmp, 'control.sock')}`,
       '[log]', 'level = info',
