@@ -167,6 +167,11 @@ struct Config {
   uint64_t nbi_max_file_bytes = uint64_t{4} << 30;           // PUT /files/{name}
   std::chrono::milliseconds nbi_online_window{15 * 60'000};  // `online`: informed this recently
   uint64_t nbi_event_buffer = 1 << 20;  // per /events client; a slower one is dropped
+  std::string nbi_web_dir = "web";      // `web_dir`: the operator page's files; "" = no page
+  std::chrono::milliseconds nbi_web_session_idle{12 * 3'600'000};     // a page login unused
+  std::chrono::milliseconds nbi_web_session_max{7 * 24 * 3'600'000};  // a page login at most
+  std::chrono::milliseconds nbi_history_step{60'000};      // GET /metrics/history's sample period
+  std::chrono::milliseconds nbi_overview_refresh{30'000};  // GET /overview's figures recomputed
 
   // [stun]: the built-in STUN server of TR-111 (docs/connection-requests.md)
   std::vector<ListenAddress> stun_listen;  // `listen`, comma-separated; empty = off

@@ -281,6 +281,23 @@ const Key kKeys[] = {
      [](Parser& p, std::string_view v) {
        p.cfg.nbi_event_buffer = size_in(v, 4096, uint64_t{1} << 30);
      }},
+    {"nbi", "web_dir", [](Parser& p, std::string_view v) { p.cfg.nbi_web_dir = std::string(v); }},
+    {"nbi", "web_session_idle",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_web_session_idle = duration_in(v, milliseconds{60'000}, kDay * 30);
+     }},
+    {"nbi", "web_session_max",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_web_session_max = duration_in(v, milliseconds{60'000}, kDay * 365);
+     }},
+    {"nbi", "history_step",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_history_step = duration_in(v, milliseconds{1000}, milliseconds{3'600'000});
+     }},
+    {"nbi", "overview_refresh",
+     [](Parser& p, std::string_view v) {
+       p.cfg.nbi_overview_refresh = duration_in(v, milliseconds{1000}, milliseconds{3'600'000});
+     }},
     {"stun", "listen",
      [](Parser& p, std::string_view v) {
        p.cfg.stun_listen.clear();

@@ -5,6 +5,10 @@
 #include <stdexcept>
 
 #include "core/nbi/connection.h"
+#include "core/nbi/history.h"
+#include "core/nbi/login.h"
+#include "core/nbi/overview.h"
+#include "core/nbi/web.h"
 #include "core/util/log.h"
 
 namespace luacs::nbi {
@@ -23,6 +27,11 @@ Options options_from(const config::Config& cfg) {
   o.files_dir = cfg.files_dir;
   o.policy_dir = cfg.policy_dir;
   o.tls_handshake_timeout = cfg.tls_handshake_timeout;
+  o.web_dir = cfg.nbi_web_dir;
+  o.web_session_idle = cfg.nbi_web_session_idle;
+  o.web_session_max = cfg.nbi_web_session_max;
+  o.history_step = cfg.nbi_history_step;
+  o.overview_refresh = cfg.nbi_overview_refresh;
   return o;
 }
 
@@ -37,6 +46,10 @@ Api::~Api() {
 void Api::build_routes() {
   // Literal routes before placeholder ones of the same shape.
   add_basic_routes(router_);
+  add_web_routes(router_);
+  add_login_routes(router_);
+  add_history_routes(router_);
+  add_overview_routes(router_);
   add_policy_routes(router_);
   add_metrics_routes(router_);
   add_connreq_routes(router_);
@@ -49,6 +62,8 @@ void Api::build_routes() {
 }
 
 void Api::start() {
+  // Read before anything serves: no request ever waits for the disk.
+  web_ = std::make_unique<WebFiles>(WebFiles::load(opts_.web_dir));
   base_ = loop::new_base();
   mailbox_ = std::make_unique<loop::Mailbox>(base_.get());
   events_.set_executor(mailbox_->executor());
@@ -75,6 +90,22 @@ void Api::start() {
     db_->start();
     start_job_resumer(*this);
   }
+  sessions_ = std::make_unique<WebSessions>(opts_.web_session_idle, opts_.web_session_max);
+  every(std::chrono::minutes(1), [this] { sessions_->prune(std::chrono::steady_clock::now()); });
+  history_ = std::make_unique<History>(opts_.history_step);
+  auto sample = [this] {
+    const auto t = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    history_->sample(services_.metrics ? services_.metrics() : std::string(), t);
+  };
+  sample();  // the baseline the first step is counted from
+  every(opts_.history_step, sample);
+  overview_ = std::make_unique<Overview>(*this);
+  if (db_) {
+    overview_->start();
+    every(std::chrono::seconds(1), [this] { overview_->tick(); });
+  }
   started_ = true;
   thread_ = std::thread([this] {
     // Signals belong to the main thread.
@@ -91,12 +122,16 @@ void Api::stop() {
   mailbox_->post([this] {
     listener_.reset();
     timers_.clear();
+    periodic_.clear();
+    if (sessions_) sessions_->clear_pending();
     jobs_waking_.clear();
     while (!conns_.empty()) (*conns_.begin())->close();
+    if (overview_) overview_->close();
     if (db_) db_->close();
     event_base_loopbreak(base_.get());
   });
   thread_.join();
+  overview_.reset();
   db_.reset();
   mailbox_.reset();
   base_.reset();
@@ -114,6 +149,17 @@ void Api::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* peer, int len
     return;
   }
   new Connection(*api, std::move(bev), tls, peer, len);  // owns itself
+}
+
+void Api::every(std::chrono::milliseconds period, std::function<void()> fn) {
+  auto& f = periodic_.emplace_back(std::move(fn));
+  loop::Event ev(event_new(
+      base_.get(), -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { (*static_cast<std::function<void()>*>(arg))(); },
+      &f));
+  const timeval tv = loop::to_timeval(period);
+  event_add(ev.get(), &tv);
+  timers_.push_back(std::move(ev));
 }
 
 void Api::count_request(const std::string& route, int status) {

@@ -5,15 +5,17 @@
 // on a CWMP worker loop. It reaches PostgreSQL through its own asynchronous
 // connections (core/nbi/db.h) and the running server only through
 // Services, whose calls are cheap and thread-safe or are posted to the main
-// thread's loop. Every route but /healthz, /readyz and /openapi.json needs
-// a bearer token (core/nbi/auth.h); /metrics is also open to [metrics]
-// allow.
+// thread's loop. Every route but /healthz, /readyz, /openapi.json, the web
+// page's files (core/nbi/web.h) and /login needs a bearer token
+// (core/nbi/auth.h) or the page's session cookie (core/nbi/login.h);
+// /metrics is also open to [metrics] allow.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,15 @@ struct Options {
   // take ([cwmp] tls_handshake_timeout).
   loop::SslFactory tls;
   std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // The operator page (core/nbi/web.h): its folder ("" none), and how long
+  // its logins last (core/nbi/login.h).
+  std::string web_dir;
+  std::chrono::milliseconds web_session_idle{12 * 3'600'000};
+  std::chrono::milliseconds web_session_max{7 * 24 * 3'600'000};
+  // GET /metrics/history's sample period (core/nbi/history.h).
+  std::chrono::milliseconds history_step{60'000};
+  // How old GET /overview's figures may get (core/nbi/overview.h).
+  std::chrono::milliseconds overview_refresh{30'000};
 };
 
 Options options_from(const config::Config& cfg);
@@ -101,6 +112,10 @@ struct Services {
 
 class Connection;
 class JobWaker;
+class WebFiles;
+class WebSessions;
+class History;
+class Overview;
 
 class Api {
  public:
@@ -150,6 +165,12 @@ class Api {
   std::unordered_set<int64_t>& jobs_queuing() { return jobs_queuing_; }
   // ... and waking now (core/nbi/job_waker.h).
   std::unordered_map<int64_t, std::shared_ptr<JobWaker>>& jobs_waking() { return jobs_waking_; }
+  // The operator page's files, its logins, the counters' history and the
+  // fleet overview's cache (null before start()).
+  const WebFiles* web() const { return web_.get(); }
+  WebSessions* sessions() { return sessions_.get(); }
+  History* history() { return history_.get(); }
+  Overview* overview() { return overview_.get(); }
 
   // Connections register themselves; stop() closes what is left.
   void adopt(Connection* c) { conns_.insert(c); }
@@ -158,6 +179,8 @@ class Api {
  private:
   static void on_accept(evconnlistener*, evutil_socket_t, sockaddr*, int, void*);
   void build_routes();
+  // Runs fn on the loop every `period` (before start() returns: from then).
+  void every(std::chrono::milliseconds period, std::function<void()> fn);
 
   Options opts_;
   Services services_;
@@ -170,9 +193,14 @@ class Api {
   EventHub events_;
   std::unordered_set<Connection*> conns_;
   std::vector<loop::Event> timers_;
+  std::list<std::function<void()>> periodic_;  // every()'s, freed after their timers
   std::unordered_set<int64_t> jobs_queuing_;
   std::unordered_map<int64_t, CachedToken> token_cache_;
   std::unordered_map<int64_t, std::shared_ptr<JobWaker>> jobs_waking_;
+  std::unique_ptr<WebFiles> web_;
+  std::unique_ptr<WebSessions> sessions_;
+  std::unique_ptr<History> history_;
+  std::unique_ptr<Overview> overview_;
   std::thread thread_;
   uint16_t port_ = 0;
   bool started_ = false;
@@ -192,6 +220,10 @@ void add_policy_routes(Router& r);
 void add_event_routes(Router& r);
 void add_metrics_routes(Router& r);
 void add_connreq_routes(Router& r);
+void add_web_routes(Router& r);
+void add_login_routes(Router& r);
+void add_history_routes(Router& r);
+void add_overview_routes(Router& r);
 // Takes up, every few seconds, bulk jobs left half-queued (a restart, an
 // outage).
 void start_job_resumer(Api& api);

@@ -14,6 +14,7 @@
 #include "core/http/response.h"
 #include "core/loop/tls_accept.h"
 #include "core/nbi/api.h"
+#include "core/nbi/login.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
 
@@ -419,6 +420,16 @@ void Connection::authenticate() {
   if (route.metrics && bearer.empty()) {
     for (const auto& c : api_.options().metrics_allow)
       if (c.contains(x->peer_addr())) return authorized();
+  }
+  if (bearer.empty() && !session_cookie(x->head()).empty()) {
+    // The web page's login (core/nbi/login.h): what is not GET or HEAD also
+    // needs its CSRF header.
+    const bool safe = x->method() == "GET" || x->method() == "HEAD";
+    return check_session(
+        api_, x, !safe, [this, x](const Principal& p) { admit(x, p); },
+        [this](int status, std::string error, std::string detail) {
+          deny(status, error, detail, false);
+        });
   }
   if (bearer.empty())
     return deny(401, "missing token", "send Authorization: Bearer <token> (luacs token add)",

@@ -58,6 +58,13 @@ TEST(Config, ShippedExampleLoadsWithTheDefaults) {
   EXPECT_EQ(c.retry_after_s, d.retry_after_s);
   EXPECT_EQ(c.auth_mode, d.auth_mode);
   EXPECT_EQ(c.realm, d.realm);
+  EXPECT_EQ(c.nbi_web_dir, d.nbi_web_dir);
+  EXPECT_EQ(c.nbi_web_session_idle, d.nbi_web_session_idle);
+  EXPECT_EQ(c.nbi_web_session_max, d.nbi_web_session_max);
+  EXPECT_EQ(c.nbi_history_step, d.nbi_history_step);
+  EXPECT_EQ(c.nbi_overview_refresh, d.nbi_overview_refresh);
+  EXPECT_THROW(parse("[nbi]\nhistory_step = 500ms\n", "m.ini"), ConfigError);
+  EXPECT_THROW(parse("[nbi]\nweb_session_idle = 1s\n", "m.ini"), ConfigError);
   EXPECT_EQ(c.allow_basic, d.allow_basic);
   EXPECT_EQ(c.nonce_lifetime, d.nonce_lifetime);
   EXPECT_TRUE(c.credentials.empty());
