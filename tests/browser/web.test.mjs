@@ -28,6 +28,28 @@ async function device(id) {
   return r.json;
 }
 
+// Runs sessions of `c` until `pred()` holds. A task queued through the API
+// reaches a luacs that has the device cached through a PostgreSQL
+// notification, so a session started the very moment the task was queued
+// may not run it yet; the next one does (as a real device's next inform).
+async function sessionsUntil(c, pred, what) {
+  return until(async () => {
+    await c.inform(['2 PERIODIC']);
+    return pred();
+  }, what, 20000, 200);
+}
+
+// A new device's first session, and the wait until its row (tagged
+// pending by the shipped policy) is committed: the store writes a session's
+// results in batches, just after the session.
+async function boot(c) {
+  await c.inform(['0 BOOTSTRAP', '1 BOOT']);
+  await until(async () => {
+    const r = await stack.call(admin, 'GET', `/devices/${encodeURIComponent(c.id)}?params=-`);
+    return r.status === 200 && r.json.tags.includes('pending');
+  }, `${c.serial} to be stored`);
+}
+
 const noCspViolation = (page) => assert.deepEqual(page.errors.filter((e) => /Content Security Policy|Refused to/i.test(e)), []);
 
 before(async () => {
@@ -52,8 +74,7 @@ after(async () => {
 
 test('log in; a new device appears in Pending; Adopt; its next session provisions it', async () => {
   const c = cpe('ADOPT0001', { productClass: 'Acme Box' }); // a space: the id holds %20
-  await c.inform(['0 BOOTSTRAP', '1 BOOT']);
-  assert.ok((await device(c.id)).tags.includes('pending'));
+  await boot(c);
 
   const page = await loggedIn(b, stack, operator);
   await shot(page, 'overview');
@@ -68,7 +89,7 @@ test('log in; a new device appears in Pending; Adopt; its next session provision
 
   // The device's next session runs tasks.adopt: the shipped policy pushes
   // the periodic inform settings with SetParameterValues.
-  await c.inform(['2 PERIODIC']);
+  await sessionsUntil(c, () => c.got('SetParameterValues').length > 0, 'the adoption to run');
   const spv = c.got('SetParameterValues');
   assert.equal(spv.length, 1, 'one SetParameterValues reached the CPE');
   assert.match(spv[0].body, /Device\.ManagementServer\.PeriodicInformInterval/);
@@ -76,8 +97,7 @@ test('log in; a new device appears in Pending; Adopt; its next session provision
 
   await page.locator(`.adoption[data-device="${c.id}"][data-state="done"]`).waitFor({ timeout: 15000 });
   await entry.getByText(/tags now: .*provisioned/).waitFor();
-  const tags = (await device(c.id)).tags;
-  assert.ok(tags.includes('provisioned'), `tags ${tags}`);
+  const tags = await until(async () => { const t = (await device(c.id)).tags; return t.includes('provisioned') && t; }, 'the tag provisioned');
   assert.ok(!tags.includes('pending'), `tags ${tags}`);
 
   // The device page says so too.
@@ -92,8 +112,8 @@ test('log in; a new device appears in Pending; Adopt; its next session provision
 test('filter by tag and by model; open a device; add and remove a tag; edit a value', async () => {
   const gold = cpe('FILT0001', { model: 'AcmeBox 200' });
   const plain = cpe('FILT0002', { model: 'AcmeBox 300' });
-  await gold.inform(['0 BOOTSTRAP', '1 BOOT']);
-  await plain.inform(['0 BOOTSTRAP', '1 BOOT']);
+  await boot(gold);
+  await boot(plain);
   assert.equal((await stack.call(operator, 'PUT', `/devices/${encodeURIComponent(gold.id)}/tags/gold`)).status, 204);
 
   const page = await loggedIn(b, stack, operator);
@@ -136,7 +156,7 @@ test('filter by tag and by model; open a device; add and remove a tag; edit a va
   await leaf.getByRole('button', { name: 'Save' }).click();
   await leaf.getByText(/task \d+ queued/).waitFor();
   await shot(page, 'device-edit');
-  await plain.inform(['2 PERIODIC']);
+  await sessionsUntil(plain, () => plain.got('SetParameterValues').length > 0, 'the SetParameterValues to run');
   const spv = plain.got('SetParameterValues');
   assert.ok(spv.some((r) => /Device\.WiFi\.SSID\.1\.SSID/.test(r.body) && /browser-ssid/.test(r.body)), 'the SetParameterValues reached the CPE');
   assert.equal(plain.value('Device.WiFi.SSID.1.SSID'), 'browser-ssid');
@@ -149,7 +169,7 @@ test('filter by tag and by model; open a device; add and remove a tag; edit a va
 test('Connect now wakes the simulated CPE and shows the outcome', async () => {
   const c = cpe('WAKE0001');
   await c.listen();
-  await c.inform(['0 BOOTSTRAP', '1 BOOT']);
+  await boot(c);
   const page = await loggedIn(b, stack, operator);
   await page.goto(`${stack.base}/#/device/${encodeURIComponent(c.id)}`);
   await page.getByRole('button', { name: 'Connect now' }).click();
@@ -162,7 +182,7 @@ test('Connect now wakes the simulated CPE and shows the outcome', async () => {
 test('a bulk reboot over a tag: the job progress bar reaches 100 %', async () => {
   const fleet = [cpe('BULK0001'), cpe('BULK0002'), cpe('BULK0003')];
   for (const c of fleet) {
-    await c.inform(['0 BOOTSTRAP', '1 BOOT']);
+    await boot(c);
     assert.equal((await stack.call(operator, 'PUT', `/devices/${encodeURIComponent(c.id)}/tags/bulk`)).status, 204);
   }
   const page = await loggedIn(b, stack, operator);
@@ -178,8 +198,8 @@ test('a bulk reboot over a tag: the job progress bar reaches 100 %', async () =>
   await job.getByText(/queued|queuing/).first().waitFor();
   // The devices' next sessions run the reboots.
   await until(async () => (await stack.call(operator, 'GET', '/jobs?limit=1')).json.jobs?.[0]?.queued === 3, 'the job to queue 3 tasks');
-  for (const c of fleet) await c.inform(['2 PERIODIC']);
-  for (const c of fleet) assert.equal(c.got('Reboot').length, 1, `${c.serial} got its Reboot`);
+  for (const c of fleet) await sessionsUntil(c, () => c.got('Reboot').length > 0, `${c.serial}'s Reboot`);
+  for (const c of fleet) assert.equal(c.got('Reboot').length, 1, `${c.serial} got its Reboot once`);
   await page.locator('section.job[data-state="finished"]').waitFor({ timeout: 15000 });
   assert.equal(await page.locator('section.job progress').evaluate((p) => p.value), 1);
   await page.locator('section.job .progress-text', { hasText: '100 %' }).waitFor();
@@ -203,8 +223,7 @@ test('reloading a broken policy shows the file:line error; the old policy keeps 
     await shot(page, 'policy-broken');
     // And it does serve: a new device still gets the adoption policy's tag.
     const c = cpe('POLICY0001');
-    await c.inform(['0 BOOTSTRAP', '1 BOOT']);
-    assert.ok((await device(c.id)).tags.includes('pending'));
+    await boot(c);
   } finally {
     fs.rmSync(path.join(policyDir, '50-broken.lua'), { force: true });
   }
@@ -213,7 +232,7 @@ test('reloading a broken policy shows the file:line error; the old policy keeps 
 
 test('a read-only token sees no action buttons; forged and CSRF-less requests are refused', async () => {
   const c = cpe('READ0001');
-  await c.inform(['0 BOOTSTRAP', '1 BOOT']);
+  await boot(c);
   const page = await loggedIn(b, stack, reader);
   await page.goto(`${stack.base}/#/device/${encodeURIComponent(c.id)}`);
   await page.getByRole('heading', { name: c.id, level: 1 }).waitFor();
