@@ -237,6 +237,10 @@ test('a read-only token sees no action buttons; forged and CSRF-less requests ar
   await page.goto(`${stack.base}/#/device/${encodeURIComponent(c.id)}`);
   await page.getByRole('heading', { name: c.id, level: 1 }).waitFor();
   await page.locator('section[aria-label="Parameters"] .leaf').first().waitFor({ state: 'attached' });
+  // Times are the viewer's (the browser runs in Europe/Berlin, luacs answers UTC).
+  const when = page.locator('section[aria-label="Identity"] time').first();
+  const local = new Date(await when.getAttribute('datetime')).toLocaleTimeString('en-GB', { timeZone: 'Europe/Berlin' });
+  assert.ok((await when.textContent()).includes(local), `${await when.textContent()} shows ${local}`);
   for (const name of ['Connect now', 'Reboot', 'Factory reset', 'Delete device', 'Add tag', 'Send firmware']) {
     assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`);
   }
