@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -31,6 +33,7 @@
 #include "core/server/server.h"
 #include "core/store/store.h"
 #include "core/tls/context.h"
+#include "core/util/heap.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
 #include "lua/policy.h"
@@ -216,6 +219,9 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
     out += std::to_string(policies.lua_bytes[w].load());
   }
   out += "\n";
+  const auto heap = luacs::util::heap_stats();
+  out += "heap in_use " + std::to_string(heap.in_use) + " free " + std::to_string(heap.free_held) +
+         "\n";
   out += "sessions_live " + std::to_string(st.sessions_live.load()) + " sessions_completed " +
          std::to_string(st.sessions_completed.load()) + " rejected_busy " +
          std::to_string(st.rejected_busy.load()) + " rejected_backlog " +
@@ -244,18 +250,39 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   return out;
 }
 
-// What `luacs status` says about the policy, for GET /policy.
-nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies) {
+std::string utc_iso(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm));
+}
+
+// What `luacs status` says about the policy, for GET /policy; with the
+// generation each worker runs new sessions with (a worker loads a new one
+// at its next session) and the Lua memory it holds.
+nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies, unsigned workers) {
   auto s = policies.status();
   nlohmann::json j = {{"generation", s.generation},
                       {"dir", s.dir},
                       {"hooks", s.hooks},
                       {"tasks", s.tasks},
+                      {"warnings", s.warnings},
                       {"loads", s.reloads},
                       {"load_failures", s.reload_failures},
                       {"hook_calls", policies.hook_calls.load()},
-                      {"hook_errors", policies.hook_errors.load()}};
-  if (!s.last_error.empty()) j["last_error"] = s.last_error;
+                      {"hook_errors", policies.hook_errors.load()},
+                      {"hook_seconds", static_cast<double>(policies.hook_time_ns.load()) / 1e9}};
+  if (s.generation) j["loaded_at"] = utc_iso(s.loaded_at);
+  auto& w = j["workers"] = nlohmann::json::array();
+  for (unsigned i = 0; i < workers && i < luacs::lua::PolicyManager::kMaxWorkers; ++i)
+    w.push_back({{"worker", i},
+                 {"generation", policies.worker_generation[i].load()},
+                 {"lua_bytes", policies.lua_bytes[i].load()}});
+  if (!s.last_error.empty()) {
+    j["last_error"] = s.last_error;
+    j["last_error_at"] = utc_iso(s.last_error_at);
+  }
   return j;
 }
 
@@ -581,7 +608,7 @@ void App::make_api() {
   };
   if (store_) s.store_available = [st = store_.get()] { return st->available(); };
   s.main = main_mailbox_->executor();
-  s.policy_status = [this] { return policy_status_json(*policies_); };
+  s.policy_status = [this] { return policy_status_json(*policies_, server_->workers()); };
   s.policy_reload = [this] {
     auto answer = reload(*policies_, "API", events());
     return nlohmann::json{{"ok", answer.rfind("ok", 0) == 0},

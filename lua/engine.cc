@@ -36,8 +36,11 @@ void Engine::refresh() {
                  std::to_string(current_ ? current_->generation() : 0));
     }
   }
-  if (worker_ >= 0 && worker_ < PolicyManager::kMaxWorkers)
-    manager_.lua_bytes[static_cast<size_t>(worker_)].store(memory(), std::memory_order_relaxed);
+  if (worker_ >= 0 && worker_ < PolicyManager::kMaxWorkers) {
+    const auto w = static_cast<size_t>(worker_);
+    manager_.lua_bytes[w].store(memory(), std::memory_order_relaxed);
+    manager_.worker_generation[w].store(generation(), std::memory_order_relaxed);
+  }
 }
 
 std::unique_ptr<Run> Engine::start(RunContext ctx) {

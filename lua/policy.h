@@ -109,9 +109,11 @@ class PolicyManager {
   std::atomic<uint64_t> hook_calls{0};
   std::atomic<uint64_t> hook_errors{0};
   std::atomic<uint64_t> hook_time_ns{0};
-  // Bytes held by each worker's Lua states, as of its last new session.
+  // Bytes held by each worker's Lua states, and the generation it runs new
+  // sessions with (0: none loaded yet), as of its last new session.
   static constexpr int kMaxWorkers = 256;
   std::array<std::atomic<uint64_t>, kMaxWorkers> lua_bytes{};
+  std::array<std::atomic<uint64_t>, kMaxWorkers> worker_generation{};
 
  private:
   std::string dir_;

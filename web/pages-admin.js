@@ -5,7 +5,7 @@ import { progressBar } from './charts.js';
 import {
   actionButton, clear, confirmDialog, errorBox, field, fmtBytes, fmtNum, h, table, timeEl, toast,
 } from './dom.js';
-import { knownFileUrls } from './pages-devices.js';
+import { fileUrl } from './pages-devices.js';
 
 // A policy error names its place as file:line ("20-adoption.lua:12: ...");
 // those are picked out so the eye finds them.
@@ -26,6 +26,29 @@ function list(items) {
   return h('span', items.join(', '));
 }
 
+// Total seconds in hooks, and what a call costs on average.
+function hookTime(p) {
+  const secs = Number(p.hook_seconds);
+  const per = p.hook_calls ? ` (${((secs * 1e3) / p.hook_calls).toFixed(3)} ms a call)` : '';
+  return `${secs.toFixed(3)} s${per}`;
+}
+
+// Each CWMP worker takes a new generation at its next session: one still on
+// an older one has had no session since the reload.
+function workersTable(p) {
+  if (!Array.isArray(p.workers)) return null;
+  return table([
+    { title: 'Worker', cell: (w) => String(w.worker) },
+    {
+      title: 'Generation',
+      cell: (w) => (w.generation === p.generation
+        ? String(w.generation)
+        : h('span.warn-text', { text: w.generation ? `${w.generation} (takes ${p.generation} at its next session)` : 'none yet (no session so far)' })),
+    },
+    { title: 'Lua memory', cell: (w) => fmtBytes(w.lua_bytes) },
+  ], p.workers, { caption: 'Workers', empty: 'No workers.' });
+}
+
 export async function renderPolicy(main) {
   const statusBox = h('div');
   const out = h('div.policy-out', { 'aria-live': 'polite' });
@@ -40,10 +63,13 @@ export async function renderPolicy(main) {
         h('dt', { text: 'Hooks' }), h('dd', list(p.hooks)),
         h('dt', { text: 'Tasks' }), h('dd', list(p.tasks)),
         h('dt', { text: 'Loads' }), h('dd', { text: `${fmtNum(p.loads)} (${fmtNum(p.load_failures)} failed)` }),
+        h('dt', { text: 'Loaded' }), h('dd', timeEl(p.loaded_at)),
         h('dt', { text: 'Hook calls' }), h('dd', { text: `${fmtNum(p.hook_calls)} (${fmtNum(p.hook_errors)} errors)` }),
-        p.hook_seconds !== undefined ? [h('dt', { text: 'Time in hooks' }), h('dd', { text: `${Number(p.hook_seconds).toFixed(3)} s` })] : null),
+        p.hook_seconds !== undefined ? [h('dt', { text: 'Time in hooks' }), h('dd', { text: hookTime(p) })] : null),
+      workersTable(p),
+      (p.warnings || []).length ? h('div.warnings', h('h2', { text: 'Warnings' }), withPlaces(p.warnings.join('\n'))) : null,
       p.last_error
-        ? h('div.last-error', h('h2', { text: 'Last load error' }), withPlaces(p.last_error))
+        ? h('div.last-error', h('h2', {}, 'Last load error ', timeEl(p.last_error_at)), withPlaces(p.last_error))
         : h('p.ok-text', { text: 'The last load succeeded.' }));
   }
 
@@ -75,13 +101,6 @@ export async function renderPolicy(main) {
 
 // ---- files ----
 
-function rememberUrl(name, url) {
-  if (!url) return;
-  const known = knownFileUrls();
-  // A bare path is served by the file server (default port 7567) of this host.
-  known[name] = url.startsWith('/') ? `${location.protocol}//${location.hostname}:7567${url}` : url;
-  localStorage.setItem('luacs.file-urls', JSON.stringify(known));
-}
 
 export async function renderFiles(main) {
   main.append(h('div.page-head', h('h1', { text: 'Files' }),
@@ -119,7 +138,6 @@ export async function renderFiles(main) {
       const r = await upload(n, f, { version: version.value.trim(), oui: oui.value.trim(), product_class: pc.value.trim() },
         (frac) => bar.set(frac, `${fmtBytes(Math.round(frac * f.size))} of ${fmtBytes(f.size)}`));
       bar.set(1, `${r.name} stored, ${fmtBytes(r.size)}, sha256 ${String(r.sha256).slice(0, 12)}…`);
-      rememberUrl(r.name, r.url);
       toast(`${r.name} uploaded.`);
       form.reset();
       await load();
@@ -134,7 +152,6 @@ export async function renderFiles(main) {
 
   async function load() {
     const r = await api('GET', '/files', { what: 'Files' });
-    const known = knownFileUrls();
     clear(listBox).append(table([
       { title: 'Name', cell: (f) => h('span.wrap', { text: f.name }) },
       { title: 'Source', cell: (f) => (f.source === 'dir' ? 'uploaded' : 'generated') },
@@ -143,7 +160,7 @@ export async function renderFiles(main) {
       { title: 'For', cell: (f) => [f.oui, f.product_class, f.device_id].filter(Boolean).join(' ') },
       { title: 'Modified', cell: (f) => timeEl(f.modified || f.uploaded || f.created) },
       { title: 'SHA-256', cell: (f) => (f.sha256 ? h('code', { title: f.sha256, text: `${f.sha256.slice(0, 12)}…` }) : h('span.muted', { text: 'not yet' })) },
-      { title: 'URL', cell: (f) => (known[f.name] ? h('code.wrap', { text: known[f.name] }) : h('span.muted', { text: '' })) },
+      { title: 'URL', cell: (f) => (f.url ? h('code.wrap', { text: fileUrl(f.url) }) : h('span.muted', { text: 'not served' })) },
       {
         title: '', cls: 'actions',
         cell: (f) => actionButton('Delete', async () => {

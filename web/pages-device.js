@@ -7,7 +7,7 @@ import {
   actionButton, ago, clear, confirmDialog, errorBox, field, fmtNum, h, readableId, table, tagChip,
   timeEl, toast,
 } from './dom.js';
-import { knownFileUrls } from './pages-devices.js';
+import { firmwareFiles } from './pages-devices.js';
 
 // Summary rows: [label, path under the data model root]; the first path
 // the device has wins.
@@ -107,16 +107,19 @@ export async function render(main, { arg: id, go }) {
   if (operate) main.append(section('Firmware', firmwareForm(id, actionOut)));
 
   // Tasks, transfers, faults, sessions and the tree fill in as they load.
+  // The tree learns what is writable from the GetParameterNames tasks.
   const tasksBox = h('div');
   const transfersBox = h('div');
+  const tree = parameterTree(d, root, operate);
   main.append(
     section('Faults', faultsTable(d, operate, reload)),
     section('Tasks', tasksBox),
     section('Transfers', transfersBox),
     section('Sessions', sessionTimeline(d.sessions || [])),
     section('Connection requests', connReqList(id)),
-    section('Parameters', parameterTree(d, root, operate)));
-  loadTasks(id, operate, tasksBox, transfersBox).catch((err) => tasksBox.append(errorBox(err)));
+    section('Parameters', tree.el));
+  const loadTasks = () => loadTaskLists(id, operate, tasksBox, transfersBox, () => loadTasks().catch(() => {})).then((all) => tree.learn(all));
+  loadTasks().catch((err) => tasksBox.append(errorBox(err)));
 
   // This device's events refresh the page's lists (a task ran, a session ended).
   let es = null;
@@ -126,9 +129,9 @@ export async function render(main, { arg: id, go }) {
     // read again shortly after, too.
     let again = null;
     es.addEventListener('session', () => {
-      loadTasks(id, operate, tasksBox, transfersBox).catch(() => {});
+      loadTasks().catch(() => {});
       clearTimeout(again);
-      again = setTimeout(() => loadTasks(id, operate, tasksBox, transfersBox).catch(() => {}), 1500);
+      again = setTimeout(() => loadTasks().catch(() => {}), 1500);
     });
   } catch { /* lists refresh on reload */ }
   return () => { if (es) es.close(); };
@@ -213,16 +216,19 @@ function faultWords(r) {
 function firmwareForm(id, out) {
   const files = h('select', { name: 'file' }, h('option', { value: '', text: 'Loading the files list…' }));
   const url = h('input', { name: 'url', type: 'url', placeholder: 'http://acs.example.net:7567/…/firmware.bin', autocomplete: 'off' });
-  const known = knownFileUrls();
-  api('GET', '/files').then((r) => {
-    clear(files).append(h('option', { value: '', text: 'Choose a file…' }));
-    for (const f of r.files || []) if (f.source === 'dir') files.append(h('option', { value: f.name, text: `${f.name}${f.version ? ' (' + f.version + ')' : ''}` }));
-  }).catch((err) => {
-    clear(files).append(h('option', { value: '', text: err.status === 403 ? 'The files list needs an admin token: type the URL' : 'The files list could not be read' }));
+  const urlOf = {};
+  firmwareFiles().then((list) => {
+    clear(files).append(h('option', { value: '', text: list.length ? 'Choose a file…' : 'No files (or none this token may list): type the URL' }));
+    for (const f of list) {
+      urlOf[f.name] = f.url;
+      files.append(h('option', { value: f.name, text: `${f.name}${f.version ? ' (' + f.version + ')' : ''}` }));
+    }
+  }).catch(() => {
+    clear(files).append(h('option', { value: '', text: 'The files list could not be read: type the URL' }));
   });
-  files.addEventListener('change', () => { if (known[files.value]) url.value = known[files.value]; });
+  files.addEventListener('change', () => { if (urlOf[files.value]) url.value = urlOf[files.value]; });
   const form = h('form.inline', { 'aria-label': 'Firmware download' },
-    field('File', files), field('URL the device downloads', url, 'Filled in for files uploaded from this browser; otherwise the file server URL of the file'),
+    field('File', files), field('URL the device downloads', url, 'Filled in from the file chosen; any URL the device can reach will do'),
     h('button', { type: 'submit', text: 'Send firmware' }));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -271,7 +277,8 @@ function taskResult(t) {
   return h('code.result', { title: text, text: text.length > 160 ? text.slice(0, 160) + '…' : text });
 }
 
-async function loadTasks(id, operate, box, transfersBox) {
+// The device's tasks (newest first) and transfers; resolves to every task read.
+async function loadTaskLists(id, operate, box, transfersBox, again) {
   const all = await allPages('/tasks', 'tasks', { device: id, limit: 500 }, 2000);
   const shown = all.slice(-50).reverse(); // newest first
   const cols = [
@@ -291,14 +298,14 @@ async function loadTasks(id, operate, box, transfersBox) {
             if (!(await confirmDialog(`Delete pending task ${t.id} (${t.name})?`, { action: 'Delete task' }))) return;
             await api('DELETE', `/tasks/${t.id}`, { what: 'Delete task' });
             toast(`Task ${t.id} deleted.`);
-            loadTasks(id, operate, box, transfersBox);
+            again();
           }, { label: `Delete task ${t.id}` });
         }
         if (t.state === 'fault' || t.state === 'expired') {
           return actionButton('Retry', async () => {
             const r = await api('POST', `/tasks/${t.id}/retry`, { what: 'Retry' });
             toast(`Queued again as task ${r.id}.`);
-            loadTasks(id, operate, box, transfersBox);
+            again();
           }, { label: `Retry task ${t.id}` });
         }
         return '';
@@ -320,6 +327,7 @@ async function loadTasks(id, operate, box, transfersBox) {
     { title: 'Queued', cell: (t) => timeEl(t.created) },
     { title: 'Result', cell: taskResult },
   ], transfers, { empty: 'No firmware or file transfers.' }));
+  return all;
 }
 
 function sessionTimeline(sessions) {
@@ -384,12 +392,43 @@ const byKey = ([a], [b]) => {
   return a.localeCompare(b);
 };
 
+// What the device said is writable: the results of its GetParameterNames
+// tasks ({name: true|false}), newer ones over older. Names it never
+// answered for are unknown (undefined).
+function writability(tasks) {
+  const w = new Map();
+  for (const t of [...tasks].sort((a, b) => a.id - b.id)) {
+    if (t.name !== 'GetParameterNames' || t.state !== 'done' || !t.result || typeof t.result !== 'object') continue;
+    for (const [n, v] of Object.entries(t.result)) if (typeof v === 'boolean') w.set(n, v);
+  }
+  return w;
+}
+
 function parameterTree(d, root, operate) {
   const params = d.parameters || {};
   const names = Object.keys(params);
   const search = h('input', { type: 'search', placeholder: 'Name or value', autocomplete: 'off' });
   const out = h('div.tree');
-  const info = h('p.muted', { text: `${fmtNum(names.length)} parameters stored. ${operate ? 'Values are edited as SetParameterValues tasks; the device decides what is writable (a refusal shows as a faulted task).' : ''}` });
+  let writable = new Map();
+  const info = h('p.muted');
+  const say = () => {
+    const known = names.filter((n) => writable.has(n)).length;
+    info.textContent = `${fmtNum(names.length)} parameters stored.` + (!operate ? '' : known
+      ? ` Writability read for ${fmtNum(known)} (Read writability again after a firmware change); values are edited as SetParameterValues tasks.`
+      : ' Writability not read yet: Edit is offered everywhere and the device refuses what is read-only (a faulted task); Read writability asks it.');
+  };
+
+  // A leaf's action: Edit where writable (or not known), a badge where the
+  // device said read-only.
+  const action = (row, name, p) => {
+    row.querySelector('.pact')?.remove();
+    const w = writable.get(name);
+    if (w === false) return row.append(h('span.pact.badge', { text: 'read-only', title: 'The device reports it read-only (GetParameterNames)' }));
+    const b = actionButton('Edit', () => editValue(row, d.id, name, p), { label: `Edit ${name}` });
+    b.classList.add('pact');
+    if (w === undefined) b.title = 'Writability not read yet';
+    row.append(b);
+  };
 
   const leafRow = (name, p) => {
     const row = h('div.leaf', { dataset: { name } },
@@ -397,9 +436,27 @@ function parameterTree(d, root, operate) {
       h('span.pvalue', { text: p.value === null ? '' : String(p.value) }),
       h('span.ptype.muted', { text: p.type || '' }),
       h('small.muted', { title: p.read_at ? `read ${new Date(p.read_at).toLocaleString()}` : '', text: p.read_at ? ago(p.read_at) : '' }));
-    if (operate) row.append(actionButton('Edit', () => editValue(row, d.id, name, p), { label: `Edit ${name}` }));
+    if (operate) action(row, name, p);
     return row;
   };
+
+  const learn = (tasks) => {
+    const next = writability(tasks);
+    if (next.size === writable.size && [...next].every(([n, v]) => writable.get(n) === v)) return;
+    writable = next;
+    say();
+    if (!operate) return;
+    for (const row of out.querySelectorAll('div.leaf')) {
+      const n = row.dataset.name;
+      if (params[n]) action(row, n, params[n]);
+    }
+  };
+  say();
+
+  const readWritability = actionButton('Read writability', async () => {
+    const t = await api('POST', devicePath(d.id, '/tasks'), { body: { name: 'GetParameterNames', args: { path: `${root}.`, next_level: false } }, what: 'Read writability' });
+    toast(`GetParameterNames of ${root}. queued (task ${t.id}): the Edit buttons follow its answer after the device’s next session.`);
+  }, { label: 'Read writability', cls: 'small' });
 
   const refreshBtn = (path) => actionButton('Refresh', async () => {
     const t = await api('POST', devicePath(d.id, '/tasks'), { body: { name: 'refreshObject', objectName: path }, what: 'Refresh' });
@@ -453,7 +510,8 @@ function parameterTree(d, root, operate) {
     }, 150);
   });
   drawTree();
-  return h('div', h('div.toolbar', field('Search parameters', search), operate ? refreshBtn(`${root}.`) : null), info, out);
+  const el = h('div', h('div.toolbar', field('Search parameters', search), operate ? [refreshBtn(`${root}.`), readWritability] : null), info, out);
+  return { el, learn };
 }
 
 function editValue(row, deviceId, name, p) {

@@ -1,7 +1,7 @@
 // Devices (the fleet table: filters, keyset paging, columns, CSV export,
 // bulk actions as API jobs) and Pending (devices waiting for adoption).
 
-import { api, can, devicePath, query } from './api.js';
+import { api, can, devicePath, query, session } from './api.js';
 import { progressBar } from './charts.js';
 import {
   actionButton, ago, clear, confirmDialog, deviceLink, errorBox, field, fmtNum, h, readableId,
@@ -254,7 +254,9 @@ function bulkPanel(getSelected, getFilters) {
     h('div.bulk-form', field('Devices', target), field('Action', action), fTag, fPath, fUrl, fileList, fWake, run), status);
   el.addEventListener('toggle', () => {
     if (!el.open || fileList.childElementCount) return;
-    for (const [name, u] of Object.entries(knownFileUrls())) fileList.append(h('option', { value: u, label: name }));
+    firmwareFiles().then((files) => {
+      for (const f of files) fileList.append(h('option', { value: f.url, label: f.name }));
+    }).catch(() => {});
   });
   const update = (n) => {
     if (n !== undefined) total = n;
@@ -271,14 +273,18 @@ function bulkPanel(getSelected, getFilters) {
   return { el, update };
 }
 
-// The firmware URLs the Files page learnt from its uploads (GET /files
-// does not list them).
-export function knownFileUrls() {
-  try {
-    return JSON.parse(localStorage.getItem('luacs.file-urls')) || {};
-  } catch {
-    return {};
-  }
+// The URL a device fetches a file from, as GET /files gives it: a bare path
+// (no [files] url configured) is the file server (port 7567) of this host.
+export function fileUrl(url) {
+  return url && url.startsWith('/') ? `${location.protocol}//${location.hostname}:7567${url}` : url;
+}
+
+// The files a device may be sent, name → URL (GET /files needs an admin
+// token; others type the URL).
+export async function firmwareFiles() {
+  if (!can('admin') || (session && session.scope)) return [];
+  const r = await api('GET', '/files', { what: 'Files' });
+  return (r.files || []).filter((f) => f.source === 'dir' && f.url).map((f) => ({ name: f.name, version: f.version, url: fileUrl(f.url) }));
 }
 
 // A job over the filter: POST /jobs, then its progress until every task

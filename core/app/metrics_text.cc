@@ -4,6 +4,7 @@
 #include "core/metrics/metrics.h"
 #include "core/server/server.h"
 #include "core/store/store.h"
+#include "core/util/heap.h"
 #include "core/util/log.h"
 #include "lua/policy.h"
 
@@ -101,6 +102,11 @@ std::string metrics_text(const server::Server& server, const store::Store* store
     lua.push_back({{{"worker", std::to_string(w)}}, n(policies.lua_bytes[w])});
   f.push_back(m::gauge("luacs_lua_memory_bytes", "Bytes held by each worker's Lua states.",
                        std::move(lua)));
+  const auto heap = util::heap_stats();
+  f.push_back(m::gauge("luacs_heap_bytes",
+                       "The C heap: bytes in use, and bytes freed that the allocator keeps.",
+                       {{{{"state", "in_use"}}, static_cast<double>(heap.in_use)},
+                        {{{"state", "free"}}, static_cast<double>(heap.free_held)}}));
   if (store) {
     const auto ss = store->stats();
     auto d = [](uint64_t v) { return m::one(static_cast<double>(v)); };

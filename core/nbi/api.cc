@@ -25,6 +25,7 @@ Options options_from(const config::Config& cfg) {
   for (const auto& c : cfg.metrics_allow)
     if (auto cidr = util::parse_cidr(c)) o.metrics_allow.push_back(*cidr);
   o.files_dir = cfg.files_dir;
+  o.files_url = cfg.files_url;
   o.policy_dir = cfg.policy_dir;
   o.tls_handshake_timeout = cfg.tls_handshake_timeout;
   o.web_dir = cfg.nbi_web_dir;

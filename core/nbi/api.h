@@ -49,6 +49,9 @@ struct Options {
   uint64_t event_buffer = 1 << 20;
   std::vector<util::Cidr> metrics_allow;
   std::string files_dir = "var/files";
+  // [files] url: the base of the URLs CPEs fetch files from ("" the path
+  // alone, as the file server's own answers give it).
+  std::string files_url;
   std::string policy_dir;  // "": none configured
   std::chrono::milliseconds idle_timeout{60'000};
   // An https:// listen: each connection's SSL (App sets it: [cwmp]'s

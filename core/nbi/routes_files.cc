@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <functional>
 #include <map>
 
 #include "core/loop/loop.h"
@@ -28,6 +29,7 @@ struct DirEntry {
   std::string name;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  std::string url;  // where CPEs fetch it from ("" if the file server has none)
 };
 
 struct DirScan {
@@ -37,8 +39,10 @@ struct DirScan {
 };
 
 // Off the loop: the regular files the file server would serve from the
-// folder (safe names only, which leaves out ".upload-*" in progress).
-DirScan scan_dir(const std::string& dir) {
+// folder (safe names only, which leaves out ".upload-*" in progress), each
+// with its URL (url_of may stat the file, which is why it is asked here).
+DirScan scan_dir(const std::string& dir,
+                 const std::function<std::string(const std::string&)>& url_of) {
   DirScan s;
   loop::Dir d(::opendir(dir.c_str()));
   if (!d) {
@@ -56,10 +60,12 @@ DirScan scan_dir(const std::string& dir) {
     }
     s.entries.push_back(
         {e->d_name, static_cast<uint64_t>(sb.st_size),
-         static_cast<int64_t>(sb.st_mtim.tv_sec) * 1'000'000'000 + sb.st_mtim.tv_nsec});
+         static_cast<int64_t>(sb.st_mtim.tv_sec) * 1'000'000'000 + sb.st_mtim.tv_nsec, ""});
   }
   std::sort(s.entries.begin(), s.entries.end(),
             [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  if (url_of)
+    for (auto& e : s.entries) e.url = url_of(e.name);
   return s;
 }
 
@@ -93,11 +99,17 @@ nlohmann::json dir_files(const DirScan& s, const PgReply& meta) {
   for (int i = 0; i < meta.rows(); ++i) row_of[meta.get(i, 0)] = i;
   auto out = nlohmann::json::array();
   for (const auto& e : s.entries) {
-    nlohmann::json f = {{"name", e.name},           {"source", "dir"},
-                        {"size", e.size},           {"modified", utc_time(e.mtime_ns)},
-                        {"sha256", nullptr},        {"oui", nullptr},
-                        {"product_class", nullptr}, {"version", nullptr},
-                        {"uploaded", nullptr},      {"uploaded_by", nullptr}};
+    nlohmann::json f = {{"name", e.name},
+                        {"source", "dir"},
+                        {"size", e.size},
+                        {"modified", utc_time(e.mtime_ns)},
+                        {"sha256", nullptr},
+                        {"oui", nullptr},
+                        {"product_class", nullptr},
+                        {"version", nullptr},
+                        {"uploaded", nullptr},
+                        {"uploaded_by", nullptr},
+                        {"url", e.url.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.url)}};
     if (auto it = row_of.find(e.name); it != row_of.end()) {
       const int i = it->second;
       if (meta.get(i, 1) == std::to_string(e.size) && meta.get(i, 2) == std::to_string(e.mtime_ns))
@@ -113,11 +125,13 @@ nlohmann::json dir_files(const DirScan& s, const PgReply& meta) {
   return out;
 }
 
-// The generated files of the `files` table, appended to the folder's.
+// The generated files of the `files` table, appended to the folder's. Each
+// was published with a token of its own, its URL's middle part (as
+// FileServer::publish makes it).
 void add_stored_files(const ExchangePtr& x, std::shared_ptr<nlohmann::json> list, bool dir_cut) {
   x->api().db()->query(
       "SELECT name, size, sha256, device_id, content_type, "
-      "to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      "to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), token "
       "FROM files ORDER BY name LIMIT $1",
       {std::to_string(kMaxListed + 1)}, [x, list, dir_cut](PgReply r) {
         if (!x->alive()) return;
@@ -127,13 +141,18 @@ void add_stored_files(const ExchangePtr& x, std::shared_ptr<nlohmann::json> list
         }
         const int n = std::min(r.rows(), static_cast<int>(kMaxListed));
         for (int i = 0; i < n; ++i)
-          list->push_back({{"name", r.get(i, 0)},
-                           {"source", "store"},
-                           {"size", std::stoull(std::string(r.get(i, 1)))},
-                           {"sha256", r.get(i, 2)},
-                           {"device_id", text_or_null(r, i, 3)},
-                           {"content_type", r.get(i, 4)},
-                           {"created", r.get(i, 5)}});
+          list->push_back(
+              {{"name", r.get(i, 0)},
+               {"source", "store"},
+               {"size", std::stoull(std::string(r.get(i, 1)))},
+               {"sha256", r.get(i, 2)},
+               {"device_id", text_or_null(r, i, 3)},
+               {"content_type", r.get(i, 4)},
+               {"created", r.get(i, 5)},
+               {"url", r.is_null(i, 6) ? nlohmann::json(nullptr)
+                                       : nlohmann::json(x->api().options().files_url + "/" +
+                                                        std::string(r.get(i, 6)) + "/" +
+                                                        std::string(r.get(i, 0)))}});
         x->json(200, {{"files", std::move(*list)},
                       {"limit", kMaxListed},
                       {"truncated", {{"dir", dir_cut}, {"store", r.rows() > n}}}});
@@ -146,7 +165,7 @@ void list_files(const ExchangePtr& x) {
   if (!x->api().db()) return x->error(503, "no store", "no [store] dsn is configured");
   const std::string dir = x->api().options().files_dir;
   const bool started = off_loop<DirScan>(
-      x->api(), [dir] { return scan_dir(dir); },
+      x->api(), [dir, url_of = x->api().services().file_url] { return scan_dir(dir, url_of); },
       [x, dir](DirScan scanned) {
         if (!x->alive()) return;
         if (scanned.err) return answer_io_error(x, scanned.err, "listing " + dir);

@@ -84,15 +84,20 @@ export class Stack {
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
     const exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+    // Dying mid-test says why: the end of its log, on the test's stderr.
+    this.proc.once('exit', (code, signal) => {
+      if (!this.stopping) console.error(`luacs exited (${code ?? signal}) during the tests; the end of its log:\n${this.log.slice(-8000)}`);
+    });
     const ports = await Promise.race([
       until(() => {
-        const m = this.log.match(/listening on 127\.0\.0\.1:(\d+) .*API on (?:https:\/\/)?127\.0\.0\.1:(\d+)/);
-        return m && { cwmp: Number(m[1]), api: Number(m[2]) };
+        const m = this.log.match(/listening on 127\.0\.0\.1:(\d+) .*files on (?:https:\/\/)?127\.0\.0\.1:(\d+); API on (?:https:\/\/)?127\.0\.0\.1:(\d+)/);
+        return m && { cwmp: Number(m[1]), files: Number(m[2]), api: Number(m[3]) };
       }, 'luacs to listen', 60000, 50),
       exited.then((code) => { throw new Error(`luacs exited (${code}) before listening:\n${this.log}`); }),
     ]);
     this.cwmpUrl = `http://127.0.0.1:${ports.cwmp}/`;
     this.base = `http://127.0.0.1:${ports.api}`;
+    this.filesBase = `http://127.0.0.1:${ports.files}`;
     return this;
   }
 
@@ -122,6 +127,7 @@ export class Stack {
   }
 
   async stop() {
+    this.stopping = true;
     if (this.proc && this.proc.exitCode === null) {
       const gone = new Promise((r) => this.proc.once('exit', r));
       this.proc.kill('SIGTERM');

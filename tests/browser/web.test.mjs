@@ -162,6 +162,17 @@ test('filter by tag and by model; open a device; add and remove a tag; edit a va
   assert.equal(plain.value('Device.WiFi.SSID.1.SSID'), 'browser-ssid');
   // The page's task list shows it done (refreshed by the device's session event).
   await page.locator('section[aria-label="Tasks"] .badge.st-done').first().waitFor({ timeout: 15000 });
+
+  // Read writability: a GetParameterNames the CPE answers; then Edit stays
+  // on what it calls writable and a read-only value shows as such.
+  await page.getByRole('button', { name: 'Read writability' }).click();
+  await sessionsUntil(plain, () => plain.got('GetParameterNames').length > 0, 'the GetParameterNames to run');
+  await page.getByLabel('Search parameters').fill('DeviceInfo.');
+  const version = page.locator('.tree .leaf[data-name="Device.DeviceInfo.SoftwareVersion"]');
+  await version.locator('.badge', { hasText: 'read-only' }).waitFor({ timeout: 15000 });
+  assert.equal(await version.getByRole('button', { name: /^Edit / }).count(), 0, 'no Edit on a read-only value');
+  const code = page.locator('.tree .leaf[data-name="Device.DeviceInfo.ProvisioningCode"]');
+  await code.getByRole('button', { name: 'Edit Device.DeviceInfo.ProvisioningCode' }).waitFor();
   noCspViolation(page);
   await page.context().close();
 });
@@ -211,6 +222,9 @@ test('reloading a broken policy shows the file:line error; the old policy keeps 
   const page = await loggedIn(b, stack, admin);
   await page.getByRole('link', { name: 'Policy', exact: true }).click();
   const gen = (await page.locator('dd.generation').textContent()).trim();
+  // One row per CWMP worker with the generation it runs.
+  await page.getByRole('table', { name: 'Workers' }).waitFor();
+  assert.ok((await page.getByRole('table', { name: 'Workers' }).locator('tbody tr').count()) >= 1);
   await shot(page, 'policy');
   fs.writeFileSync(path.join(policyDir, '50-broken.lua'), '-- a deliberate mistake\nlocal x = = 1\n');
   try {
@@ -286,7 +300,19 @@ test('files: upload with a progress bar, list, delete', async () => {
   await page.getByLabel('Version').fill('1.0');
   await page.getByRole('button', { name: 'Upload' }).click();
   await page.locator('.progress-text', { hasText: '100 %' }).waitFor();
-  await page.getByRole('row').filter({ hasText: 'fw-1.0.bin' }).waitFor();
+  const row = page.getByRole('row').filter({ hasText: 'fw-1.0.bin' });
+  await row.waitFor();
+  // The row names the URL devices fetch it from, and the file server serves
+  // the uploaded bytes there.
+  // (No [files] url is configured: the page shows the path on this host's
+  // default file server port.)
+  const shown = (await row.locator('code.wrap').textContent()).trim();
+  assert.match(shown, /^http:\/\/127\.0\.0\.1:7567\/[0-9a-f]{16}\/fw-1\.0\.bin$/);
+  const listed = (await stack.call(admin, 'GET', '/files')).json.files.find((f) => f.name === 'fw-1.0.bin');
+  assert.ok(shown.endsWith(listed.url), `${shown} ends with ${listed.url}`);
+  const served = await fetch(`${stack.filesBase}${listed.url}`);
+  assert.equal(served.status, 200);
+  assert.equal((await served.arrayBuffer()).byteLength, 300000);
   await shot(page, 'files');
   await page.getByRole('button', { name: 'Delete fw-1.0.bin' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete file' }).click();

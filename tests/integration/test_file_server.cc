@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "support/cpe_client.h"
+#include "support/temp_dir.h"
 
 namespace luacs::files {
 namespace {
@@ -28,6 +29,7 @@ using namespace std::chrono_literals;
 using namespace std::string_literals;
 
 using Response = test::HttpResponse;
+using test::TempDir;
 
 // A blocking HTTP client for the file server: the CWMP tests' client with
 // GET/HEAD requests.
@@ -54,26 +56,6 @@ class Client : public test::CpeClient {
 std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "luacs-files-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::ofstream(path_ + "/" + name, std::ios::binary) << content;
-    return path_ + "/" + name;
-  }
-
- private:
-  std::string path_;
-};
 
 class FileServerTest : public ::testing::Test {
  protected:

@@ -101,6 +101,36 @@ uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+// The base of n consecutive ports on 127.0.0.1 that are free for both TCP
+// and UDP right now, for simulated devices listening on base + d. Picked
+// below the ephemeral range (32768-60999 on Linux) so that no socket the
+// kernel numbers itself -- luacs' own, PostgreSQL's, a resolver's -- can
+// take one of them between this check and the load generator's bind.
+uint16_t free_port_range(unsigned n) {
+  static unsigned seed = static_cast<unsigned>(getpid()) * 7919u;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    const uint16_t base = static_cast<uint16_t>(20000 + (seed >> 8) % (12000 - n));
+    std::vector<int> fds;
+    bool ok = true;
+    for (unsigned i = 0; i < n && ok; ++i) {
+      for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+        int fd = socket(AF_INET, type, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<uint16_t>(base + i));
+        fds.push_back(fd);
+        if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ok = false;
+      }
+    }
+    for (int fd : fds) close(fd);
+    if (ok) return base;
+  }
+  ADD_FAILURE() << "no " << n << " consecutive free ports in 20000-31999";
+  return 0;
+}
+
 // A child process with stdout and stderr going to a file.
 class Child {
  public:
@@ -1365,7 +1395,7 @@ TEST(LoadgenAgainstLuacsApi, WakesDevicesOverHttp) {
   const std::string token = api.token("bench", "operate");
   ASSERT_FALSE(token.empty());
   // Both runs are the same devices at the same URLs, so the port is fixed.
-  const std::string cr_port = std::to_string(free_port());
+  const std::string cr_port = std::to_string(free_port_range(10));
   const std::vector<std::string> cr = {"--devices",     "10",    "--cr-listen",   "http",
                                        "--cr-port",     cr_port, "--cr-username", "acs",
                                        "--cr-password", "secret"};
@@ -1455,14 +1485,14 @@ TEST(LoadgenAgainstLuacsApi, WakesDevicesOverHttp) {
 // remembered password per device, the username each reports), so the
 // signed datagram names its device.
 TEST(LoadgenAgainstLuacsApi, WakesDevicesOverUdp) {
-  const std::string stun_port = std::to_string(free_port());
+  const std::string stun_port = std::to_string(free_port_range(1));
   test::ApiServer api("loadgencrudp",
                       "[connection_request]\nallow = 127.0.0.0/8\ndeny =\nusername = acs\n"
                       "password = secret\ntimeout = 2s\n[stun]\nlisten = 127.0.0.1:" +
                           stun_port + "\n");
   ASSERT_TRUE(api.started()) << api.luacs().log();
   const std::string token = api.token("bench", "operate");
-  const std::string cr_port = std::to_string(free_port());
+  const std::string cr_port = std::to_string(free_port_range(12));
   // More devices than wakes: luacs does not send a device a second UDP
   // request within its replay window (5 s).
   const std::vector<std::string> cr = {"--devices",     "12",

@@ -16,38 +16,16 @@
 
 #include "core/util/hex.h"
 #include "support/api_fixture.h"
+#include "support/temp_dir.h"
 
 using namespace luacs;
 using namespace std::chrono_literals;
 using test::ApiServer;
 using test::HttpReply;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder for [files] dir, removed with its contents at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "luacs-files-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  // Every entry's name, temporary uploads included.
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
-};
 
 std::string ini_for(const TempDir& dir, const std::string& nbi = "") {
   return "[files]\ndir = " + dir.path() + "\nlisten = 127.0.0.1:0\n[nbi]\nlisten = 127.0.0.1:0\n" +
@@ -160,6 +138,7 @@ TEST(ApiFiles, UploadIsStreamedHashedListedServedReplacedAndDeleted) {
   EXPECT_EQ(f.value("oui", ""), "00AABB");
   EXPECT_EQ(f.value("version", ""), "2.1");
   EXPECT_EQ(f.value("uploaded_by", ""), "ops");
+  EXPECT_EQ(f.value("url", ""), url);  // the list says where CPEs fetch it, as the upload did
   EXPECT_EQ(list.json()["truncated"].value("dir", true), false);
 
   // What the API uploaded is what the file server hands to CPEs.
@@ -215,6 +194,11 @@ TEST(ApiFiles, GeneratedFilesOfTheStoreAreListedProtectedAndDeleted) {
   EXPECT_EQ(f.value("sha256", ""), util::sha256_hex("abc"));
   EXPECT_EQ(f.value("device_id", ""), "dev1");
   EXPECT_EQ(f.value("content_type", ""), "text/plain");
+  EXPECT_EQ(f.value("url", ""), "/0123456789abcdef/dev1.alter");  // its own token
+  // ... and the file server serves it there.
+  const auto served = test::http_request(files_port(api), "GET", "/0123456789abcdef/dev1.alter");
+  EXPECT_EQ(served.status, 200);
+  EXPECT_EQ(served.body, "abc");
 
   // The file server would serve the generated file, not an upload of that name.
   const auto clash = api.call(admin, "PUT", "/files/dev1.alter", "x");

@@ -19,6 +19,7 @@
 #include "support/dev_ca.h"
 #include "support/http_client.h"
 #include "support/luacs_process.h"
+#include "support/temp_dir.h"
 #include "support/tls_client.h"
 
 using namespace luacs;
@@ -27,6 +28,7 @@ using test::ApiServer;
 using test::CpeClient;
 using test::HttpResponse;
 using test::LuacsProcess;
+using test::TempDir;
 using test::TlsClient;
 using test::TlsOptions;
 
@@ -101,26 +103,6 @@ std::string random_bytes(size_t n, unsigned seed) {
   for (auto& c : s) c = static_cast<char>(gen() & 0xff);
   return s;
 }
-
-// A fresh folder, removed with its contents at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "luacs-tls-files-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  void write(const std::string& name, const std::string& bytes) const {
-    std::ofstream(path_ + "/" + name, std::ios::binary) << bytes;
-  }
-
- private:
-  std::string path_;
-};
 
 constexpr std::string_view kHttpsOnly = "This port speaks HTTPS only\n";
 
