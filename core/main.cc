@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -201,6 +202,9 @@ std::string combine(std::string policy, std::string tls) {
   return policy + tls;
 }
 
+// The main thread's heap trims (App::on_trim), for `luacs status`.
+std::atomic<uint64_t> heap_trims{0}, last_trim_us{0};
+
 std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Server& server,
                    const luacs::store::Store* store) {
   auto s = policies.status();
@@ -221,7 +225,8 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   out += "\n";
   const auto heap = luacs::util::heap_stats();
   out += "heap in_use " + std::to_string(heap.in_use) + " free " + std::to_string(heap.free_held) +
-         "\n";
+         " trims " + std::to_string(heap_trims.load()) + " last_trim_us " +
+         std::to_string(last_trim_us.load()) + "\n";
   out += "sessions_live " + std::to_string(st.sessions_live.load()) + " sessions_completed " +
          std::to_string(st.sessions_completed.load()) + " rejected_busy " +
          std::to_string(st.rejected_busy.load()) + " rejected_backlog " +
@@ -345,6 +350,7 @@ class App {
  private:
   static void on_stop(evutil_socket_t sig, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
+  static void on_trim(evutil_socket_t, short, void* arg);
   void make_api();
   void start_connection_requests();
   void start_tls();
@@ -372,7 +378,7 @@ class App {
   std::unique_ptr<luacs::connreq::XmppClient> xmpp_;  // [xmpp] jid set
   luacs::loop::Base base_;
   std::unique_ptr<luacs::loop::Mailbox> main_mailbox_;
-  luacs::loop::Event ev_int_, ev_term_, ev_hup_;
+  luacs::loop::Event ev_int_, ev_term_, ev_hup_, ev_trim_;
   std::unique_ptr<luacs::control::ControlServer> control_;
   int stop_signal_ = 0;
 };
@@ -442,6 +448,11 @@ void App::start() {
   ev_term_.reset(evsignal_new(base_.get(), SIGTERM, &App::on_stop, this));
   ev_hup_.reset(evsignal_new(base_.get(), SIGHUP, &App::on_hup, this));
   for (event* e : {ev_int_.get(), ev_term_.get(), ev_hup_.get()}) event_add(e, nullptr);
+  // Once a minute, the C heap's free holes go back to the kernel when they
+  // are worth it (core/util/heap.h): RSS follows what is in use.
+  ev_trim_.reset(event_new(base_.get(), -1, EV_PERSIST, &App::on_trim, this));
+  const timeval minute{60, 0};
+  event_add(ev_trim_.get(), &minute);
 
   if (!cfg_.control_socket.empty()) {
     make_parent(cfg_.control_socket);
@@ -663,6 +674,14 @@ void App::on_hup(evutil_socket_t, short, void* arg) {
   auto* app = static_cast<App*>(arg);
   reload(*app->policies_, "SIGHUP", app->events());
   reload_tls(app->tls_.get(), app->ports_tls_.get(), "SIGHUP");
+}
+
+void App::on_trim(evutil_socket_t, short, void*) {
+  uint64_t micros = 0;
+  if (luacs::util::heap_trim(uint64_t{8} << 20, &micros)) {
+    heap_trims.fetch_add(1, std::memory_order_relaxed);
+    last_trim_us.store(micros, std::memory_order_relaxed);
+  }
 }
 
 // Runs the server until SIGINT or SIGTERM.

@@ -66,8 +66,8 @@ export async function renderPolicy(main) {
         h('dt', { text: 'Loaded' }), h('dd', timeEl(p.loaded_at)),
         h('dt', { text: 'Hook calls' }), h('dd', { text: `${fmtNum(p.hook_calls)} (${fmtNum(p.hook_errors)} errors)` }),
         p.hook_seconds !== undefined ? [h('dt', { text: 'Time in hooks' }), h('dd', { text: hookTime(p) })] : null),
-      workersTable(p),
-      (p.warnings || []).length ? h('div.warnings', h('h2', { text: 'Warnings' }), withPlaces(p.warnings.join('\n'))) : null,
+      ...[workersTable(p),
+        (p.warnings || []).length ? h('div.warnings', h('h2', { text: 'Warnings' }), withPlaces(p.warnings.join('\n'))) : null].filter(Boolean),
       p.last_error
         ? h('div.last-error', h('h2', {}, 'Last load error ', timeEl(p.last_error_at)), withPlaces(p.last_error))
         : h('p.ok-text', { text: 'The last load succeeded.' }));

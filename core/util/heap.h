@@ -16,4 +16,13 @@ struct HeapStats {
 // Any thread; takes each arena's lock for a moment.
 HeapStats heap_stats();
 
+// Hands the free pages inside the allocator's arenas back to the kernel
+// (malloc_trim) when they are worth it: more than `min_free` bytes held
+// free, and more than an eighth of what is in use. Memory freed on another
+// thread than the one that allocated it (a session result built on a
+// worker, freed by the store) stays in the worker's arena, in holes that
+// RSS keeps counting: this is what takes them back. Returns whether it
+// trimmed; `micros` gets how long it took (each arena is locked in turn).
+bool heap_trim(uint64_t min_free, uint64_t* micros);
+
 }  // namespace luacs::util
