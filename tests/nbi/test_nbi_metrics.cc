@@ -57,9 +57,14 @@ TEST(ApiMetrics, LoopbackScrapesWithoutATokenAndTheSeriesMove) {
 
   EXPECT_EQ(value(t0, "luacs_refusals_total{reason=\"device_busy\"}"), 0) << t0;
   // The C heap: a running server has its buffers, Lua states and caches in
-  // use (about 1 MB before any session).
-  EXPECT_GT(value(t0, "luacs_heap_bytes{state=\"in_use\"}"), 256 << 10) << t0;
+  // use (about 1 MB before any session). Under AddressSanitizer, whose
+  // allocator glibc's mallinfo2 does not see, both read 0.
   EXPECT_GE(value(t0, "luacs_heap_bytes{state=\"free\"}"), 0) << t0;
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_GE(value(t0, "luacs_heap_bytes{state=\"in_use\"}"), 0) << t0;
+#else
+  EXPECT_GT(value(t0, "luacs_heap_bytes{state=\"in_use\"}"), 256 << 10) << t0;
+#endif
 
   // A session with a task the CPE faults: the sessions counter, the
   // latency histograms, the RPC by method and fault code, the store.

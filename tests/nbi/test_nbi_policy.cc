@@ -88,6 +88,6 @@ TEST(ApiPolicy, StatusSaysWhatEachWorkerRunsAndABrokenReloadKeepsTheOldOne) {
   EXPECT_EQ(p.value("last_error_at", "").size(), 20u) << p.dump();
   EXPECT_EQ(p.value("load_failures", 0u), 1u) << p.dump();
   EXPECT_TRUE(session(api.cwmp_port(), "P-after"));
-  for (const auto& w : api.call(read, "GET", "/policy").json()["workers"])
-    EXPECT_EQ(w.value("generation", 0u), 2u);
+  p = api.call(read, "GET", "/policy").json();
+  for (const auto& w : p["workers"]) EXPECT_EQ(w.value("generation", 0u), 2u) << p.dump();
 }
