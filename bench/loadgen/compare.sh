@@ -1,7 +1,10 @@
 #!/bin/bash
 # luacs against the baseline server under the same load, one after the other,
-# on this box. Prints both summaries, a table of the figures and the ratio;
-# keeps the JSON in $OUT.
+# on this box. Prints both summaries, a table of the figures, and the two
+# quotients luacs/baseline: server CPU per session (the figure that holds
+# from one machine to another) and sessions/s (which follows the machine and
+# the generator); with the generator's CPU per session and the share of a
+# core it used, which says whether it capped a rate. Keeps the JSON in $OUT.
 #
 #   bench/loadgen/compare.sh [BUILD_DIR] [extra luacs-loadgen options...]
 #
@@ -90,10 +93,12 @@ row() {  # row NAME JSON
   awk -v n="$1" -v r="$(top "$j" sessions_per_s)" -v c="$(sessions "$j" completed)" \
       -v cpu="${cpu:--1}" -v ip50="$(lat "$j" inform p50)" -v ip99="$(lat "$j" inform p99)" \
       -v sp50="$(lat "$j" session p50)" -v sp99="$(lat "$j" session p99)" \
+      -v gen="$(top "$j" loadgen_cpu_s)" \
       -v busy="$(sessions "$j" busy_503)" -v err="$(error "$j" total)" 'BEGIN {
-    per = (cpu >= 0 && c > 0) ? sprintf("%.0f", cpu * 1e6 / c) : "?"
-    printf "%-9s %11.1f %10s %18s %19s %12s %6s %7s\n", n, r, c, ip50 " / " ip99,
-           sp50 " / " sp99, per, busy, err
+    per = (cpu >= 0 && c > 0) ? sprintf("%.1f", cpu * 1e6 / c) : "?"
+    gper = (gen != "" && c > 0) ? sprintf("%.1f", gen * 1e6 / c) : "?"
+    printf "%-9s %11.1f %10s %18s %19s %12s %12s %6s %7s\n", n, r, c, ip50 " / " ip99,
+           sp50 " / " sp99, per, gper, busy, err
   }'
 }
 
@@ -146,16 +151,49 @@ trap - EXIT
 
 echo
 echo "== results (JSON in $OUT)"
-printf '%-9s %11s %10s %18s %19s %12s %6s %7s\n' server sessions/s completed \
-  "inform p50/p99 us" "session p50/p99 us" "CPU/session" 503s errors
+printf '%-9s %11s %10s %18s %19s %12s %12s %6s %7s\n' server sessions/s completed \
+  "inform p50/p99 us" "session p50/p99 us" "CPU us/sess" "gen us/sess" 503s errors
 row baseline "$OUT/baseline.json"
 row luacs "$OUT/luacs.json"
 W="$OUT/luacs-warmup.json"
 if [ -s "$W" ]; then row warm-up "$W"; fi
+# per_session JSON FIELD: FIELD (CPU seconds) per completed session, in us.
+per_session() {
+  local cpu c
+  cpu=$(top "$1" "$2" 2>/dev/null || true)
+  c=$(sessions "$1" completed 2>/dev/null || true)
+  [ -n "$cpu" ] && [ "$cpu" != "-1" ] && [ "${c:-0}" -gt 0 ] || return 0
+  awk -v cpu="$cpu" -v c="$c" 'BEGIN { printf "%.1f", cpu * 1e6 / c }'
+}
+# core_share JSON: the generator's CPU over the run's length, in % of one
+# core, and its threads.
+core_share() {
+  local cpu d t
+  cpu=$(top "$1" loadgen_cpu_s 2>/dev/null || true)
+  d=$(top "$1" elapsed_s 2>/dev/null || true)
+  t=$(top "$1" threads 2>/dev/null || true)
+  [ -n "$cpu" ] && [ -n "$d" ] || { echo "?"; return; }
+  awk -v cpu="$cpu" -v d="$d" -v t="${t:-1}" \
+    'BEGIN { share = d > 0 ? 100 * cpu / d : 0; plural = t == 1 ? "" : "s"
+             printf "%.0f %% of a core (%d thread%s)", share, t, plural }'
+}
+LC=$(per_session "$OUT/luacs.json" server_cpu_s)
+BC=$(per_session "$OUT/baseline.json" server_cpu_s)
+if [ -n "$LC" ] && [ -n "$BC" ]; then
+  echo "== server CPU per session: luacs $LC us, baseline $BC us," \
+       "luacs/baseline $(awk -v l="$LC" -v b="$BC" 'BEGIN { printf "%.2f", l / b }')"
+fi
 B=$(top "$OUT/baseline.json" sessions_per_s 2>/dev/null || true)
 L=$(top "$OUT/luacs.json" sessions_per_s 2>/dev/null || true)
 if [ -n "$B" ] && [ -n "$L" ]; then
   echo "== sessions/s: luacs $L, baseline $B, luacs/baseline $(awk "BEGIN { printf \"%.2f\", $L / $B }")"
+fi
+if [ -s "$OUT/baseline.json" ] && [ -s "$OUT/luacs.json" ]; then
+  echo "== generator: $(per_session "$OUT/baseline.json" loadgen_cpu_s) us/session," \
+       "$(core_share "$OUT/baseline.json") in the baseline run;" \
+       "$(per_session "$OUT/luacs.json" loadgen_cpu_s) us/session," \
+       "$(core_share "$OUT/luacs.json") in the luacs run" \
+       "(a generator near 100 % of its threads' cores caps the rate it measures)"
 fi
 if [ -s "$W" ]; then
   echo "== warm-up (luacs, first contact of each device): $(top "$W" devices_done) of" \
