@@ -5,11 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -37,6 +35,7 @@
 #include "core/util/heap.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
+#include "core/util/time.h"
 #include "lua/policy.h"
 
 namespace {
@@ -255,14 +254,6 @@ std::string status(luacs::lua::PolicyManager& policies, const luacs::server::Ser
   return out;
 }
 
-std::string utc_iso(std::chrono::system_clock::time_point t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm));
-}
-
 // What `luacs status` says about the policy, for GET /policy; with the
 // generation each worker runs new sessions with (a worker loads a new one
 // at its next session) and the Lua memory it holds.
@@ -278,7 +269,7 @@ nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies, unsigned 
                       {"hook_calls", policies.hook_calls.load()},
                       {"hook_errors", policies.hook_errors.load()},
                       {"hook_seconds", static_cast<double>(policies.hook_time_ns.load()) / 1e9}};
-  if (s.generation) j["loaded_at"] = utc_iso(s.loaded_at);
+  if (s.generation) j["loaded_at"] = luacs::util::utc_rfc3339(s.loaded_at);
   auto& w = j["workers"] = nlohmann::json::array();
   for (unsigned i = 0; i < workers && i < luacs::lua::PolicyManager::kMaxWorkers; ++i)
     w.push_back({{"worker", i},
@@ -286,7 +277,7 @@ nlohmann::json policy_status_json(luacs::lua::PolicyManager& policies, unsigned 
                  {"lua_bytes", policies.lua_bytes[i].load()}});
   if (!s.last_error.empty()) {
     j["last_error"] = s.last_error;
-    j["last_error_at"] = utc_iso(s.last_error_at);
+    j["last_error_at"] = luacs::util::utc_rfc3339(s.last_error_at);
   }
   return j;
 }

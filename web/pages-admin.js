@@ -101,7 +101,6 @@ export async function renderPolicy(main) {
 
 // ---- files ----
 
-
 export async function renderFiles(main) {
   main.append(h('div.page-head', h('h1', { text: 'Files' }),
     h('p.muted', { text: 'Firmware images and other files the file server hands to devices.' })));

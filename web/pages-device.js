@@ -393,11 +393,11 @@ const byKey = ([a], [b]) => {
 };
 
 // What the device said is writable: the results of its GetParameterNames
-// tasks ({name: true|false}), newer ones over older. Names it never
-// answered for are unknown (undefined).
+// tasks ({name: true|false}; `tasks` in id order, as GET /tasks gives
+// them, so newer answers win). Names it never answered for are unknown.
 function writability(tasks) {
   const w = new Map();
-  for (const t of [...tasks].sort((a, b) => a.id - b.id)) {
+  for (const t of tasks) {
     if (t.name !== 'GetParameterNames' || t.state !== 'done' || !t.result || typeof t.result !== 'object') continue;
     for (const [n, v] of Object.entries(t.result)) if (typeof v === 'boolean') w.set(n, v);
   }

@@ -85,18 +85,26 @@ warm_up() {  # warm_up PORT SERVER_PID: every device of the fleet once
     --json "$OUT/luacs-warmup.json" "${ARGS[@]}" || fail "warm-up: not every device got through"
 }
 
+# per_session JSON FIELD: FIELD (CPU seconds) per completed session, in us.
+per_session() {
+  local cpu c
+  cpu=$(top "$1" "$2" 2>/dev/null || true)
+  c=$(sessions "$1" completed 2>/dev/null || true)
+  [ -n "$cpu" ] && [ "$cpu" != "-1" ] && [ "${c:-0}" -gt 0 ] || return 0
+  awk -v cpu="$cpu" -v c="$c" 'BEGIN { printf "%.1f", cpu * 1e6 / c }'
+}
+
 row() {  # row NAME JSON
   local j=$2
   [ -s "$j" ] || { printf '%-9s (no figures: %s missing)\n' "$1" "$j"; return; }
-  local cpu
-  cpu=$(top "$j" server_cpu_s)
+  local per gper
+  per=$(per_session "$j" server_cpu_s)
+  gper=$(per_session "$j" loadgen_cpu_s)
   awk -v n="$1" -v r="$(top "$j" sessions_per_s)" -v c="$(sessions "$j" completed)" \
-      -v cpu="${cpu:--1}" -v ip50="$(lat "$j" inform p50)" -v ip99="$(lat "$j" inform p99)" \
+      -v ip50="$(lat "$j" inform p50)" -v ip99="$(lat "$j" inform p99)" \
       -v sp50="$(lat "$j" session p50)" -v sp99="$(lat "$j" session p99)" \
-      -v gen="$(top "$j" loadgen_cpu_s)" \
+      -v per="${per:-?}" -v gper="${gper:-?}" \
       -v busy="$(sessions "$j" busy_503)" -v err="$(error "$j" total)" 'BEGIN {
-    per = (cpu >= 0 && c > 0) ? sprintf("%.1f", cpu * 1e6 / c) : "?"
-    gper = (gen != "" && c > 0) ? sprintf("%.1f", gen * 1e6 / c) : "?"
     printf "%-9s %11.1f %10s %18s %19s %12s %12s %6s %7s\n", n, r, c, ip50 " / " ip99,
            sp50 " / " sp99, per, gper, busy, err
   }'
@@ -157,14 +165,6 @@ row baseline "$OUT/baseline.json"
 row luacs "$OUT/luacs.json"
 W="$OUT/luacs-warmup.json"
 if [ -s "$W" ]; then row warm-up "$W"; fi
-# per_session JSON FIELD: FIELD (CPU seconds) per completed session, in us.
-per_session() {
-  local cpu c
-  cpu=$(top "$1" "$2" 2>/dev/null || true)
-  c=$(sessions "$1" completed 2>/dev/null || true)
-  [ -n "$cpu" ] && [ "$cpu" != "-1" ] && [ "${c:-0}" -gt 0 ] || return 0
-  awk -v cpu="$cpu" -v c="$c" 'BEGIN { printf "%.1f", cpu * 1e6 / c }'
-}
 # core_share JSON: the generator's CPU over the run's length, in % of one
 # core, and its threads.
 core_share() {

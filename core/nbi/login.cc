@@ -5,13 +5,12 @@
 
 #include <openssl/crypto.h>
 
-#include <ctime>
-
 #include "core/http/cookie.h"
 #include "core/nbi/api.h"
 #include "core/util/hex.h"
 #include "core/util/log.h"
 #include "core/util/net.h"
+#include "core/util/time.h"
 
 namespace luacs::nbi {
 
@@ -19,21 +18,12 @@ namespace {
 
 using Clock = WebSessions::Clock;
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const time_t s = std::chrono::system_clock::to_time_t(t);
-  tm g{};
-  gmtime_r(&s, &g);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
-}
-
 nlohmann::json session_json(const WebSessions::Session& s) {
   return {{"name", s.who.name},
           {"role", std::string(role_name(s.who.role))},
           {"scope", s.who.scope_tag.empty() ? nlohmann::json() : nlohmann::json(s.who.scope_tag)},
           {"csrf", s.csrf},
-          {"expires", rfc3339(s.expires)}};
+          {"expires", util::utc_rfc3339(s.expires)}};
 }
 
 std::string set_cookie(const Api& api, std::string_view value, int64_t max_age_s) {

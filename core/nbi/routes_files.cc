@@ -9,13 +9,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <ctime>
 #include <functional>
 #include <map>
 
 #include "core/loop/loop.h"
 #include "core/nbi/upload.h"
 #include "core/util/text.h"
+#include "core/util/time.h"
 
 namespace luacs::nbi {
 
@@ -69,15 +69,6 @@ DirScan scan_dir(const std::string& dir,
   return s;
 }
 
-std::string utc_time(int64_t ns) {
-  const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // A text[] literal of safe names: no quote, backslash or comma to escape;
 // each quoted so that a file named NULL stays a name.
 std::string name_array(const std::vector<DirEntry>& entries) {
@@ -102,7 +93,7 @@ nlohmann::json dir_files(const DirScan& s, const PgReply& meta) {
     nlohmann::json f = {{"name", e.name},
                         {"source", "dir"},
                         {"size", e.size},
-                        {"modified", utc_time(e.mtime_ns)},
+                        {"modified", util::utc_rfc3339(e.mtime_ns / 1'000'000'000)},
                         {"sha256", nullptr},
                         {"oui", nullptr},
                         {"product_class", nullptr},

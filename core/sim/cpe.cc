@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <ctime>
 #include <variant>
 
 #include "core/soap/writer.h"
+#include "core/util/time.h"
 
 namespace luacs::sim {
 namespace {
@@ -181,12 +181,7 @@ std::string serial_for(const DataModel& m, uint64_t index) {
 }
 
 std::string format_time(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  tm tmv{};
-  gmtime_r(&t, &tmv);
-  char buf[32];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-  return std::string(buf, n);
+  return util::utc_rfc3339(unix_seconds);
 }
 
 void CpeSession::clear() {

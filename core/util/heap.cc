@@ -11,7 +11,6 @@ HeapStats heap_stats() {
   HeapStats s;
   s.in_use = mi.uordblks + mi.hblkhd;
   s.free_held = mi.fordblks;
-  s.arenas = mi.arena;
   return s;
 }
 

@@ -10,7 +10,6 @@ namespace luacs::util {
 struct HeapStats {
   uint64_t in_use = 0;     // bytes allocated and not freed (mmapped chunks included)
   uint64_t free_held = 0;  // bytes freed into the allocator's arenas, kept for reuse
-  uint64_t arenas = 0;     // bytes the arenas span (in use + free)
 };
 
 // Any thread; takes each arena's lock for a moment.
@@ -21,8 +20,11 @@ HeapStats heap_stats();
 // free, and more than an eighth of what is in use. Memory freed on another
 // thread than the one that allocated it (a session result built on a
 // worker, freed by the store) stays in the worker's arena, in holes that
-// RSS keeps counting: this is what takes them back. Returns whether it
-// trimmed; `micros` gets how long it took (each arena is locked in turn).
+// RSS keeps counting: this is what takes them back. The trimmed pages
+// still count as free_held (mallinfo2 counts the chunks, not what is
+// resident), so past the thresholds this trims at every call: the caller
+// calls it once a minute. Returns whether it trimmed; `micros` gets how long
+// it took (each arena is locked in turn).
 bool heap_trim(uint64_t min_free, uint64_t* micros);
 
 }  // namespace luacs::util

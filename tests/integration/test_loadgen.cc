@@ -87,14 +87,23 @@ uint64_t number_after(const std::string& text, const std::string& marker) {
   return std::stoull(text.substr(begin, end - begin));
 }
 
-// A port nothing listens on right now (the kernel's pick for an ephemeral
-// bind), for servers that are given a fixed port.
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// A socket of `type` bound to 127.0.0.1:port (0: the kernel picks), or -1.
+int bound_socket(int type, uint16_t port) {
+  int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  a.sin_port = htons(port);
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+// A port nothing listens on right now (the kernel's pick for an ephemeral
+// bind), for servers that are given a fixed port.
+uint16_t free_port() {
+  int fd = bound_socket(SOCK_STREAM, 0);
+  sockaddr_in a{};
   socklen_t len = sizeof a;
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   close(fd);
@@ -115,13 +124,11 @@ uint16_t free_port_range(unsigned n) {
     bool ok = true;
     for (unsigned i = 0; i < n && ok; ++i) {
       for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
-        int fd = socket(AF_INET, type, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(static_cast<uint16_t>(base + i));
-        fds.push_back(fd);
-        if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ok = false;
+        const int fd = bound_socket(type, static_cast<uint16_t>(base + i));
+        if (fd < 0)
+          ok = false;
+        else
+          fds.push_back(fd);
       }
     }
     for (int fd : fds) close(fd);
