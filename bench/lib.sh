@@ -108,6 +108,8 @@ sql_dir = $REPO/sql
 $policy_ini
 [files]
 listen = 127.0.0.1:0
+[nbi]
+listen = 127.0.0.1:0
 [control]
 socket = $OUT/luacs.sock
 [log]

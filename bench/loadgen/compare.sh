@@ -17,7 +17,8 @@
 # measured luacs run, every device of the fleet plays one session with
 # --each-device-once, so the measured run is the steady state of a known
 # fleet; default 0), LUACS_INI_EXTRA (lines appended to luacs' ini; "\n"
-# breaks lines).
+# breaks lines), GEN_THREADS (2: the generator's threads), SOURCES (4: the
+# generator's source addresses, 127.0.0.2 ...; 0: the kernel's choice).
 #
 # The extra options go to every load generator run, the warm-up included (so
 # it plays the same fleet): --devices, --model, --events, not --sessions.
@@ -110,8 +111,14 @@ row() {  # row NAME JSON
   }'
 }
 
-ARGS=("$@")
-EXTRA="$*"
+# The generator: GEN_THREADS event-loop threads and SOURCES source
+# addresses (127.0.0.2 ...; one address caps new connections near 14,000/s:
+# bench/README.md, "Inform throughput"). Options given after BUILD_DIR come
+# after these and win.
+GEN=(--threads "${GEN_THREADS:-2}")
+[ "${SOURCES:-4}" = 0 ] || GEN+=(--source-addresses "${SOURCES:-4}")
+ARGS=("${GEN[@]}" "$@")
+EXTRA="${ARGS[*]}"
 
 echo "== baseline: $BASELINE --listen 127.0.0.1:$PORT --workers $WORKERS"
 start_server "$OUT/baseline.log" "$BASELINE" --listen "127.0.0.1:$PORT" --workers "$WORKERS"
@@ -155,6 +162,25 @@ if [ "$STORE" = 1 ]; then
 fi
 load luacs "$LPORT" "$SERVER"
 stop_server
+
+# A server's CPU per session falls as its rate rises (more events per
+# epoll_wait, fuller batches), so the baseline at its own, higher rate is
+# not the same load as luacs at its own. The quotient that holds is at the
+# same rate: the baseline again, open loop at the rate luacs completed.
+RATE_L=$(top "$OUT/luacs.json" sessions_per_s 2>/dev/null | cut -d. -f1 || true)
+if [ "${SAME_RATE:-1}" = 1 ] && [ "${RATE_L:-0}" -gt 0 ]; then
+  echo "== baseline at luacs' rate: $BASELINE --listen 127.0.0.1:$PORT --workers $WORKERS"
+  start_server "$OUT/baseline-same-rate.log" "$BASELINE" --listen "127.0.0.1:$PORT" --workers "$WORKERS"
+  wait_port "$PORT"
+  echo "-- $LOADGEN --url http://127.0.0.1:$PORT/ --new-connection --rate $RATE_L" \
+       "--duration $DURATION $EXTRA"
+  pin "${PIN_LOADGEN:-}" "$LOADGEN" --url "http://127.0.0.1:$PORT/" --new-connection \
+    --rate "$RATE_L" --duration "$DURATION" --server-pid "$SERVER" \
+    --json "$OUT/baseline-same-rate.json" "${ARGS[@]}" ||
+    fail "baseline at luacs' rate: the load generator reported errors"
+  owns_port "$SERVER" "$PORT" || fail "baseline at luacs' rate: pid $SERVER no longer listens on $PORT"
+  stop_server
+fi
 trap - EXIT
 
 echo
@@ -163,6 +189,8 @@ printf '%-9s %11s %10s %18s %19s %12s %12s %6s %7s\n' server sessions/s complete
   "inform p50/p99 us" "session p50/p99 us" "CPU us/sess" "gen us/sess" 503s errors
 row baseline "$OUT/baseline.json"
 row luacs "$OUT/luacs.json"
+S="$OUT/baseline-same-rate.json"
+if [ -s "$S" ]; then row "base@rate" "$S"; fi
 W="$OUT/luacs-warmup.json"
 if [ -s "$W" ]; then row warm-up "$W"; fi
 # core_share JSON: the generator's CPU over the run's length, in % of one
@@ -174,14 +202,21 @@ core_share() {
   t=$(top "$1" threads 2>/dev/null || true)
   [ -n "$cpu" ] && [ -n "$d" ] || { echo "?"; return; }
   awk -v cpu="$cpu" -v d="$d" -v t="${t:-1}" \
-    'BEGIN { share = d > 0 ? 100 * cpu / d : 0; plural = t == 1 ? "" : "s"
-             printf "%.0f %% of a core (%d thread%s)", share, t, plural }'
+    'BEGIN { share = d > 0 ? 100 * cpu / d : 0
+             if (t == 1) printf "%.0f %% of its core (1 thread)", share
+             else printf "%.0f %% of one core = %.0f %% of its %d threads%s cores", share, share / t, t, "\047" }'
 }
 LC=$(per_session "$OUT/luacs.json" server_cpu_s)
 BC=$(per_session "$OUT/baseline.json" server_cpu_s)
 if [ -n "$LC" ] && [ -n "$BC" ]; then
   echo "== server CPU per session: luacs $LC us, baseline $BC us," \
        "luacs/baseline $(awk -v l="$LC" -v b="$BC" 'BEGIN { printf "%.2f", l / b }')"
+fi
+SC=
+[ -s "$S" ] && SC=$(per_session "$S" server_cpu_s)
+if [ -n "$LC" ] && [ -n "$SC" ]; then
+  echo "== server CPU per session at the same rate ($(top "$S" sessions_per_s)/s): luacs $LC us," \
+       "baseline $SC us, luacs/baseline $(awk -v l="$LC" -v b="$SC" 'BEGIN { printf "%.2f", l / b }')"
 fi
 B=$(top "$OUT/baseline.json" sessions_per_s 2>/dev/null || true)
 L=$(top "$OUT/luacs.json" sessions_per_s 2>/dev/null || true)

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bench/loadgen/cr_inform.h"
@@ -34,6 +35,10 @@ struct ModelKit {
   // the Inform of a woken device (6 CONNECTION REQUEST).
   std::vector<CrInformTemplate> cr_informs;
 };
+
+// serial_for(m, index) into `out`, whose buffer is reused: no allocation
+// per session.
+void assign_serial(std::string& out, const DataModel& m, uint64_t index);
 
 class Fleet {
  public:

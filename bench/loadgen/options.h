@@ -115,6 +115,13 @@ struct Options {
 
   uint64_t devices = 0;  // simulated fleet size (0: 10000, at least the concurrency)
   bool keep_alive = false;
+  // New connections from 127.0.0.2 .. 127.0.0.(N+1) in turn (IPv4 loopback
+  // targets only; 0: the kernel's choice, 127.0.0.1). Each source address
+  // has its own ephemeral ports: one address caps new connections near
+  // 14,000/s (connect() takes the even ports, and a port left in TIME_WAIT
+  // is reused after a second), which is a limit of the generator, not of the
+  // server measured.
+  unsigned source_addresses = 0;
   bool echo_cookie = true;
   std::string username, password;  // Digest, when username is set
   std::vector<EventMixEntry> events;

@@ -111,6 +111,11 @@ Runner::Impl::Impl(Shared& s, unsigned idx) : sh(s), opt(s.opt), index(idx) {
   base = event_base_new_with_config(cfg);
   event_config_free(cfg);
   if (!base) throw std::runtime_error("event_base_new failed");
+  // Every connection's event has the same timeout: a common timeout keeps
+  // them in a queue rather than the heap, and re-arming one is cheap.
+  io_timeout_tv = to_timeval(std::chrono::microseconds(opt.timeout).count());
+  io_timeout = event_base_init_common_timeout(base, &io_timeout_tv);
+  if (!io_timeout) io_timeout = &io_timeout_tv;
 
   unsigned threads = opt.threads;
   dev_first = idx;
@@ -142,14 +147,14 @@ Runner::Impl::Impl(Shared& s, unsigned idx) : sh(s), opt(s.opt), index(idx) {
 }
 
 Runner::Impl::~Impl() {
-  for (auto& s : slots) {
-    if (s->bev) bufferevent_free(s->bev);
-    if (s->kick) event_free(s->kick);
-    if (s->tls_session) SSL_SESSION_free(s->tls_session);
-  }
-  for (auto& s : wake_slots) {
-    if (s->bev) bufferevent_free(s->bev);
-    if (s->tls_session) SSL_SESSION_free(s->tls_session);
+  for (auto* v : {&slots, &wake_slots}) {
+    for (auto& s : *v) {
+      if (s->bev) bufferevent_free(s->bev);
+      if (s->io) event_free(s->io);
+      if (s->fd >= 0) close(s->fd);
+      if (s->kick) event_free(s->kick);
+      if (s->tls_session) SSL_SESSION_free(s->tls_session);
+    }
   }
   for (SSL_SESSION* session : device_sessions)
     if (session) SSL_SESSION_free(session);

@@ -45,6 +45,25 @@ struct PendingActions {
   std::string download_key;
 };
 
+// The bytes read off a slot's connection and not yet consumed: one buffer
+// the slot keeps from connection to connection (no allocation per read),
+// unless a large response made it large.
+class InBuffer {
+ public:
+  std::string_view view() const { return {buf_.get(), len_}; }
+  // Room for at least `n` more bytes at end(); room() says how much.
+  char* reserve(size_t n);
+  char* end() { return buf_.get() + len_; }
+  size_t room() const { return cap_ - len_; }
+  void commit(size_t n) { len_ += n; }
+  void consume(size_t n);  // drops the first n bytes
+  void clear();            // at a connection's end
+
+ private:
+  std::unique_ptr<char[]> buf_;
+  size_t len_ = 0, cap_ = 0;
+};
+
 inline timeval to_timeval(int64_t us) {
   timeval tv;
   tv.tv_sec = static_cast<time_t>(us / 1'000'000);
@@ -53,10 +72,18 @@ inline timeval to_timeval(int64_t us) {
 }
 
 // One simulated CPE "slot": a connection (when open) and the session on it.
+// Plain TCP is a non-blocking socket with one edge-triggered event, set up
+// at the connect and deleted at the close; --tls is a bufferevent.
 struct Slot {
   Runner::Impl* r = nullptr;
-  bufferevent* bev = nullptr;
-  event* kick = nullptr;  // starts the next session (closed loop)
+  int fd = -1;                 // plain TCP
+  event* io = nullptr;         // fd's event (allocated once, assigned per connection)
+  bufferevent* bev = nullptr;  // --tls
+  uint32_t conn_gen = 0;       // bumped by every close: a callback sees its connection go
+  uint32_t sends = 0;          // requests sent on this slot so far
+  size_t out_sent = 0;         // bytes of `out` the socket took
+  InBuffer in;                 // what came in and is not consumed yet
+  event* kick = nullptr;       // starts the next session (closed loop)
   bool connected = false;
   bool inherited = false;  // the request rides on a connection an earlier session used
   bool stale_retried = false;
@@ -92,6 +119,7 @@ struct Slot {
   SSL_SESSION* tls_session = nullptr;
 
   Slot(Runner::Impl* runner, const Options& opt) : r(runner), digest(opt.username, opt.password) {}
+  bool open() const { return fd >= 0 || bev != nullptr; }
 };
 
 struct Runner::Impl {
@@ -118,6 +146,14 @@ struct Runner::Impl {
   void send_request(Slot& s);
   bool open_connection(Slot& s);
   void close_conn(Slot& s);
+
+  // Plain TCP (tcp_flow.cc).
+  bool open_tcp_connection(Slot& s);
+  bool bind_source(int fd);  // --source-addresses
+  uint32_t next_source = 0;
+  bool flush_out(Slot& s);
+  void read_socket(Slot& s);
+  static void on_io(evutil_socket_t fd, short what, void* arg);
   void parse_responses(Slot& s);
   void handle_response(Slot& s, const ResponseHead& h, std::string_view body, size_t total);
   void on_closed(Slot& s, short what, int socket_error);
@@ -156,6 +192,7 @@ struct Runner::Impl {
   const std::string& now_string();
   std::string cnonce();
 
+  void take_input(Slot& s);
   static void on_read(bufferevent* bev, void* arg);
   static void on_event(bufferevent* bev, short what, void* arg);
   static void on_kick(evutil_socket_t, short, void* arg);
@@ -164,6 +201,8 @@ struct Runner::Impl {
   const Options& opt;
   unsigned index;
   event_base* base = nullptr;
+  const timeval* io_timeout = nullptr;  // --timeout, as a common timeout of `base`
+  timeval io_timeout_tv{};
   RunStats stats;
   int64_t last_completion = 0;
 

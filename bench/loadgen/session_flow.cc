@@ -1,16 +1,13 @@
 // One simulated session on a slot: connect, Inform, TransferComplete, the
 // empty POST, answers to ACS requests, until the 204; the HTTP responses
-// read off the bufferevent and the figures recorded on the way.
+// parsed from what the slot's connection read (tcp_flow.cc, tls_flow.cc)
+// and the figures recorded on the way.
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 
 #include "bench/loadgen/cr_inform.h"
@@ -69,7 +66,7 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int ent
     if (!stats.first_start_us || t_start < stats.first_start_us) stats.first_start_us = t_start;
   }
   s.kit = &sh.fleet.kit(s.device);
-  s.serial = serial_for(s.kit->model, s.device);
+  assign_serial(s.serial, s.kit->model, s.device);
   s.cpe.clear();
   s.cookie.clear();
   s.t_start = t_start;
@@ -81,7 +78,7 @@ void Runner::Impl::begin_session(Slot& s, int64_t t_start, size_t local, int ent
   s.entry = entry;
   render_inform(s, entry);
   s.phase = Phase::kInform;
-  s.inherited = s.bev != nullptr;
+  s.inherited = s.open();
   send_request(s);
 }
 
@@ -123,51 +120,47 @@ void Runner::Impl::render_inform(Slot& s, int entry) {
 }
 
 bool Runner::Impl::open_connection(Slot& s) {
-  if (sh.tls) return open_tls_connection(s);
-  const Target& t = opt.target;
-  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    fail(s, ErrorKind::kConnect);
-    return false;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  s.bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-  if (!s.bev) {
-    close(fd);
-    fail(s, ErrorKind::kConnect);
-    return false;
-  }
-  bufferevent_setcb(s.bev, on_read, nullptr, on_event, &s);
-  timeval tv = to_timeval(std::chrono::microseconds(opt.timeout).count());
-  bufferevent_set_timeouts(s.bev, &tv, &tv);
-  bufferevent_enable(s.bev, EV_READ | EV_WRITE);
-  s.connected = false;
-  ++stats.connections;
-  if (bufferevent_socket_connect(s.bev, reinterpret_cast<const sockaddr*>(&t.addr),
-                                 static_cast<int>(t.addr_len)) < 0) {
-    fail(s, ErrorKind::kConnect);
-    return false;
-  }
-  return true;
+  return sh.tls ? open_tls_connection(s) : open_tcp_connection(s);
 }
 
 void Runner::Impl::close_conn(Slot& s) {
-  if (s.bev && sh.tls) close_tls(s);
   if (s.bev) {
+    if (sh.tls) close_tls(s);
     bufferevent_free(s.bev);
     s.bev = nullptr;
   }
+  if (s.fd >= 0) {
+    event_del(s.io);
+    close(s.fd);
+    s.fd = -1;
+  }
+  ++s.conn_gen;
+  s.in.clear();
+  s.out.clear();  // what it did not send goes with it
+  s.out_sent = 0;
   s.connected = false;
   s.awaiting = false;
   s.digest.reset();  // Digest state lives with the connection
 }
 
 void Runner::Impl::send_request(Slot& s) {
-  if (!s.bev && !open_connection(s)) return;
+  if (!s.open()) {
+    if (!open_connection(s)) return;
+  } else if (s.fd >= 0) {
+    event_add(s.io, io_timeout);  // the timeout runs from this request
+  }
   const Target& t = opt.target;
   std::string& out = s.out;
-  out.clear();
+  // Plain TCP: what the socket has not taken of the last request yet goes
+  // first (a bufferevent queues it the same way).
+  size_t queued = 0;
+  if (s.fd >= 0 && s.out_sent < out.size()) {
+    out.erase(0, s.out_sent);
+    queued = out.size();
+  } else {
+    out.clear();
+  }
+  s.out_sent = 0;
   out += "POST ";
   out += t.path;
   out += " HTTP/1.1\r\nHost: ";
@@ -190,16 +183,33 @@ void Runner::Impl::send_request(Slot& s) {
   append_number(out, s.body.size());
   out += "\r\n\r\n";
   out += s.body;
-  bufferevent_write(s.bev, out.data(), out.size());
   ++stats.requests;
-  stats.bytes_out += out.size();
+  ++s.sends;
+  stats.bytes_out += out.size() - queued;
   s.awaiting = true;
   s.resp_bytes = 0;
   if (s.phase == Phase::kInform && s.t_inform == 0) s.t_inform = monotonic_us();
+  if (s.bev) {
+    bufferevent_write(s.bev, out.data(), out.size());
+  } else {
+    // At once, even with the connect in progress: on loopback it is done
+    // by now; if not, the write readiness sends the rest.
+    flush_out(s);
+  }
+}
+
+// --tls: the bufferevent's input into the slot's buffer.
+void Runner::Impl::take_input(Slot& s) {
+  evbuffer* in = bufferevent_get_input(s.bev);
+  size_t len = evbuffer_get_length(in);
+  if (len == 0) return;
+  int n = evbuffer_remove(in, s.in.reserve(len), len);
+  if (n > 0) s.in.commit(static_cast<size_t>(n));
 }
 
 void Runner::Impl::on_read(bufferevent*, void* arg) {
   Slot& s = *static_cast<Slot*>(arg);
+  s.r->take_input(s);
   s.r->parse_responses(s);
 }
 
@@ -212,6 +222,7 @@ void Runner::Impl::on_event(bufferevent*, short what, void* arg) {
     if (s.r->sh.tls) s.r->tls_connected(s);
     return;
   }
+  s.r->take_input(s);
   s.r->on_closed(s, what, socket_error);
 }
 
@@ -222,16 +233,14 @@ void Runner::Impl::on_closed(Slot& s, short what, int socket_error) {
   }
   if ((what & BEV_EVENT_EOF) && s.connected) {
     // A response whose body runs to EOF ends here.
-    evbuffer* in = bufferevent_get_input(s.bev);
-    size_t len = evbuffer_get_length(in);
-    evbuffer_ptr pos = evbuffer_search(in, "\r\n\r\n", 4, nullptr);
-    if (pos.pos >= 0) {
-      size_t head_len = static_cast<size_t>(pos.pos) + 4;
-      const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, -1));
+    std::string_view in = s.in.view();
+    size_t end = in.find("\r\n\r\n");
+    if (end != std::string_view::npos) {
+      size_t head_len = end + 4;
       ResponseHead h;
-      if (parse_response_head({p, head_len}, h) && body_until_eof(h)) {
+      if (parse_response_head(in.substr(0, head_len), h) && body_until_eof(h)) {
         h.close = true;
-        handle_response(s, h, {p + head_len, len - head_len}, len);
+        handle_response(s, h, in.substr(head_len), in.size());
         return;
       }
     }
@@ -253,44 +262,38 @@ void Runner::Impl::on_closed(Slot& s, short what, int socket_error) {
 }
 
 void Runner::Impl::parse_responses(Slot& s) {
-  while (s.bev && s.awaiting) {
-    evbuffer* in = bufferevent_get_input(s.bev);
-    size_t len = evbuffer_get_length(in);
-    if (len == 0) return;
-    s.resp_bytes = len;
-    evbuffer_ptr pos = evbuffer_search(in, "\r\n\r\n", 4, nullptr);
-    if (pos.pos < 0) {
-      if (len > kMaxHead) fail(s, ErrorKind::kParse);
+  while (s.open() && s.awaiting) {
+    std::string_view in = s.in.view();
+    if (in.empty()) return;
+    s.resp_bytes = in.size();
+    size_t end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (in.size() > kMaxHead) fail(s, ErrorKind::kParse);
       return;
     }
-    size_t head_len = static_cast<size_t>(pos.pos) + 4;
-    const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, head_len));
+    size_t head_len = end + 4;
     ResponseHead h;
-    if (!parse_response_head({p, head_len}, h)) return fail(s, ErrorKind::kParse);
+    if (!parse_response_head(in.substr(0, head_len), h)) return fail(s, ErrorKind::kParse);
     if (h.status < 200) {  // 100 Continue and friends
-      evbuffer_drain(in, head_len);
+      s.in.consume(head_len);
       stats.bytes_in += head_len;
       continue;
     }
     if (h.chunked) {
-      p = reinterpret_cast<const char*>(evbuffer_pullup(in, -1));
       dechunked.clear();
       size_t consumed = 0;
-      Dechunk d = dechunk({p + head_len, len - head_len}, dechunked, &consumed);
-      if (d == Dechunk::kError || (d == Dechunk::kIncomplete && len > kMaxBody))
+      Dechunk d = dechunk(in.substr(head_len), dechunked, &consumed);
+      if (d == Dechunk::kError || (d == Dechunk::kIncomplete && in.size() > kMaxBody))
         return fail(s, ErrorKind::kParse);
       if (d == Dechunk::kIncomplete) return;
-      parse_response_head({p, head_len}, h);
       handle_response(s, h, dechunked, head_len + consumed);
     } else if (h.content_length) {
       if (*h.content_length > kMaxBody) return fail(s, ErrorKind::kParse);
       size_t total = head_len + static_cast<size_t>(*h.content_length);
-      if (len < total) return;
-      p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(total)));
-      parse_response_head({p, head_len}, h);
-      handle_response(s, h, {p + head_len, total - head_len}, total);
+      if (in.size() < total) return;
+      handle_response(s, h, in.substr(head_len, total - head_len), total);
     } else if (body_until_eof(h)) {
-      if (len > kMaxBody) return fail(s, ErrorKind::kParse);
+      if (in.size() > kMaxBody) return fail(s, ErrorKind::kParse);
       return;  // on_closed() finishes it
     } else {
       handle_response(s, h, {}, head_len);
@@ -326,7 +329,7 @@ void Runner::Impl::handle_response(Slot& s, const ResponseHead& h, std::string_v
     }
   }
   // The views into the input buffer die here.
-  evbuffer_drain(bufferevent_get_input(s.bev), total);
+  s.in.consume(total);
   s.awaiting = false;
   s.inherited = false;
   if (server_closes) close_conn(s);

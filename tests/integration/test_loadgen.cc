@@ -30,13 +30,16 @@ TEST(Loadgen, NotBuilt) {
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench/loadgen/cr_inform.h"
+#include "bench/loadgen/fleet.h"
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/http_client.h"
 #include "bench/loadgen/options.h"
@@ -332,6 +335,15 @@ TEST(LoadgenCpe, InformTemplateIsTheFullWriteWithSerialAndTime) {
   std::string serial = serial_for(m, 42);
   EXPECT_EQ(serial, "8KA8WA0000000042");
   EXPECT_NE(serial_for(m, 43), serial);
+  // The generator's own, into a reused string, writes the same.
+  std::string reused = "a string longer than any serial";
+  DataModel tr181 = DataModel::load(kTr181);
+  for (const DataModel* model : {&m, &tr181}) {
+    for (uint64_t i : {0ull, 7ull, 42ull, 123456789ull, 9999999999ull, 12345678901ull}) {
+      assign_serial(reused, *model, i);
+      EXPECT_EQ(reused, serial_for(*model, i));
+    }
+  }
   std::string rendered;
   t.render(rendered, serial, "2026-01-02T03:04:05Z");
   EXPECT_EQ(rendered, soap::write(make_inform(m, serial, events, "2026-01-02T03:04:05Z")));
@@ -543,6 +555,18 @@ Options parse_args(std::vector<std::string> args) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(LoadgenOptions, SourceAddressesOnlyForPlainIpv4Loopback) {
+  EXPECT_EQ(
+      parse_args({"--url", "http://127.0.0.1:7547/", "--source-addresses", "4"}).source_addresses,
+      4u);
+  EXPECT_THROW(parse_args({"--url", "http://[::1]:7547/", "--source-addresses", "4"}),
+               std::exception);
+  EXPECT_THROW(parse_args({"--url", "https://127.0.0.1:7547/", "--source-addresses", "4"}),
+               std::exception);
+  EXPECT_THROW(parse_args({"--url", "http://127.0.0.1:7547/", "--source-addresses", "251"}),
+               std::exception);
 }
 
 TEST(LoadgenOptions, TlsByFlagOrHttpsUrl) {
@@ -891,6 +915,28 @@ TEST(Loadgen, BaselineServerAnswersWholeSessions) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.figure("completed"), 200u) << r.json;
   EXPECT_EQ(r.figure("connections"), 10u) << r.json;
+  // --source-addresses 3: the connections come from 127.0.0.2, .3 and .4,
+  // as the sockets the generator closed (in TIME_WAIT) show.
+  r = run_loadgen(port, {"--sessions", "90", "--concurrency", "3", "--source-addresses", "3"},
+                  "baseline-sources");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.figure("completed"), 90u) << r.json;
+  std::set<std::string> sources;
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote;
+    in >> slot >> local >> remote;
+    if (remote.size() > 5 && remote.compare(remote.size() - 5, 5, want) == 0)
+      sources.insert(local.substr(0, local.find(':')));
+  }
+  // /proc/net/tcp writes 127.0.0.N in host order: 0N00007F; 127.0.0.1 is
+  // the runs above.
+  sources.erase("0100007F");
+  EXPECT_EQ(sources, (std::set<std::string>{"0200007F", "0300007F", "0400007F"}));
   EXPECT_EQ(baseline.terminate(), 0) << baseline.log();
 }
 
@@ -911,32 +957,60 @@ TEST(Loadgen, ReportsErrorsWhenNothingListens) {
   EXPECT_LE(r.figure("started"), 2u) << r.json;
 }
 
+// A loopback listener and the thread that serves it. A subclass starts the
+// thread at the end of its constructor and stops it first thing in its
+// destructor, while the members the thread uses are still there.
+class ServedSocket {
+ public:
+  uint16_t port = 0;
+
+ protected:
+  ServedSocket() {
+    fd_ = bound_socket(SOCK_STREAM, 0);
+    listen(fd_, 64);
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~ServedSocket() {
+    stop_serving();
+    close(fd_);
+  }
+  void serve_in_thread(std::function<void()> serve) { thread_ = std::thread(std::move(serve)); }
+  void stop_serving() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // The next connection; -1 once stopping.
+  int accept_next() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int c = accept(fd_, nullptr, nullptr);
+      if (c >= 0) return c;
+    }
+    return -1;
+  }
+  std::atomic<bool> stop_{false};
+
+ private:
+  int fd_ = -1;
+  std::thread thread_;
+};
+
 // A scripted ACS on a plain socket: it sends the simulated CPE a fixed list
 // of requests per session and records what comes back, so the CPE side of
 // the RPCs (and what a Reboot or Download does to the next session) is
 // checked over the wire. The first `busy_informs` Informs get a 503, as from
 // an overloaded ACS.
-class ScriptedAcs {
+class ScriptedAcs : public ServedSocket {
  public:
   explicit ScriptedAcs(std::vector<std::vector<soap::Body> > script, size_t busy_informs = 0)
       : script_(std::move(script)), busy_left_(busy_informs) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd_, 64);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
+    serve_in_thread([this] { serve(); });
   }
-  ~ScriptedAcs() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  uint16_t port = 0;
+  ~ScriptedAcs() { stop_serving(); }
   std::vector<soap::Envelope> received;  // every CPE message, in order
   // By serial number: the sessions that ended with a 204, when the last 503
   // was sent, and the shortest wait from a 503 to the next Inform.
@@ -946,11 +1020,7 @@ class ScriptedAcs {
 
  private:
   void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
+    for (int c; (c = accept_next()) >= 0;) {
       std::string buf;
       while (!stop_) {
         size_t head_end = buf.find("\r\n\r\n");
@@ -1026,9 +1096,6 @@ class ScriptedAcs {
   size_t session_ = 0;
   size_t busy_left_ = 0;
   std::string serial_;  // of the session on the connection being served
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 TEST(Loadgen, AnswersAcsRequestsAndReportsRebootAndDownloadNextSession) {
@@ -1141,6 +1208,174 @@ TEST(Loadgen, EachDeviceOnceRetriesRefusedDevices) {
   EXPECT_EQ(r.figure("devices_not_done"), 5u) << r.json;
   EXPECT_EQ(r.figure("retries"), 0u) << r.json;
   EXPECT_EQ(strict.completed.size(), 5u);
+}
+
+// A raw ACS for the generator's HTTP client: every Inform answered with an
+// InformResponse framed as `framing` says, in pieces (the generator reads
+// partial responses), every empty POST with a 204. One connection at a
+// time: the generator runs with --concurrency 1.
+class FramingAcs : public ServedSocket {
+ public:
+  enum class Framing {
+    kChunkedAfterContinue,  // 100 Continue, then a chunked 200
+    kUntilEof,              // a 200 without length, ended by the close
+    kSilent,                // never answers
+    kDropReused,            // closes a kept-alive connection at its next Inform
+    kLarge,                 // 256 KiB of white space after the envelope
+  };
+  explicit FramingAcs(Framing framing) : framing_(framing) {
+    serve_in_thread([this] { serve(); });
+  }
+  ~FramingAcs() { stop_serving(); }
+  std::atomic<uint64_t> bytes_sent{0}, requests{0}, connections{0};
+
+ private:
+  void serve() {
+    for (int c; (c = accept_next()) >= 0;) {
+      ++connections;
+      std::string buf, body;
+      for (int sessions = 0; !stop_ && read_request(c, buf, body);) {
+        ++requests;
+        if (framing_ == Framing::kSilent) continue;
+        if (body.empty()) {
+          ++sessions;
+          put(c, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+          continue;
+        }
+        if (framing_ == Framing::kDropReused && sessions > 0) break;
+        soap::Envelope out;
+        out.header.id = "1";
+        out.body = soap::InformResponse{1};
+        const std::string xml = soap::write(out);
+        const size_t half = xml.size() / 2;
+        if (framing_ == Framing::kChunkedAfterContinue) {
+          put(c, "HTTP/1.1 100 Continue\r\n\r\n");
+          put(c, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n");
+          char size[32];
+          std::snprintf(size, sizeof size, "%zx\r\n", half);
+          put(c, size + xml.substr(0, half) + "\r\n");
+          std::snprintf(size, sizeof size, "%zx; ext=1\r\n", xml.size() - half);
+          put(c, size + xml.substr(half) + "\r\n0\r\n\r\n");
+        } else if (framing_ == Framing::kUntilEof) {
+          put(c, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n" + xml.substr(0, half));
+          put(c, xml.substr(half));
+          break;
+        } else {
+          const std::string body =
+              framing_ == Framing::kLarge ? xml + std::string(256 * 1024, ' ') : xml;
+          put(c, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+        }
+      }
+      close(c);
+    }
+  }
+  // A piece of a response, and a pause so that it arrives on its own.
+  void put(int c, const std::string& piece) {
+    // Counted before it goes: the generator may read it, finish, and the
+    // test compare the figures before this thread runs again.
+    bytes_sent += piece.size();
+    if (send(c, piece.data(), piece.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(piece.size()))
+      bytes_sent -= piece.size();
+    std::this_thread::sleep_for(2ms);
+  }
+  // The next request's body; false when the connection ends first.
+  bool read_request(int c, std::string& buf, std::string& body) {
+    for (;;) {
+      size_t head_end = buf.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t cl = number_after(buf.substr(0, head_end), "Content-Length: ");
+        if (cl == UINT64_MAX) cl = 0;
+        if (buf.size() >= head_end + 4 + cl) {
+          body = buf.substr(head_end + 4, cl);
+          buf.erase(0, head_end + 4 + cl);
+          return true;
+        }
+      }
+      pollfd p{c, POLLIN, 0};
+      if (stop_ || poll(&p, 1, 200) < 0) return false;
+      if (!(p.revents & POLLIN)) continue;
+      char tmp[16384];
+      ssize_t n = recv(c, tmp, sizeof tmp, 0);
+      if (n <= 0) return false;
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+  }
+
+  Framing framing_;
+};
+
+TEST(Loadgen, ResponseFramingsTimeoutAndStaleKeepAlive) {
+  using Framing = FramingAcs::Framing;
+  const std::vector<std::string> common = {"--concurrency", "1", "--events", "1 BOOT:1"};
+  auto args = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), common.begin(), common.end());
+    return more;
+  };
+  // The run's exit status and the figures named.
+  auto expect = [](const LoadgenRun& r, int exit_code,
+                   const std::map<std::string, uint64_t>& figures) {
+    EXPECT_EQ(r.exit_code, exit_code) << r.output;
+    for (const auto& [name, value] : figures)
+      EXPECT_EQ(r.figure(name), value) << name << " in " << r.json;
+  };
+  {
+    // 100 Continue (counted as received, not as a response), then chunks
+    // that come in pieces.
+    FramingAcs acs(Framing::kChunkedAfterContinue);
+    LoadgenRun r = run_loadgen(acs.port, args({"--sessions", "10"}), "chunked");
+    expect(r, 0,
+           {{"completed", 10},
+            {"total", 0},
+            {"requests", 20},
+            {"responses", 20},
+            {"connections", 10},
+            {"bytes_received", acs.bytes_sent.load()}});
+  }
+  {
+    // Responses larger than what a read takes, on a kept-alive connection.
+    FramingAcs acs(Framing::kLarge);
+    LoadgenRun r = run_loadgen(acs.port, args({"--sessions", "5", "--keep-alive"}), "large");
+    expect(r, 0,
+           {{"completed", 5},
+            {"total", 0},
+            {"connections", 1},
+            {"bytes_received", acs.bytes_sent.load()}});
+  }
+  {
+    // The InformResponse ends with the close: the empty POST goes on a new
+    // connection.
+    FramingAcs acs(Framing::kUntilEof);
+    LoadgenRun r = run_loadgen(acs.port, args({"--sessions", "10"}), "until-eof");
+    expect(r, 0,
+           {{"completed", 10},
+            {"total", 0},
+            {"requests", 20},
+            {"connections", 20},
+            {"bytes_received", acs.bytes_sent.load()}});
+    EXPECT_EQ(acs.connections.load(), 20u);
+  }
+  {
+    // A kept-alive connection the server drops as the next session reuses
+    // it: that request is sent again on a new connection, once.
+    FramingAcs acs(Framing::kDropReused);
+    LoadgenRun r = run_loadgen(acs.port, args({"--sessions", "10", "--keep-alive"}), "stale");
+    expect(r, 0,
+           {{"completed", 10},
+            {"total", 0},
+            {"stale_keepalive_retries", 9},
+            {"connections", 10},
+            {"requests", 29}});
+    EXPECT_EQ(acs.requests.load(), 29u);
+  }
+  {
+    // No answer: the session fails on --timeout, not later.
+    FramingAcs acs(Framing::kSilent);
+    auto t0 = std::chrono::steady_clock::now();
+    LoadgenRun r = run_loadgen(acs.port, args({"--sessions", "1", "--timeout", "300"}), "silent");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    expect(r, 1, {{"timeout", 1}, {"total", 1}, {"completed", 0}});
+  }
 }
 
 class LoadgenAgainstLuacs : public ::testing::Test {
