@@ -187,18 +187,14 @@ int dev_summary(lua_State* L) {
   Run::Impl* r = self(L);
   static const std::string kPrefix = "Summary.";
   if (lua_isnoneornil(L, 2)) {
-    // The stored fields, then this session's (an Inform never carries any).
-    std::vector<std::string> names;
-    r->view.each(kPrefix, false,
-                 [&names](const std::string& name, const std::string&) { names.push_back(name); });
-    lua_createtable(L, 0, static_cast<int>(names.size()));
-    for (const auto& name : names) {
-      const device::StoredParameter* p = r->view.known(name);
-      if (!p) continue;
+    // The stored fields, then this session's (an Inform never carries any):
+    // a field set in this session replaces the stored one in the table.
+    lua_createtable(L, 0, 8);
+    r->view.each_stored(kPrefix, [L](const std::string& name, const device::StoredParameter& p) {
       lua_pushlstring(L, name.data() + kPrefix.size(), name.size() - kPrefix.size());
-      push_summary_value(L, *p);
+      push_summary_value(L, p);
       lua_rawset(L, -3);
-    }
+    });
     return 1;
   }
   luaL_checktype(L, 2, LUA_TTABLE);

@@ -45,22 +45,43 @@ bool DeviceView::remember(soap::ParameterValue p, device::Time now) {
   return true;
 }
 
+namespace {
+
+bool under(const std::string& name, std::string_view prefix) {
+  return name.compare(0, prefix.size(), prefix) == 0;
+}
+
+// f(name, parameter) for the stored parameters under `prefix`: one range of
+// the sorted map.
+template <class F>
+void stored_under(const device::Device* d, std::string_view prefix, F&& f) {
+  if (!d) return;
+  const auto& stored = d->parameters;
+  for (auto it = stored.lower_bound(std::string(prefix));
+       it != stored.end() && under(it->first, prefix); ++it)
+    f(it->first, it->second);
+}
+
+}  // namespace
+
 void DeviceView::each(std::string_view prefix, bool with_inform,
                       const std::function<void(const std::string&, const std::string&)>& f) const {
-  auto starts = [&](const std::string& name) {
-    return name.compare(0, prefix.size(), prefix) == 0;
-  };
-  if (device_) {
-    const auto& stored = device_->parameters;
-    for (auto it = stored.lower_bound(std::string(prefix)); it != stored.end() && starts(it->first);
-         ++it)
-      f(it->first, it->second.value);
-  }
+  stored_under(
+      device_.get(), prefix,
+      [&](const std::string& name, const device::StoredParameter& p) { f(name, p.value); });
   if (with_inform)
     for (const auto& p : inform().parameters)
-      if (starts(p.name)) f(p.name, p.value);
+      if (under(p.name, prefix)) f(p.name, p.value);
   for (const auto& [name, p] : overlay_)
-    if (starts(name)) f(name, p.value);
+    if (under(name, prefix)) f(name, p.value);
+}
+
+void DeviceView::each_stored(
+    std::string_view prefix,
+    const std::function<void(const std::string&, const device::StoredParameter&)>& f) const {
+  stored_under(device_.get(), prefix, f);
+  for (const auto& [name, p] : overlay_)
+    if (under(name, prefix)) f(name, p);
 }
 
 bool DeviceView::has_tag(const std::string& t) const {

@@ -47,6 +47,12 @@ class DeviceView {
   void each(std::string_view prefix, bool with_inform,
             const std::function<void(const std::string&, const std::string&)>& f) const;
 
+  // The same with the whole parameter (its type too), for what no Inform
+  // carries (summary fields): the stored ones, then this session's.
+  void each_stored(
+      std::string_view prefix,
+      const std::function<void(const std::string&, const device::StoredParameter&)>& f) const;
+
   bool has_tag(const std::string& t) const;
   std::set<std::string> tags() const;
   void tag(const std::string& t);

@@ -130,6 +130,9 @@ struct SessionResult {
   std::optional<ClientCertificate> client_certificate;
   // The session log line's fields.
   std::string summary;  // JSON text: rpcs, result, duration, cpe requests
+  // The summary was written as JSON by construction (the session driver):
+  // the store does not parse it again to check.
+  bool summary_is_json = false;
 };
 
 // The device after `r`: `base` (nullptr for a device never stored) with the

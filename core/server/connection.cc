@@ -59,7 +59,10 @@ void Connection::setup(evutil_socket_t fd, SSL* ssl, bool handshake_done) {
   timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
   resume_.reset(event_new(w_.base(), -1, 0, &Connection::on_resume_cb, this));
   set_priority(kPriorityNew);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  // A plain connection arms writing only when write_out() queues something:
+  // armed with nothing to write, the bufferevent would take an epoll round
+  // to find that out and disarm it again.
+  bufferevent_enable(bev_.get(), tls_ ? EV_READ | EV_WRITE : EV_READ);
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -364,7 +367,7 @@ void Connection::start_body() {
   const http::Request& req = parser_->request();
   if (req.expect_continue && !after_body_status_) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    bufferevent_write(bev_.get(), kContinue.data(), kContinue.size());
+    write_out(kContinue, false);
   }
   reader_failed_ = false;
   reader_status_ = 400;
@@ -741,8 +744,27 @@ void Connection::send(int status, std::string_view content_type,
   std::string& out = w_.scratch();
   out.clear();
   http::append_response(out, status, content_type, headers, body, !close);
-  bufferevent_write(bev_.get(), out.data(), out.size());
+  write_out(out, close);
   if (close) closing_ = true;
+}
+
+// The bufferevent would write a reply only once the loop has seen the socket
+// writable: arm EPOLLOUT, one more epoll_wait, disarm -- two epoll_ctl and a
+// wakeup per reply, for a socket that almost always takes the whole reply at
+// once. A reply that closes the connection is left to the bufferevent:
+// on_write_cb closes once the output has drained.
+void Connection::write_out(std::string_view bytes, bool close) {
+  bufferevent* bev = bev_.get();
+  if (!tls_ && !close && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    ssize_t n =
+        ::send(bufferevent_getfd(bev), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // On EAGAIN or an error the bufferevent takes it all: it writes the rest
+    // when the socket drains, or reports the error to on_event_cb.
+    if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
+    if (bytes.empty()) return;
+  }
+  if (!(bufferevent_get_enabled(bev) & EV_WRITE)) bufferevent_enable(bev, EV_WRITE);
+  bufferevent_write(bev, bytes.data(), bytes.size());
 }
 
 void Connection::send_error(int status, std::string_view reason, bool close) {

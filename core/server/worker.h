@@ -245,6 +245,10 @@ class Connection final : public http::BodySink {
   void send(int status, std::string_view content_type, std::span<const http::Header> headers,
             std::string_view body, bool close);
   void send_error(int status, std::string_view reason, bool close);
+  // Bytes for the client: on plain TCP with nothing queued, straight to the
+  // socket; what it does not take (and everything under TLS, or when the
+  // connection closes after it) goes through the bufferevent.
+  void write_out(std::string_view bytes, bool close);
   // 503 + Retry-After and close, worded and counted as admission.h says.
   void send_busy(Refusal why);
   // Moves this connection, its request head parsed, to worker `owner`,

@@ -288,6 +288,7 @@ Outcome Driver::finish(bool with_line) {
   summary += "], \"duration_ms\": ";
   summary += std::to_string(ms.count());
   summary += '}';
+  result_.summary_is_json = true;  // json_string escapes (and repairs UTF-8)
   if (with_line) {
     line += log::quoted(rpcs);
     line += " duration_ms=" + std::to_string(ms.count());

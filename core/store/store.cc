@@ -127,7 +127,7 @@ void PgStore::write_session(SessionResult r, Executor exec, std::function<void(b
     return;
   }
   if (r.inform_time == Time{}) r.inform_time = std::chrono::system_clock::now();
-  r.summary = valid_json(std::move(r.summary));
+  if (!r.summary_is_json || r.summary.empty()) r.summary = valid_json(std::move(r.summary));
   for (auto& f : r.faults) f.detail = valid_json(std::move(f.detail));
   for (auto& t : r.task_results) t.result = valid_json(std::move(t.result));
 
