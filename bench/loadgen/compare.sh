@@ -204,7 +204,7 @@ core_share() {
   awk -v cpu="$cpu" -v d="$d" -v t="${t:-1}" \
     'BEGIN { share = d > 0 ? 100 * cpu / d : 0
              if (t == 1) printf "%.0f %% of its core (1 thread)", share
-             else printf "%.0f %% of one core = %.0f %% of its %d threads%s cores", share, share / t, t, "\047" }'
+             else printf "%.0f %% of one core = %.0f %% of its %d threads\047 cores", share, share / t, t }'
 }
 LC=$(per_session "$OUT/luacs.json" server_cpu_s)
 BC=$(per_session "$OUT/baseline.json" server_cpu_s)

@@ -1,23 +1,11 @@
 #include "bench/loadgen/fleet.h"
 
-#include <charconv>
-
 namespace luacs::loadgen {
 
 namespace {
 constexpr const char* kTr098File = "tr098-huawei-BM632w-genieacs-sim.csv";
 constexpr const char* kTr181File = "tr181-tplink-EC220-G5v3-anlix-genieacs-sim.csv";
 }  // namespace
-
-void assign_serial(std::string& out, const DataModel& m, uint64_t index) {
-  // As serial_for: the model's first six characters, the index in ten digits.
-  out.assign(std::string_view(m.device_id().serial_number).substr(0, 6));
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, index);
-  size_t n = static_cast<size_t>(end - digits);
-  if (n < 10) out.append(10 - n, '0');
-  out.append(digits, n);
-}
 
 std::vector<soap::EventStruct> Fleet::events_of(const EventMixEntry& entry) {
   std::vector<soap::EventStruct> events;

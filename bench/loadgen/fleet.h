@@ -36,10 +36,6 @@ struct ModelKit {
   std::vector<CrInformTemplate> cr_informs;
 };
 
-// serial_for(m, index) into `out`, whose buffer is reused: no allocation
-// per session.
-void assign_serial(std::string& out, const DataModel& m, uint64_t index);
-
 class Fleet {
  public:
   // Loads the CSVs the model choice needs. Throws std::runtime_error.

@@ -171,12 +171,18 @@ class Answerer {
 
 }  // namespace
 
-std::string serial_for(const DataModel& m, uint64_t index) {
-  std::string_view base = m.device_id().serial_number;
-  std::string s(base.substr(0, 6));
+void assign_serial(std::string& out, const DataModel& m, uint64_t index) {
+  out.assign(std::string_view(m.device_id().serial_number).substr(0, 6));
   char digits[24];
-  int n = std::snprintf(digits, sizeof digits, "%010llu", static_cast<unsigned long long>(index));
-  s.append(digits, static_cast<size_t>(n));
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, index);
+  size_t n = static_cast<size_t>(end - digits);
+  if (n < 10) out.append(10 - n, '0');
+  out.append(digits, n);
+}
+
+std::string serial_for(const DataModel& m, uint64_t index) {
+  std::string s;
+  assign_serial(s, m, index);
   return s;
 }
 

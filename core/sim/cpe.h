@@ -17,6 +17,9 @@ namespace luacs::sim {
 // characters of the model's own serial and the index in ten digits, so every
 // device of a model has a distinct serial of the same length.
 std::string serial_for(const DataModel& m, uint64_t index);
+// The same into `out`, whose buffer is reused (the load generator's
+// sessions: no allocation per session).
+void assign_serial(std::string& out, const DataModel& m, uint64_t index);
 
 // "2026-11-21T12:34:56Z" for a Unix time.
 std::string format_time(int64_t unix_seconds);
