@@ -117,7 +117,7 @@ void Session::queue(soap::Body request, RpcCallback done) {
   queue_.push_back(Pending{std::move(request), std::move(done)});
 }
 
-Reply Session::handle(const soap::Envelope& msg, Clock::time_point now) {
+Reply Session::handle(soap::Envelope msg, Clock::time_point now) {
   last_activity_ = now;
   switch (state_) {
     case SessionState::kAwaitInform:
@@ -167,8 +167,8 @@ Reply Session::handle_malformed(std::string_view reason, Clock::time_point now) 
   return r;
 }
 
-Reply Session::on_inform(const soap::Envelope& msg) {
-  const auto& inform = std::get<soap::Inform>(msg.body);
+Reply Session::on_inform(soap::Envelope& msg) {
+  auto& inform = std::get<soap::Inform>(msg.body);
   cwmp_ns_ = msg.cwmp_ns;
   std::string_view id = msg.header.id ? std::string_view(*msg.header.id) : std::string_view();
 
@@ -189,8 +189,8 @@ Reply Session::on_inform(const soap::Envelope& msg) {
     }
   }
 
-  inform_ = inform;
-  device_id_ = cwmp::device_id(inform.device_id);
+  inform_ = std::move(inform);
+  device_id_ = cwmp::device_id(inform_.device_id);
   state_ = SessionState::kCpeTurn;
   if (handler_) handler_->on_inform(*this);
 

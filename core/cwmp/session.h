@@ -137,7 +137,8 @@ class Session {
   ~Session();
 
   // The next CPE message (an empty POST is an Envelope whose body is Empty).
-  Reply handle(const soap::Envelope& msg, Clock::time_point now);
+  // Taken by value: an Inform's parameters move into the session.
+  Reply handle(soap::Envelope msg, Clock::time_point now);
 
   // The CPE sent something that could not be parsed: 400 naming the reason,
   // and the session ends (the CPE retries it from a new Inform).
@@ -180,7 +181,7 @@ class Session {
     RpcCallback done;
   };
 
-  Reply on_inform(const soap::Envelope& msg);
+  Reply on_inform(soap::Envelope& msg);
   Reply on_cpe_turn(const soap::Envelope& msg);
   Reply on_response(const soap::Envelope& msg);
   Reply answer_cpe_request(const soap::Envelope& msg);

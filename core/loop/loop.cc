@@ -1,5 +1,9 @@
 #include "core/loop/loop.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <stdexcept>
 #include <string>
@@ -75,6 +79,12 @@ Listener listen(event_base* base, const util::ListenAddr& addr, evconnlistener_c
     throw std::runtime_error("cannot listen on " + addr.spec + ": " +
                              evutil_socket_error_to_string(err) +
                              (err == EADDRINUSE ? " (is another luacs running?)" : ""));
+  }
+  if (opts.no_delay) {
+    int one = 1;
+    if (setsockopt(evconnlistener_get_fd(l.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+      throw std::runtime_error("cannot listen on " + addr.spec + ": TCP_NODELAY: " +
+                               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
   }
   return l;
 }

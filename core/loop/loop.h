@@ -87,6 +87,9 @@ struct ListenOptions {
   // kernel spreads the connections); make sure with
   // util::ensure_not_listening that no other process holds it first.
   bool reuse_port = false;
+  // TCP_NODELAY on the listening socket: Linux copies it to every socket
+  // accepted from it, one setsockopt per listener instead of per connection.
+  bool no_delay = false;
 };
 // Binds and listens on `addr`, calling `cb(listener, fd, peer, len, arg)`
 // for each connection. Throws std::runtime_error("cannot listen on SPEC:

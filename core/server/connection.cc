@@ -1,11 +1,10 @@
-// One CPE connection: HTTP/1.1 framing on a bufferevent, the body streamed
+// One CPE connection: HTTP/1.1 framing on the socket (or, under TLS, on
+// libevent's OpenSSL bufferevent), the body streamed
 // into a SOAP reader as it arrives, the parsed message handed to the session
 // engine and its reply written back.
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/bufferevent_struct.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <sys/socket.h>
 
@@ -40,9 +39,8 @@ Connection::Connection(Worker& w, evutil_socket_t fd, std::string peer, SSL* ssl
   }
 }
 
+// The socket has TCP_NODELAY from its listener (Worker::listen).
 void Connection::setup(evutil_socket_t fd, SSL* ssl, bool handshake_done) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (ssl) {
     tls_ = true;
     ssl_ = ssl;
@@ -51,24 +49,30 @@ void Connection::setup(evutil_socket_t fd, SSL* ssl, bool handshake_done) {
         w_.base(), fd, ssl, handshake_done ? BUFFEREVENT_SSL_OPEN : BUFFEREVENT_SSL_ACCEPTING, 0));
     // A CPE that closes without close_notify is an EOF like any other.
     bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+    bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
+                      &Connection::on_event_cb, this);
   } else {
-    bev_.reset(bufferevent_socket_new(w_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+    // Plain TCP is read and written on the socket itself: a bufferevent
+    // would cost an FIONREAD per read, its buffers and callbacks per
+    // connection. Writing is armed only while a reply waits for room.
+    fd_ = fd;
+    event_assign(&rd_, w_.base(), fd, EV_READ | EV_PERSIST, &Connection::on_readable_cb, this);
+    event_assign(&wr_, w_.base(), fd, EV_WRITE | EV_PERSIST, &Connection::on_writable_cb, this);
   }
-  bufferevent_setcb(bev_.get(), &Connection::on_read_cb, &Connection::on_write_cb,
-                    &Connection::on_event_cb, this);
   timer_.reset(evtimer_new(w_.base(), &Connection::on_timer_cb, this));
   resume_.reset(event_new(w_.base(), -1, 0, &Connection::on_resume_cb, this));
   set_priority(kPriorityNew);
-  // A plain connection arms writing only when write_out() queues something:
-  // armed with nothing to write, the bufferevent would take an epoll round
-  // to find that out and disarm it again.
-  bufferevent_enable(bev_.get(), tls_ ? EV_READ | EV_WRITE : EV_READ);
+  if (tls_)
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  else
+    enable_reading(true);
   w_.shared().stats.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Connection::set_priority(int priority) {
   if (!tls_) {
-    bufferevent_priority_set(bev_.get(), priority);
+    event_priority_set(&rd_, priority);
+    event_priority_set(&wr_, priority);
     event_priority_set(resume_.get(), priority);
     return;
   }
@@ -85,6 +89,12 @@ Connection::~Connection() {
   if (!cookie_.empty()) {
     SessionSlot* slot = w_.find_session(cookie_);
     if (slot && slot->conn == this) w_.set_connection(*slot, nullptr);
+  }
+  if (!tls_) {
+    event_del(&rd_);
+    event_del(&wr_);
+    if (fd_ >= 0) evutil_closesocket(fd_);
+    if (in_) w_.release_input(std::move(in_));
   }
   bev_.reset();
   if (ssl_) {
@@ -137,15 +147,117 @@ void Connection::on_read_cb(bufferevent*, void* arg) {
 void Connection::on_write_cb(bufferevent* bev, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
-  if (c->closing_) {
-    c->close_now();
+  c->output_drained();
+}
+
+void Connection::output_drained() {
+  if (closing_) {
+    close_now();
     return;
   }
-  if (c->reading_paused_) {
-    c->reading_paused_ = false;
-    bufferevent_enable(bev, EV_READ);
-    c->process();
+  if (reading_paused_) {
+    reading_paused_ = false;
+    enable_reading(true);
+    process();
   }
+}
+
+void Connection::on_readable_cb(evutil_socket_t, short, void* arg) {
+  static_cast<Connection*>(arg)->read_socket();
+}
+
+void Connection::read_socket() {
+  if (!in_) in_ = w_.acquire_input();
+  if (!in_->reserve(1)) {
+    // InputBuffer::kMax unparsed (the connection waits for the store, or
+    // for its client to read): read again once some is parsed.
+    input_full_ = true;
+    enable_reading(false);
+    return;
+  }
+  const ssize_t n = recv(fd_, in_->bytes.get() + in_->end, in_->size - in_->end, 0);
+  if (n > 0) {
+    in_->end += static_cast<size_t>(n);
+    process();
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    if (in_->empty()) w_.release_input(std::move(in_));
+    return;
+  }
+  close_now();  // EOF or an error, as the bufferevent's event callback
+}
+
+// Writes what is queued; the rest waits for the next writable turn.
+void Connection::on_writable_cb(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->out_sent_ < c->out_.size()) {
+    const ssize_t n = ::send(c->fd_, c->out_.data() + c->out_sent_, c->out_.size() - c->out_sent_,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      c->close_now();
+      return;
+    }
+    if (n > 0) c->out_sent_ += static_cast<size_t>(n);
+    if (c->out_sent_ < c->out_.size()) return;
+  }
+  c->out_.clear();
+  c->out_sent_ = 0;
+  if (c->writing_) {
+    event_del(&c->wr_);
+    c->writing_ = false;
+  }
+  c->output_drained();
+}
+
+size_t Connection::input_length() const {
+  if (tls_) return evbuffer_get_length(bufferevent_get_input(bev_.get()));
+  return in_ ? in_->end - in_->begin : 0;
+}
+
+std::string_view Connection::input_chunk() const {
+  if (!tls_) return in_ ? in_->view() : std::string_view();
+  evbuffer_iovec vec{};
+  if (evbuffer_peek(bufferevent_get_input(bev_.get()), -1, nullptr, &vec, 1) <= 0) return {};
+  return {static_cast<const char*>(vec.iov_base), vec.iov_len};
+}
+
+void Connection::drain_input(size_t n) {
+  if (tls_) {
+    evbuffer_drain(bufferevent_get_input(bev_.get()), n);
+    return;
+  }
+  in_->begin += n;
+  if (in_->empty()) w_.release_input(std::move(in_));
+  if (input_full_) {
+    input_full_ = false;
+    if (!reading_paused_) enable_reading(true);
+  }
+}
+
+size_t Connection::output_length() const {
+  if (tls_) return evbuffer_get_length(bufferevent_get_output(bev_.get()));
+  return out_.size() - out_sent_;
+}
+
+void Connection::enable_reading(bool on) {
+  if (tls_) {
+    if (on)
+      bufferevent_enable(bev_.get(), EV_READ);
+    else
+      bufferevent_disable(bev_.get(), EV_READ);
+    return;
+  }
+  if (on == reading_) return;
+  reading_ = on;
+  if (on)
+    event_add(&rd_, nullptr);
+  else
+    event_del(&rd_);
+}
+
+evutil_socket_t Connection::socket_fd() const {
+  return tls_ ? tls_fd_ : fd_;
 }
 
 void Connection::on_resume_cb(evutil_socket_t, short, void* arg) {
@@ -190,19 +302,18 @@ void Connection::arm_timer(std::chrono::milliseconds t) {
 // Feeds what has arrived to the HTTP parser. Everything after a call that may
 // close or hand over the connection returns at once: `this` may be gone.
 void Connection::process() {
-  evbuffer* in = bufferevent_get_input(bev_.get());
   slice_bytes_ = 0;
   while (!closing_ && !waiting_) {
-    size_t avail = evbuffer_get_length(in);
+    size_t avail = input_length();
     if (!in_request_) {
       if (avail == 0) return;
       // A client that sends and does not read: its replies stay queued,
       // and the next request waits until they have gone.
-      if (evbuffer_get_length(bufferevent_get_output(bev_.get())) > w_.cfg().reply_high_water) {
+      if (output_length() > w_.cfg().reply_high_water) {
         if (!reading_paused_) {
           reading_paused_ = true;
           w_.shared().stats.reads_paused.fetch_add(1, std::memory_order_relaxed);
-          bufferevent_disable(bev_.get(), EV_READ);
+          enable_reading(false);
         }
         return;
       }
@@ -211,20 +322,19 @@ void Connection::process() {
       if (!parser_) make_parser();
       arm_timer(w_.cfg().header_timeout);
     }
-    evbuffer_iovec vec{};
-    int n = avail ? evbuffer_peek(in, -1, nullptr, &vec, 1) : 0;
-    const char* data = n > 0 ? static_cast<const char*>(vec.iov_base) : "";
-    size_t len = n > 0 ? vec.iov_len : 0;
+    const std::string_view chunk = avail ? input_chunk() : std::string_view();
+    const char* data = chunk.empty() ? "" : chunk.data();
+    size_t len = chunk.size();
     // A compressed body in small pieces: deflate inflates up to ~1000:1,
     // and one piece's output is parsed before the parser returns.
     if (parser_->request().coding != http::ContentCoding::kIdentity)
       len = std::min<size_t>(len, kSliceBytes / 1024);
     size_t consumed = 0;
     auto event = parser_->feed(data, len, &consumed, this);
-    if (consumed) evbuffer_drain(in, consumed);
+    if (consumed) drain_input(consumed);
     switch (event) {
       case http::RequestParser::Event::kNeedMore:
-        if (consumed == 0 || evbuffer_get_length(in) == 0) return;
+        if (consumed == 0 || input_length() == 0) return;
         if (slice_bytes_ >= kSliceBytes) {
           // Enough for one turn: the other connections of this worker go
           // first, then the rest of this request.
@@ -589,16 +699,16 @@ bool Connection::peer_gone() const {
   if (closing_) return true;
   // The socket at EOF (or reset) whose event this loop has not run yet.
   char b;
-  const ssize_t n = recv(bufferevent_getfd(bev_.get()), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = recv(socket_fd(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-void Connection::dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session) {
+void Connection::dispatch(const std::string& cookie, soap::Envelope& env, bool new_session) {
   SessionSlot* slot = w_.find_session(cookie);
   if (slot->conn && slot->conn != this) slot->conn->detach_session();
   w_.set_connection(*slot, this);
   set_priority(kPriorityInFlight);
-  session::Turn turn = slot->driver->handle(env, cwmp::Clock::now());
+  session::Turn turn = slot->driver->handle(std::move(env), cwmp::Clock::now());
   cwmp::Reply& reply = turn.reply;
   bool close = reply.close || !parser_->request().keep_alive;
 
@@ -748,23 +858,31 @@ void Connection::send(int status, std::string_view content_type,
   if (close) closing_ = true;
 }
 
-// The bufferevent would write a reply only once the loop has seen the socket
-// writable: arm EPOLLOUT, one more epoll_wait, disarm -- two epoll_ctl and a
-// wakeup per reply, for a socket that almost always takes the whole reply at
-// once. A reply that closes the connection is left to the bufferevent:
-// on_write_cb closes once the output has drained.
+// A reply goes to the socket at once: the bufferevent would write it only
+// once the loop has seen the socket writable (arm EPOLLOUT, one more
+// epoll_wait, disarm -- two epoll_ctl and a wakeup per reply, for a socket
+// that almost always takes the whole reply at once). What it does not take
+// waits for on_writable_cb; so does the close after a closing reply, to run
+// on the loop's next turn rather than under this request's callers.
 void Connection::write_out(std::string_view bytes, bool close) {
-  bufferevent* bev = bev_.get();
-  if (!tls_ && !close && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-    ssize_t n =
-        ::send(bufferevent_getfd(bev), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    // On EAGAIN or an error the bufferevent takes it all: it writes the rest
-    // when the socket drains, or reports the error to on_event_cb.
-    if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
-    if (bytes.empty()) return;
+  if (tls_) {
+    bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+    return;
   }
-  if (!(bufferevent_get_enabled(bev) & EV_WRITE)) bufferevent_enable(bev, EV_WRITE);
-  bufferevent_write(bev, bytes.data(), bytes.size());
+  if (out_sent_ == out_.size()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
+    // An error shows again at the writable callback, which closes.
+  }
+  if (!bytes.empty()) {
+    out_.append(bytes);
+    if (!writing_) {
+      writing_ = true;
+      event_add(&wr_, nullptr);
+    }
+  } else if (close && !writing_) {
+    event_active(&wr_, EV_WRITE, 1);
+  }
 }
 
 void Connection::send_error(int status, std::string_view reason, bool close) {

@@ -114,6 +114,7 @@ void Worker::listen(const std::vector<config::ListenAddress>& addrs, std::vector
     loop::ListenOptions opts;
     opts.backlog = static_cast<int>(cfg().listen_backlog);
     opts.reuse_port = true;  // Server::start made sure no other process has it
+    opts.no_delay = true;    // replies are whole; each connection inherits it
     listeners_.push_back(loop::listen(
         base(), addr, a.tls ? &Worker::on_accept_tls : &Worker::on_accept, this, opts));
     if (ports[i] == 0) ports[i] = util::bound_port(evconnlistener_get_fd(listeners_.back().get()));
@@ -252,6 +253,46 @@ void Worker::release_reader(soap::Reader* r) {
   }
   r->drop_document();
   readers_.emplace_back(r);
+}
+
+bool InputBuffer::reserve(size_t n) {
+  if (size - end >= n) return true;
+  const size_t held = end - begin;
+  if (held + n > kMax) return false;
+  if (held + n <= size) {
+    std::memmove(bytes.get(), bytes.get() + begin, held);
+  } else {
+    size_t grown = size;
+    while (grown < held + n) grown *= 2;
+    grown = std::min(grown, kMax);
+    auto bigger = std::make_unique<char[]>(grown);
+    std::memcpy(bigger.get(), bytes.get() + begin, held);
+    bytes = std::move(bigger);
+    size = grown;
+  }
+  begin = 0;
+  end = held;
+  return true;
+}
+
+std::unique_ptr<InputBuffer> Worker::acquire_input() {
+  if (inputs_.empty()) {
+    auto b = std::make_unique<InputBuffer>();
+    b->bytes = std::make_unique_for_overwrite<char[]>(InputBuffer::kSize);
+    b->size = InputBuffer::kSize;
+    return b;
+  }
+  auto b = std::move(inputs_.back());
+  inputs_.pop_back();
+  return b;
+}
+
+void Worker::release_input(std::unique_ptr<InputBuffer> b) {
+  // As many as a busy moment had in use, up to a bound; a grown one goes.
+  constexpr size_t kMaxFree = 64;
+  if (b->size != InputBuffer::kSize || inputs_.size() >= kMaxFree) return;
+  b->begin = b->end = 0;
+  inputs_.push_back(std::move(b));
 }
 
 SessionSlot* Worker::find_session(const std::string& cookie) {

@@ -6,12 +6,15 @@
 // thread-safe.
 #pragma once
 
+#include <event2/event_struct.h>
+
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -42,6 +45,22 @@ class Connection;
 inline constexpr int kPriorityInFlight = 0;  // connections with a session, store answers
 inline constexpr int kPriorityNew = 1;       // the listener, connections without a session
 inline constexpr std::chrono::milliseconds kPulse{10};  // period of the saturation probe
+
+// A plain connection's bytes read and not yet parsed. A connection borrows
+// one from its worker for as long as it holds such bytes -- between a recv
+// and its parsing, as a rule -- so an idle keep-alive connection holds none
+// and the buffers are allocated once per worker, not per connection.
+struct InputBuffer {
+  static constexpr size_t kSize = 16 << 10;  // one recv; and what is kept in the free list
+  static constexpr size_t kMax = 64 << 10;   // unparsed bytes held before reading stops
+  std::unique_ptr<char[]> bytes;
+  size_t size = 0, begin = 0, end = 0;
+  std::string_view view() const { return {bytes.get() + begin, end - begin}; }
+  bool empty() const { return begin == end; }
+  // Room for `n` more bytes at the end: moves what is held to the front, or
+  // grows (doubling) up to kMax; false when that would pass kMax.
+  bool reserve(size_t n);
+};
 
 // What all workers share. Everything in here is thread-safe.
 struct Shared {
@@ -100,6 +119,8 @@ class Worker {
 
   soap::Reader* acquire_reader();
   void release_reader(soap::Reader* r);
+  std::unique_ptr<InputBuffer> acquire_input();
+  void release_input(std::unique_ptr<InputBuffer> b);
 
   SessionSlot* find_session(const std::string& cookie);
   size_t live_sessions() const { return sessions_.size(); }
@@ -172,6 +193,7 @@ class Worker {
   std::unique_ptr<lua::Engine> engine_;                 // this worker's Lua states
   session::Services services_;                          // what its session drivers use
   std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
+  std::vector<std::unique_ptr<InputBuffer>> inputs_;    // free list
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t last_connection_id_ = 0;
@@ -180,8 +202,8 @@ class Worker {
   std::string scratch_;
 };
 
-// One TCP connection (plain, or TLS through libevent's OpenSSL
-// bufferevent): HTTP framing, body streaming into the SOAP reader,
+// One TCP connection (plain on the socket itself, or TLS through
+// libevent's OpenSSL bufferevent): HTTP framing, body streaming into the SOAP reader,
 // dispatch to the session's driver. Admission (admission.h) and the move to
 // another worker (handover.h) have files of their own. Thread: the worker
 // that owns it; a connection that must move is rebuilt on the other worker
@@ -206,10 +228,26 @@ class Connection final : public http::BodySink {
   bool peer_gone() const;
 
  private:
+  // TLS: the bufferevent's.
   static void on_read_cb(bufferevent*, void*);
   static void on_write_cb(bufferevent*, void*);
   static void on_event_cb(bufferevent*, short, void*);
+  // Plain TCP: the socket's.
+  static void on_readable_cb(evutil_socket_t, short, void*);
+  static void on_writable_cb(evutil_socket_t, short, void*);
   static void on_timer_cb(evutil_socket_t, short, void*);
+  // Plain TCP: one recv into in_, then process().
+  void read_socket();
+  // The output has drained: close when closing, read again when paused.
+  void output_drained();
+
+  // The input and output, whichever carries the connection.
+  size_t input_length() const;
+  std::string_view input_chunk() const;  // the first contiguous part
+  void drain_input(size_t n);
+  size_t output_length() const;
+  void enable_reading(bool on);
+  evutil_socket_t socket_fd() const;
 
   // A TLS connection's bufferevent does not close the socket nor free the
   // SSL (they may move to another worker, handover.h): the connection does.
@@ -235,7 +273,8 @@ class Connection final : public http::BodySink {
   void open_session(std::shared_ptr<soap::Envelope> env, const std::string& device, bool asked);
   // The parsed message goes to its session; `dev` is the stored device for a
   // session's first message.
-  void dispatch(const std::string& cookie, const soap::Envelope& env, bool new_session);
+  // Hands `env` to the session (moved from: an Inform's parameters are kept).
+  void dispatch(const std::string& cookie, soap::Envelope& env, bool new_session);
   // Ends the request with the session's reply, once the store has committed
   // whatever must be committed first.
   void complete(const std::string& cookie, cwmp::Reply reply, bool new_session, bool close);
@@ -246,8 +285,9 @@ class Connection final : public http::BodySink {
             std::string_view body, bool close);
   void send_error(int status, std::string_view reason, bool close);
   // Bytes for the client: on plain TCP with nothing queued, straight to the
-  // socket; what it does not take (and everything under TLS, or when the
-  // connection closes after it) goes through the bufferevent.
+  // socket, what it does not take queued until it is writable; under TLS,
+  // through the bufferevent. With `close`, the connection closes once they
+  // have gone.
   void write_out(std::string_view bytes, bool close);
   // 503 + Retry-After and close, worded and counted as admission.h says.
   void send_busy(Refusal why);
@@ -287,7 +327,19 @@ class Connection final : public http::BodySink {
 
   Worker& w_;
   uint64_t id_;
-  loop::BufferEvent bev_;
+  loop::BufferEvent bev_;  // TLS only
+  // Plain TCP: the socket (owned) and its events, bytes read and not yet
+  // parsed (in_, borrowed from the worker while there are any), and reply
+  // bytes the socket has not taken yet (out_ past out_sent_).
+  evutil_socket_t fd_ = -1;
+  event rd_{};
+  event wr_{};
+  bool reading_ = false;  // rd_ is added
+  bool writing_ = false;  // wr_ is added
+  bool input_full_ = false;
+  std::unique_ptr<InputBuffer> in_;
+  std::string out_;
+  size_t out_sent_ = 0;
   loop::Event timer_;
   loop::Event resume_;  // the next slice of a request (kSliceBytes)
   std::unique_ptr<http::RequestParser> parser_;

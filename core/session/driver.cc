@@ -73,9 +73,14 @@ Driver::~Driver() {
   session_.reset();
 }
 
-Turn Driver::handle(const soap::Envelope& msg, cwmp::Clock::time_point now) {
+Turn Driver::handle(soap::Envelope msg, cwmp::Clock::time_point now) {
   Turn t;
-  t.reply = session_->handle(msg, now);
+  if (!std::holds_alternative<soap::TransferComplete>(msg.body) &&
+      !std::holds_alternative<soap::AutonomousTransferComplete>(msg.body)) {
+    t.reply = session_->handle(std::move(msg), now);  // an Inform's parameters move on
+    return t;
+  }
+  t.reply = session_->handle(msg, now);  // a copy: the transfer is read below
   if (t.reply.status != 200) return t;
   const auto* tc = std::get_if<soap::TransferComplete>(&msg.body);
   const auto* atc = std::get_if<soap::AutonomousTransferComplete>(&msg.body);

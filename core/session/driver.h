@@ -80,8 +80,8 @@ class Driver final : private cwmp::SessionHandler {
   // before its Inform is handled.
   void set_device(std::shared_ptr<const device::Device> d) { device_ = std::move(d); }
 
-  // The next CPE message.
-  Turn handle(const soap::Envelope& msg, cwmp::Clock::time_point now);
+  // The next CPE message (by value: an Inform's parameters move into the session).
+  Turn handle(soap::Envelope msg, cwmp::Clock::time_point now);
   // A message that could not be parsed: 400, and the session ends.
   cwmp::Reply handle_malformed(std::string_view reason, cwmp::Clock::time_point now);
   // Ends the session now (timeout, the CPE went away, shutdown).
