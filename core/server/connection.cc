@@ -201,7 +201,11 @@ void Connection::on_writable_cb(evutil_socket_t, short, void* arg) {
     if (n > 0) c->out_sent_ += static_cast<size_t>(n);
     if (c->out_sent_ < c->out_.size()) return;
   }
-  c->out_.clear();
+  // A connection left idle keeps no large reply's room.
+  if (c->out_.capacity() > InputBuffer::kMax)
+    std::string().swap(c->out_);
+  else
+    c->out_.clear();
   c->out_sent_ = 0;
   if (c->writing_) {
     event_del(&c->wr_);

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <random>
 #include <type_traits>
 #include <utility>
@@ -34,21 +35,22 @@ using frames::trimmed;
 constexpr std::string_view kSoapEnvNs = "http://schemas.xmlsoap.org/soap/envelope/";
 constexpr std::string_view kXsiNs = "http://www.w3.org/2001/XMLSchema-instance";
 constexpr std::string_view kCwmpNsPrefix = "urn:dslforum-org:cwmp-";
+constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-
-// expat reports a namespaced name as "<uri><sep><local>". expat refuses a
-// namespace URI that contains the separator, so it is a character XML cannot
-// carry at all: no document, however odd its URIs, is refused for it.
-constexpr XML_Char kNsSep = '\x01';
 
 struct QName {
   std::string_view ns;
   std::string_view local;
 };
 
-QName split_name(const XML_Char* name) {
-  std::string_view s(name);
-  size_t p = s.rfind(kNsSep);
+// A name as written: "prefix:local" or "local".
+struct RawName {
+  std::string_view prefix;
+  std::string_view local;
+};
+
+RawName split_raw(std::string_view s) {
+  size_t p = s.find(':');
   if (p == std::string_view::npos) return {{}, s};
   return {s.substr(0, p), s.substr(p + 1)};
 }
@@ -123,13 +125,15 @@ const char* expat_encoding(std::string_view e) {
 // xsi:type="xsd:boolean" / "xs:boolean" / "ns1:unsignedInt" -> local part.
 // The attribute itself is matched on its local name "type": the
 // XMLSchema-instance one wins, any other "type" is accepted as well.
-void read_value_type(std::string& type, const XML_Char** atts) {
+// `ns_of(prefix)` is the namespace a prefix is bound to.
+template <class NsOf>
+void read_value_type(std::string& type, const XML_Char** atts, NsOf&& ns_of) {
   std::string_view found;
   bool have = false;
   for (; atts[0] != nullptr; atts += 2) {
-    QName a = split_name(atts[0]);
-    if (a.local != "type") continue;
-    if (a.ns == kXsiNs) {
+    RawName a = split_raw(atts[0]);
+    if (a.local != "type" || a.prefix == "xmlns") continue;
+    if (!a.prefix.empty() && ns_of(a.prefix) == kXsiNs) {
       found = atts[1];
       have = true;
       break;
@@ -162,7 +166,7 @@ struct Reader::Impl {
     salt = (static_cast<unsigned long>(rd()) << 16) ^ rd();
     if constexpr (sizeof(unsigned long) >= 8) salt ^= static_cast<unsigned long>(rd()) << 32;
     if (salt == 0) salt = 0x9e3779b9;  // 0 makes expat draw its own
-    parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+    parser.reset(XML_ParserCreate(nullptr));
     if (!parser) throw std::bad_alloc();
     stack.reserve(limits.max_depth + 1);
     text.reserve(256);
@@ -194,6 +198,17 @@ struct Reader::Impl {
   bool id_seen = false;
   std::string rpc_ns, id_ns, decl_ns;  // cwmp namespace candidates
   std::vector<Frame> stack;
+  // The namespace declarations in scope, innermost last: the first
+  // `bound` entries (the strings keep their room from one document to the
+  // next). expat runs without its namespace processing, which costs a
+  // fifth of its time on an Inform: names arrive as written
+  // ("cwmp:Inform") and prefixes are resolved here.
+  struct Binding {
+    std::string prefix, uri;
+    size_t depth = 0;  // of the element that declares it
+  };
+  std::vector<Binding> bindings;
+  size_t bound = 0;
   std::string text;
   Header header;
   Body body;
@@ -205,7 +220,7 @@ struct Reader::Impl {
 
   void reset(std::string_view enc) {
     if (grown()) {
-      parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+      parser.reset(XML_ParserCreate(nullptr));
       if (!parser) throw std::bad_alloc();
     }
     if (text.capacity() > (1u << 20)) std::string().swap(text);
@@ -236,6 +251,7 @@ struct Reader::Impl {
     id_ns.clear();
     decl_ns.clear();
     stack.clear();
+    bound = 0;
     text.clear();
     header = Header{};
     body = Empty{};
@@ -258,7 +274,6 @@ struct Reader::Impl {
     XML_SetCharacterDataHandler(p, &Impl::on_text);
     XML_SetStartDoctypeDeclHandler(p, &Impl::on_doctype);
     XML_SetEntityDeclHandler(p, &Impl::on_entity_decl);
-    XML_SetStartNamespaceDeclHandler(p, &Impl::on_ns_decl);
     XML_SetCommentHandler(p, &Impl::on_comment);
     XML_SetProcessingInstructionHandler(p, &Impl::on_pi);
     if (state == State::kParsing && encoding != nullptr) XML_SetEncoding(p, encoding);
@@ -449,11 +464,58 @@ struct Reader::Impl {
       self->stop("processing instruction longer than " +
                  std::to_string(self->limits.max_comment_bytes) + " bytes");
   }
-  static void XMLCALL on_ns_decl(void* ud, const XML_Char*, const XML_Char* uri) {
-    auto* self = static_cast<Impl*>(ud);
-    ++self->ns_decls;
-    if (uri != nullptr && self->decl_ns.empty() && starts_with(uri, kCwmpNsPrefix))
-      self->decl_ns.assign(uri);
+  // The namespace `prefix` is bound to ("" for the default namespace);
+  // nullopt when it is not bound.
+  std::optional<std::string_view> ns_of(std::string_view prefix) const {
+    for (size_t i = bound; i-- > 0;)
+      if (bindings[i].prefix == prefix) return std::string_view(bindings[i].uri);
+    if (prefix.empty()) return std::string_view();
+    if (prefix == "xml") return kXmlNs;
+    return std::nullopt;
+  }
+
+  // A document error expat would have reported with its namespace
+  // processing on, in its words.
+  void xml_error(std::string_view what) {
+    if (stopped) return;
+    stop("");
+    error = "XML error at " + position() + ": ";
+    error += what;
+  }
+
+  // The xmlns attributes of an element at `depth`; false when one is not
+  // allowed (expat's namespace errors).
+  bool declare(const XML_Char** atts, size_t depth) {
+    for (const XML_Char** a = atts; *a != nullptr; a += 2) {
+      std::string_view n = a[0];
+      if (n.size() < 5 || n.compare(0, 5, "xmlns") != 0) continue;
+      std::string_view prefix;
+      if (n.size() > 5) {
+        if (n[5] != ':') continue;  // "xmlnsfoo": an ordinary attribute
+        prefix = n.substr(6);
+      }
+      std::string_view uri = a[1];
+      if (prefix == "xmlns") {
+        xml_error("reserved prefix (xmlns) must not be declared or undeclared");
+        return false;
+      }
+      if ((prefix == "xml") != (uri == kXmlNs)) {
+        xml_error("reserved prefix (xml) must not be undeclared or bound to another namespace name");
+        return false;
+      }
+      if (!prefix.empty() && uri.empty()) {
+        xml_error("must not undeclare prefix");
+        return false;
+      }
+      ++ns_decls;
+      if (decl_ns.empty() && starts_with(uri, kCwmpNsPrefix)) decl_ns.assign(uri);
+      if (bound == bindings.size()) bindings.emplace_back();
+      Binding& b = bindings[bound++];
+      b.prefix.assign(prefix);
+      b.uri.assign(uri);
+      b.depth = depth;
+    }
+    return true;
   }
 
   void start(const XML_Char* name, const XML_Char** atts) {
@@ -462,7 +524,16 @@ struct Reader::Impl {
     for (const XML_Char** a = atts; *a != nullptr; a += 2) ++attributes;
     if (stack.size() >= limits.max_depth) return stop("elements nested too deeply");
     text_bytes = 0;
-    QName q = split_name(name);
+    if (!declare(atts, stack.size())) return;
+    const RawName raw = split_raw(name);
+    const std::optional<std::string_view> ns = ns_of(raw.prefix);
+    if (!ns) return xml_error("unbound prefix");
+    for (const XML_Char** a = atts; *a != nullptr; a += 2) {
+      const RawName an = split_raw(a[0]);
+      if (!an.prefix.empty() && an.prefix != "xmlns" && !ns_of(an.prefix))
+        return xml_error("unbound prefix");
+    }
+    QName q{*ns, raw.local};
     Frame f;
     if (stack.empty()) {
       if (q.ns != kSoapEnvNs || q.local != "Envelope")
@@ -483,6 +554,7 @@ struct Reader::Impl {
     if (stopped || stack.empty()) return;
     Frame f = stack.back();
     stack.pop_back();
+    while (bound > 0 && bindings[bound - 1].depth == stack.size()) --bound;
     text_bytes = 0;
     if (f.node == Node::kLeaf && capture) store(f);
     capture = false;
@@ -634,7 +706,8 @@ struct Reader::Impl {
         auto& m = as<ParameterValue>(parent);
         if (l == "Name") return trimmed(m.name);
         if (l == "Value") {
-          read_value_type(m.type, atts);
+          read_value_type(m.type, atts,
+                          [this](std::string_view p) { return ns_of(p).value_or(""); });
           return leaf(Leaf::kRaw, &m.value);
         }
         return kSkipFrame;
@@ -737,7 +810,7 @@ void Reader::reset(std::string_view encoding) {
 void Reader::drop_document() {
   Impl& m = *impl_;
   if (m.grown()) {
-    m.parser.reset(XML_ParserCreateNS(nullptr, kNsSep));
+    m.parser.reset(XML_ParserCreate(nullptr));
     if (!m.parser) throw std::bad_alloc();
     m.elements = m.attributes = m.ns_decls = 0;
     m.state = Impl::State::kFailed;  // no document until reset() sets the parser up

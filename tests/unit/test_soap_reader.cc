@@ -1153,6 +1153,95 @@ TEST(SoapReaderLenient, UnqualifiedRpcAndNamespaceChoice) {
   EXPECT_TRUE(std::holds_alternative<Reboot>(env.body));
 }
 
+// expat runs without namespace processing; the reader resolves prefixes
+// itself, with XML's scoping rules and expat's errors.
+TEST(SoapReaderNamespaces, PrefixesResolveInScope) {
+  // The envelope's namespace through the default namespace, the RPC's
+  // through a prefix declared on the RPC element itself.
+  Envelope env = parse_text(
+      "<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"><Body>"
+      "<c:Reboot xmlns:c=\"urn:dslforum-org:cwmp-1-2\"><CommandKey>k</CommandKey></c:Reboot>"
+      "</Body></Envelope>");
+  ASSERT_TRUE(std::holds_alternative<Reboot>(env.body));
+  EXPECT_EQ(std::get<Reboot>(env.body).command_key, "k");
+  EXPECT_EQ(env.cwmp_ns, kCwmpNs12);
+  // An inner declaration hides an outer one of the same prefix: "s" on the
+  // Body is no longer the SOAP namespace, so <s:Fault> is an unknown RPC.
+  env = parse_text(
+      "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+      "<s:Body><s:Fault xmlns:s=\"urn:other\"/></s:Body></s:Envelope>");
+  ASSERT_TRUE(std::holds_alternative<Unknown>(env.body));
+  EXPECT_EQ(std::get<Unknown>(env.body).name, "Fault");
+  // A Header element in another namespace is not the SOAP Header.
+  env = parse_text(
+      "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" "
+      "xmlns:c=\"urn:dslforum-org:cwmp-1-0\"><c:Header><c:ID>7</c:ID></c:Header>"
+      "<s:Body><c:Reboot/></s:Body></s:Envelope>");
+  EXPECT_FALSE(env.header.id.has_value());
+  // Undeclaring the default namespace: the unprefixed Envelope is no SOAP one.
+  EXPECT_NE(parse_error("<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+                        "<Body xmlns=\"\"/></Envelope>")
+                .find("not a SOAP"),
+            std::string::npos);
+  EXPECT_NE(parse_error("<s:Envelope xmlns:s=\"urn:not-soap\"><s:Body/></s:Envelope>")
+                .find("root element is not a SOAP 1.1 Envelope"),
+            std::string::npos);
+}
+
+TEST(SoapReaderNamespaces, AScopeEndsWithItsElement) {
+  // "c" is declared on the first Body child's subtree only: the ID after
+  // the Header that declared it has no binding.
+  const std::string err = parse_error(
+      "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+      "<s:Header><c:ID xmlns:c=\"urn:dslforum-org:cwmp-1-0\">1</c:ID>"
+      "<c:HoldRequests>1</c:HoldRequests></s:Header><s:Body/></s:Envelope>");
+  EXPECT_NE(err.find("XML error at "), std::string::npos) << err;
+  EXPECT_NE(err.find(": unbound prefix"), std::string::npos) << err;
+}
+
+TEST(SoapReaderNamespaces, ExpatsNamespaceErrorsStay) {
+  const std::string env = "xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"";
+  EXPECT_NE(parse_error("<s:Envelope><s:Body/></s:Envelope>").find("unbound prefix"),
+            std::string::npos);
+  EXPECT_NE(parse_error("<s:Envelope " + env + "><s:Body x:y=\"1\"/></s:Envelope>")
+                .find("unbound prefix"),
+            std::string::npos);
+  EXPECT_NE(parse_error("<s:Envelope " + env + " xmlns:c=\"\"><s:Body/></s:Envelope>")
+                .find("must not undeclare prefix"),
+            std::string::npos);
+  EXPECT_NE(parse_error("<s:Envelope " + env + " xmlns:xmlns=\"urn:x\"><s:Body/></s:Envelope>")
+                .find("reserved prefix (xmlns)"),
+            std::string::npos);
+  EXPECT_NE(parse_error("<s:Envelope " + env + " xmlns:xml=\"urn:x\"><s:Body/></s:Envelope>")
+                .find("reserved prefix (xml)"),
+            std::string::npos);
+  // xml: needs no declaration; "xmlnsfoo" is an ordinary attribute.
+  Envelope ok = parse_text("<s:Envelope " + env +
+                           " xml:lang=\"en\" xmlnsfoo=\"1\"><s:Body><Reboot/></s:Body>"
+                           "</s:Envelope>");
+  EXPECT_TRUE(std::holds_alternative<Reboot>(ok.body));
+}
+
+TEST(SoapReaderNamespaces, ValueTypeThroughAnyXsiPrefix) {
+  // The XMLSchema-instance "type" wins whatever its prefix, also declared on
+  // the Value itself; another namespace's "type" only when there is none.
+  Envelope env = parse_text(soap(
+      "<cwmp:GetParameterValuesResponse><ParameterList>"
+      "<ParameterValueStruct><Name>A.a</Name><Value o:type=\"xsd:string\" "
+      "i:type=\"xsd:int\" xmlns:o=\"urn:other\" "
+      "xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">1</Value></ParameterValueStruct>"
+      "<ParameterValueStruct><Name>A.b</Name><Value o:type=\"xsd:boolean\" "
+      "xmlns:o=\"urn:other\">true</Value></ParameterValueStruct>"
+      "<ParameterValueStruct><Name>A.c</Name><Value xmlns:type=\"urn:t\">x</Value>"
+      "</ParameterValueStruct>"
+      "</ParameterList></cwmp:GetParameterValuesResponse>"));
+  const auto& m = std::get<GetParameterValuesResponse>(env.body);
+  ASSERT_EQ(m.parameters.size(), 3u);
+  EXPECT_EQ(m.parameters[0].type, "int");
+  EXPECT_EQ(m.parameters[1].type, "boolean");
+  EXPECT_EQ(m.parameters[2].type, ParameterValue{}.type);  // a declaration is no type
+}
+
 TEST(SoapReaderLenient, HeaderFields) {
   Envelope env =
       parse_text(soap("<cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes>"
