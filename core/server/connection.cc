@@ -85,6 +85,7 @@ void Connection::set_priority(int priority) {
 
 Connection::~Connection() {
   if (reader_) w_.release_reader(reader_);
+  if (parser_) w_.release_parser(std::move(parser_));
   if (body_bytes_ > Worker::kBigBody) w_.freed_big();
   if (!cookie_.empty()) {
     SessionSlot* slot = w_.find_session(cookie_);
@@ -828,10 +829,7 @@ void Connection::send_reply(const cwmp::Reply& reply, bool new_session, bool clo
 }
 
 void Connection::make_parser() {
-  http::Limits limits;
-  limits.max_header_bytes = w_.cfg().max_header_bytes;
-  limits.max_body_bytes = w_.cfg().max_body_bytes;
-  parser_ = std::make_unique<http::RequestParser>(limits);
+  parser_ = w_.acquire_parser();
 }
 
 void Connection::finish_request(bool close) {
@@ -840,7 +838,7 @@ void Connection::finish_request(bool close) {
   // reuse; a connection left idle by a finished session (a CPE keeping it
   // open until its next periodic Inform) holds none.
   if (cookie_.empty()) {
-    parser_.reset();
+    w_.release_parser(std::move(parser_));
     set_priority(kPriorityNew);
   } else {
     parser_->reset();

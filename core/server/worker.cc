@@ -295,6 +295,25 @@ void Worker::release_input(std::unique_ptr<InputBuffer> b) {
   inputs_.push_back(std::move(b));
 }
 
+std::unique_ptr<http::RequestParser> Worker::acquire_parser() {
+  if (parsers_.empty()) {
+    http::Limits limits;
+    limits.max_header_bytes = cfg().max_header_bytes;
+    limits.max_body_bytes = cfg().max_body_bytes;
+    return std::make_unique<http::RequestParser>(limits);
+  }
+  auto p = std::move(parsers_.back());
+  parsers_.pop_back();
+  return p;
+}
+
+void Worker::release_parser(std::unique_ptr<http::RequestParser> p) {
+  constexpr size_t kMaxFree = 64;
+  if (parsers_.size() >= kMaxFree) return;
+  p->reset();
+  parsers_.push_back(std::move(p));
+}
+
 SessionSlot* Worker::find_session(const std::string& cookie) {
   auto it = sessions_.find(cookie);
   return it == sessions_.end() ? nullptr : it->second.get();

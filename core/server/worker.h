@@ -121,6 +121,10 @@ class Worker {
   void release_reader(soap::Reader* r);
   std::unique_ptr<InputBuffer> acquire_input();
   void release_input(std::unique_ptr<InputBuffer> b);
+  // HTTP parsers for [limits]; a released one is reset and keeps its
+  // header strings (bounded by max_header_bytes) for the next connection.
+  std::unique_ptr<http::RequestParser> acquire_parser();
+  void release_parser(std::unique_ptr<http::RequestParser> p);
 
   SessionSlot* find_session(const std::string& cookie);
   size_t live_sessions() const { return sessions_.size(); }
@@ -190,10 +194,11 @@ class Worker {
   std::unique_ptr<loop::Mailbox> mailbox_;
   std::thread thread_;
 
-  std::unique_ptr<lua::Engine> engine_;                 // this worker's Lua states
-  session::Services services_;                          // what its session drivers use
-  std::vector<std::unique_ptr<soap::Reader>> readers_;  // free list
-  std::vector<std::unique_ptr<InputBuffer>> inputs_;    // free list
+  std::unique_ptr<lua::Engine> engine_;                        // this worker's Lua states
+  session::Services services_;                                 // what its session drivers use
+  std::vector<std::unique_ptr<soap::Reader>> readers_;         // free list
+  std::vector<std::unique_ptr<InputBuffer>> inputs_;           // free list
+  std::vector<std::unique_ptr<http::RequestParser>> parsers_;  // free list
   std::unordered_map<std::string, std::unique_ptr<SessionSlot>> sessions_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t last_connection_id_ = 0;
@@ -254,7 +259,7 @@ class Connection final : public http::BodySink {
   void setup(evutil_socket_t fd, SSL* ssl, bool handshake_done);
   void on_handshake();
   void on_handshake_failed();
-  // The bufferevent's priority (kPriorityInFlight, kPriorityNew).
+  // The connection's events' priority (kPriorityInFlight, kPriorityNew).
   void set_priority(int priority);
   void process();
   // Parsing yields to the loop after this many body bytes in one turn (a

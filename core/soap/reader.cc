@@ -500,7 +500,8 @@ struct Reader::Impl {
         return false;
       }
       if ((prefix == "xml") != (uri == kXmlNs)) {
-        xml_error("reserved prefix (xml) must not be undeclared or bound to another namespace name");
+        xml_error(
+            "reserved prefix (xml) must not be undeclared or bound to another namespace name");
         return false;
       }
       if (!prefix.empty() && uri.empty()) {

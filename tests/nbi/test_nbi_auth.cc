@@ -49,7 +49,7 @@ TEST(ApiAuth, OpenRoutesNeedNoTokenAndEveryOtherDoes) {
   ApiServer api("nbiauth");
   ASSERT_TRUE(api.started()) << api.luacs().log();
   EXPECT_EQ(api.call("", "GET", "/healthz").status, 200);
-  EXPECT_EQ(api.call("", "GET", "/readyz").status, 200);
+  EXPECT_EQ(api.call("", "GET", "/readyz").status, 200) << api.luacs().log();
   EXPECT_EQ(api.call("", "GET", "/openapi.json").status, 200);
 
   const auto none = api.call("", "GET", "/policy");
@@ -117,8 +117,8 @@ TEST(ApiAuth, RepeatedFailuresFromOneAddressAreSlowedDown) {
   for (int i = 0; i < nbi::Throttle::kFree; ++i)
     EXPECT_EQ(api.call(bad, "GET", "/policy").status, 401);
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(api.call(bad, "GET", "/policy").status, 401);
-  EXPECT_EQ(api.call(bad, "GET", "/policy").status, 401);
+  EXPECT_EQ(api.call(bad, "GET", "/policy").status, 401) << api.luacs().log();
+  EXPECT_EQ(api.call(bad, "GET", "/policy").status, 401) << api.luacs().log();
   const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(waited, 250ms + 500ms);
   // Open routes are not slowed.

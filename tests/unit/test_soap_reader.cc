@@ -1225,16 +1225,16 @@ TEST(SoapReaderNamespaces, ExpatsNamespaceErrorsStay) {
 TEST(SoapReaderNamespaces, ValueTypeThroughAnyXsiPrefix) {
   // The XMLSchema-instance "type" wins whatever its prefix, also declared on
   // the Value itself; another namespace's "type" only when there is none.
-  Envelope env = parse_text(soap(
-      "<cwmp:GetParameterValuesResponse><ParameterList>"
-      "<ParameterValueStruct><Name>A.a</Name><Value o:type=\"xsd:string\" "
-      "i:type=\"xsd:int\" xmlns:o=\"urn:other\" "
-      "xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">1</Value></ParameterValueStruct>"
-      "<ParameterValueStruct><Name>A.b</Name><Value o:type=\"xsd:boolean\" "
-      "xmlns:o=\"urn:other\">true</Value></ParameterValueStruct>"
-      "<ParameterValueStruct><Name>A.c</Name><Value xmlns:type=\"urn:t\">x</Value>"
-      "</ParameterValueStruct>"
-      "</ParameterList></cwmp:GetParameterValuesResponse>"));
+  Envelope env = parse_text(
+      soap("<cwmp:GetParameterValuesResponse><ParameterList>"
+           "<ParameterValueStruct><Name>A.a</Name><Value o:type=\"xsd:string\" "
+           "i:type=\"xsd:int\" xmlns:o=\"urn:other\" "
+           "xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">1</Value></ParameterValueStruct>"
+           "<ParameterValueStruct><Name>A.b</Name><Value o:type=\"xsd:boolean\" "
+           "xmlns:o=\"urn:other\">true</Value></ParameterValueStruct>"
+           "<ParameterValueStruct><Name>A.c</Name><Value xmlns:type=\"urn:t\">x</Value>"
+           "</ParameterValueStruct>"
+           "</ParameterList></cwmp:GetParameterValuesResponse>"));
   const auto& m = std::get<GetParameterValuesResponse>(env.body);
   ASSERT_EQ(m.parameters.size(), 3u);
   EXPECT_EQ(m.parameters[0].type, "int");
