@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace luacs::test {
 
@@ -36,6 +38,19 @@ ApiServer::ApiServer(const std::string& tag, const std::string& extra_ini,
   ini_path_ = temp_file("api.ini", text);
   luacs_ = std::make_unique<LuacsProcess>(text);
   pg_ = std::make_unique<Pg>(db_.dsn());
+  // luacs listens before its API's PostgreSQL connections are up (they
+  // connect in the background); until then a token check is a 503 "store
+  // unavailable". As any client should, wait while /readyz says 503 (an
+  // API behind TLS does not answer this plain call: no wait).
+  if (!started()) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (call("", "GET", "/readyz").status == 503) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ready_ = false;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 CliResult ApiServer::cli(const std::vector<std::string>& args) {

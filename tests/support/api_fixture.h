@@ -25,7 +25,8 @@ class ApiServer {
   explicit ApiServer(const std::string& tag, const std::string& extra_ini = "",
                      const std::string& cwmp_ini = "listen = 127.0.0.1:0\nworkers = 2");
 
-  bool started() const { return luacs_->started() && luacs_->api_port() != 0; }
+  // Listening, and (over plain HTTP) ready: /readyz no longer says 503.
+  bool started() const { return luacs_->started() && luacs_->api_port() != 0 && ready_; }
   uint16_t port() const { return luacs_->api_port(); }
   uint16_t cwmp_port() const { return luacs_->port(); }
   LuacsProcess& luacs() { return *luacs_; }
@@ -48,6 +49,7 @@ class ApiServer {
   std::string ini_path_;
   std::unique_ptr<LuacsProcess> luacs_;
   std::unique_ptr<Pg> pg_;
+  bool ready_ = true;
 };
 
 }  // namespace luacs::test
