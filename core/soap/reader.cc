@@ -1,6 +1,7 @@
 #include "core/soap/reader.h"
 
 #include "core/soap/frames.h"
+#include "core/soap/lexical.h"
 #include "core/util/text.h"
 
 #include <expat.h>
@@ -31,6 +32,10 @@ using frames::push;
 using frames::rpc_table;
 using frames::RpcEntry;
 using frames::trimmed;
+using lexical::expat_encoding;
+using lexical::parse_bool;
+using lexical::parse_int;
+using lexical::parse_u32;
 
 constexpr std::string_view kSoapEnvNs = "http://schemas.xmlsoap.org/soap/envelope/";
 constexpr std::string_view kXsiNs = "http://www.w3.org/2001/XMLSchema-instance";
@@ -66,60 +71,6 @@ std::string_view trim(std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
-}
-
-// Lenient numbers: surrounding whitespace and zero padding are fine ("05");
-// anything else that is not a plain number (garbage, overflow) gives 0.
-uint32_t parse_u32(std::string_view s) {
-  s = trim(s);
-  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-  if (s.empty()) return 0;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return 0;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-    if (v > UINT32_MAX) return 0;
-  }
-  return static_cast<uint32_t>(v);
-}
-
-int parse_int(std::string_view s) {
-  s = trim(s);
-  bool neg = false;
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
-    neg = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s.empty()) return 0;
-  int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return 0;
-    v = v * 10 + (c - '0');
-    if (v > static_cast<int64_t>(INT_MAX) + 1) return 0;
-  }
-  if (neg) v = -v;
-  if (v > INT_MAX || v < INT_MIN) return 0;
-  return static_cast<int>(v);
-}
-
-bool parse_bool(std::string_view s) {
-  s = trim(s);
-  return s == "1" || text::iequals(s, "true");
-}
-
-// The charsets expat decodes by itself, under the name expat knows them by.
-const char* expat_encoding(std::string_view e) {
-  e = trim(e);
-  if (e.size() >= 2 && (e.front() == '"' || e.front() == '\'') && e.back() == e.front())
-    e = trim(e.substr(1, e.size() - 2));
-  if (text::iequals(e, "utf-8") || text::iequals(e, "utf8")) return "UTF-8";
-  if (text::iequals(e, "utf-16")) return "UTF-16";
-  if (text::iequals(e, "utf-16le")) return "UTF-16LE";
-  if (text::iequals(e, "utf-16be")) return "UTF-16BE";
-  if (text::iequals(e, "iso-8859-1") || text::iequals(e, "iso8859-1") || text::iequals(e, "latin1"))
-    return "ISO-8859-1";
-  if (text::iequals(e, "us-ascii") || text::iequals(e, "ascii")) return "US-ASCII";
-  return nullptr;
 }
 
 // xsi:type="xsd:boolean" / "xs:boolean" / "ns1:unsignedInt" -> local part.
@@ -289,14 +240,15 @@ struct Reader::Impl {
   }
 
   // From a handler: record why and stop expat.
-  void stop(std::string_view why) {
+  // Stops the parse with `message` as the error (the first one stays).
+  void halt(std::string message) {
     if (stopped) return;
     stopped = true;
-    error.assign(why);
-    error += " at ";
-    error += position();
+    error = std::move(message);
     XML_StopParser(parser.get(), XML_FALSE);
   }
+
+  void stop(std::string_view why) { halt(std::string(why) + " at " + position()); }
 
   bool fail(std::string_view why) {
     if (error.empty()) error.assign(why);
@@ -477,10 +429,7 @@ struct Reader::Impl {
   // A document error expat would have reported with its namespace
   // processing on, in its words.
   void xml_error(std::string_view what) {
-    if (stopped) return;
-    stop("");
-    error = "XML error at " + position() + ": ";
-    error += what;
+    halt("XML error at " + position() + ": " + std::string(what));
   }
 
   // The xmlns attributes of an element at `depth`; false when one is not
